@@ -1,0 +1,273 @@
+package apigw
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// API holds the HTTP handlers of the integrations API.
+type API struct {
+	Service *integration.Service
+	Claims  ClaimNames
+	Log     *slog.Logger
+}
+
+// Handler is the signature lambda.Start takes for an HTTP API route.
+type Handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// integrationJSON is an integration as the API shows it. Credentials are
+// only ever described, never included.
+type integrationJSON struct {
+	ID                  string         `json:"id"`
+	AccountID           string         `json:"account_id"`
+	SiteID              string         `json:"site_id"`
+	Platform            string         `json:"platform"`
+	ExternalSiteURL     string         `json:"external_site_url"`
+	Config              map[string]any `json:"config"`
+	HasCredentials      bool           `json:"has_credentials"`
+	CredentialFields    []string       `json:"credential_fields"`
+	IsActive            bool           `json:"is_active"`
+	SyncEnabled         bool           `json:"sync_enabled"`
+	SyncIntervalMinutes int            `json:"sync_interval_minutes"`
+	SyncStatus          string         `json:"sync_status"`
+	LastSyncAt          *time.Time     `json:"last_sync_at"`
+	SyncError           string         `json:"sync_error"`
+	ConnectionStatus    string         `json:"connection_status"`
+	ConnectionMessage   string         `json:"connection_message"`
+	ConnectionCheckedAt *time.Time     `json:"connection_checked_at"`
+	CreatedAt           time.Time      `json:"created_at"`
+	UpdatedAt           time.Time      `json:"updated_at"`
+	Version             int64          `json:"version"`
+}
+
+func toJSON(it *integration.Integration) integrationJSON {
+	fields := it.Credentials.Fields
+	if fields == nil || !it.Credentials.HasCredentials() {
+		fields = []string{}
+	}
+	cfg := it.Config
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	return integrationJSON{
+		ID: it.ID, AccountID: it.AccountID, SiteID: it.SiteID, Platform: it.Platform,
+		ExternalSiteURL: it.ExternalSiteURL, Config: cfg,
+		HasCredentials: it.Credentials.HasCredentials(), CredentialFields: fields,
+		IsActive: it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,
+		SyncStatus: string(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError,
+		ConnectionStatus: string(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
+		ConnectionCheckedAt: it.ConnectionCheckedAt,
+		CreatedAt:           it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+	}
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+func integrationResponse(status int, it *integration.Integration) events.APIGatewayV2HTTPResponse {
+	resp := jsonResponse(status, toJSON(it))
+	resp.Headers["ETag"] = etag(it.Version)
+	if status == http.StatusCreated {
+		resp.Headers["Location"] = "/v1/integrations/" + it.ID
+	}
+	return resp
+}
+
+// ifMatch reads an optional If-Match header holding one ETag this API issued.
+func ifMatch(req events.APIGatewayV2HTTPRequest) (*int64, error) {
+	raw := strings.TrimSpace(header(req, "If-Match"))
+	if raw == "" || raw == "*" {
+		return nil, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(raw, "W/"), `"`), 10, 64)
+	if err != nil || v < 1 {
+		return nil, integration.Invalid(map[string]string{"If-Match": "must be an ETag returned by this API, e.g. \"3\""})
+	}
+	return &v, nil
+}
+
+// CreateIntegration handles POST /v1/integrations.
+func (a *API) CreateIntegration() Handler {
+	return a.wrap("POST /v1/integrations", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		var in struct {
+			SiteID              string          `json:"site_id"`
+			Platform            string          `json:"platform"`
+			ExternalSiteURL     string          `json:"external_site_url"`
+			Config              map[string]any  `json:"config"`
+			Credentials         json.RawMessage `json:"credentials"`
+			IsActive            *bool           `json:"is_active"`
+			SyncEnabled         *bool           `json:"sync_enabled"`
+			SyncIntervalMinutes *int            `json:"sync_interval_minutes"`
+		}
+		if err := decode(req, &in); err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		var creds map[string]string
+		if in.Credentials != nil {
+			if creds, err = credentialValues(in.Credentials); err != nil {
+				return errorResponse(ctx, a.log(), err), nil
+			}
+		}
+		it, err := a.Service.Create(ctx, actor, integration.CreateInput{
+			SiteID: in.SiteID, Platform: in.Platform, ExternalSiteURL: in.ExternalSiteURL, Config: in.Config,
+			Credentials: creds, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled, SyncIntervalMinutes: in.SyncIntervalMinutes,
+		})
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		return integrationResponse(http.StatusCreated, it), nil
+	})
+}
+
+// GetIntegration handles GET /v1/integrations/{id}.
+func (a *API) GetIntegration() Handler {
+	return a.wrap("GET /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		it, err := a.Service.Get(ctx, actor, req.PathParameters["id"])
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		return integrationResponse(http.StatusOK, it), nil
+	})
+}
+
+// ListIntegrations handles GET /v1/integrations.
+func (a *API) ListIntegrations() Handler {
+	return a.wrap("GET /v1/integrations", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		q := req.QueryStringParameters
+		limit := 0
+		if raw, ok := q["limit"]; ok {
+			if limit, err = strconv.Atoi(raw); err != nil || limit < 1 {
+				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})), nil
+			}
+		}
+		page, err := a.Service.List(ctx, actor, q["site_id"], q["platform"], limit, q["cursor"])
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		out := struct {
+			Items      []integrationJSON `json:"items"`
+			NextCursor string            `json:"next_cursor,omitempty"`
+		}{Items: make([]integrationJSON, len(page.Items)), NextCursor: page.NextCursor}
+		for i, it := range page.Items {
+			out.Items[i] = toJSON(it)
+		}
+		return jsonResponse(http.StatusOK, out), nil
+	})
+}
+
+// UpdateIntegration handles PATCH /v1/integrations/{id}.
+func (a *API) UpdateIntegration() Handler {
+	return a.wrap("PATCH /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		var in struct {
+			Version             *int64          `json:"version"`
+			ExternalSiteURL     *string         `json:"external_site_url"`
+			Config              json.RawMessage `json:"config"`
+			Credentials         json.RawMessage `json:"credentials"`
+			IsActive            *bool           `json:"is_active"`
+			SyncEnabled         *bool           `json:"sync_enabled"`
+			SyncIntervalMinutes *int            `json:"sync_interval_minutes"`
+		}
+		if err := decode(req, &in); err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		patch := integration.PatchInput{
+			ExternalSiteURL: in.ExternalSiteURL, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled,
+			SyncIntervalMinutes: in.SyncIntervalMinutes,
+		}
+		if patch.ExpectedVersion, err = ifMatch(req); err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		if in.Version != nil {
+			if patch.ExpectedVersion != nil && *patch.ExpectedVersion != *in.Version {
+				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"version": "differs from If-Match"})), nil
+			}
+			patch.ExpectedVersion = in.Version
+		}
+		if in.Config != nil {
+			// A null config, merge-patched onto the document, removes it: clear.
+			if string(in.Config) == "null" {
+				patch.ConfigClear = true
+			} else if err := json.Unmarshal(in.Config, &patch.ConfigPatch); err != nil || patch.ConfigPatch == nil {
+				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"config": "must be a JSON object (a JSON Merge Patch)"})), nil
+			}
+		}
+		if in.Credentials != nil {
+			patch.CredentialsSet = true
+			if patch.Credentials, err = credentialValues(in.Credentials); err != nil {
+				return errorResponse(ctx, a.log(), err), nil
+			}
+		}
+		it, err := a.Service.Update(ctx, actor, req.PathParameters["id"], patch)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		return integrationResponse(http.StatusOK, it), nil
+	})
+}
+
+// DeleteIntegration handles DELETE /v1/integrations/{id}.
+func (a *API) DeleteIntegration() Handler {
+	return a.wrap("DELETE /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		expected, err := ifMatch(req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		if err := a.Service.Delete(ctx, actor, req.PathParameters["id"], expected); err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		return jsonResponse(http.StatusNoContent, nil), nil
+	})
+}
+
+// credentialValues decodes a credentials object (or null, which clears
+// them), naming the member whose value is not a string.
+func credentialValues(raw json.RawMessage) (map[string]string, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, integration.Invalid(map[string]string{"credentials": "must be an object of strings, or null to remove them"})
+	}
+	out := make(map[string]string, len(m))
+	fields := map[string]string{}
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			fields["credentials."+k] = "must be a string"
+			continue
+		}
+		out[k] = s
+	}
+	if len(fields) > 0 {
+		return nil, integration.Invalid(fields)
+	}
+	return out, nil
+}

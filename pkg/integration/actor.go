@@ -1,0 +1,58 @@
+package integration
+
+import "slices"
+
+// Role is an actor's role within its account. Roles are ordered.
+type Role int
+
+const (
+	RoleNone Role = iota
+	RoleViewer
+	RoleEditor
+	RoleAdmin
+	RoleOwner
+)
+
+// ParseRole maps a role claim to a Role; unknown names are RoleNone.
+func ParseRole(s string) Role {
+	switch s {
+	case "viewer":
+		return RoleViewer
+	case "editor":
+		return RoleEditor
+	case "admin":
+		return RoleAdmin
+	case "owner":
+		return RoleOwner
+	}
+	return RoleNone
+}
+
+func (r Role) String() string {
+	return [...]string{"none", "viewer", "editor", "admin", "owner"}[r]
+}
+
+// Actor is who makes a request, as established by the transport.
+type Actor struct {
+	Subject   string
+	AccountID string
+	Role      Role
+	// Sites limits the actor to these site ids; nil means every site of the account.
+	Sites []string
+}
+
+// require returns EFORBIDDEN unless the actor has at least role min.
+func (a Actor) require(min Role) error {
+	if a.AccountID == "" {
+		return Errorf(EUNAUTHORIZED, "Authentication is required.")
+	}
+	if a.Role < min {
+		return Errorf(EFORBIDDEN, "This action needs the %s role or higher.", min)
+	}
+	return nil
+}
+
+// CanSeeSite reports whether the actor may touch the given site.
+func (a Actor) CanSeeSite(siteID string) bool {
+	return a.Sites == nil || slices.Contains(a.Sites, siteID)
+}

@@ -1,0 +1,134 @@
+// Package integration is Joinery's domain: integrations between a tenant's site
+// and a third-party platform, their credentials (by reference only), and the
+// services that manage them. It imports nothing of AWS, HTTP or JSON requests;
+// adapters implement the ports it declares.
+package integration
+
+import (
+	"context"
+	"time"
+)
+
+// SyncStatus is where an integration's synchronisation stands.
+type SyncStatus string
+
+const (
+	SyncIdle      SyncStatus = "idle"
+	SyncPending   SyncStatus = "pending"
+	SyncSyncing   SyncStatus = "syncing"
+	SyncCompleted SyncStatus = "completed"
+	SyncError     SyncStatus = "error"
+)
+
+// ConnectionStatus is the outcome of the last connection test or API call.
+type ConnectionStatus string
+
+const (
+	ConnectionUnknown               ConnectionStatus = "unknown"
+	ConnectionConnected             ConnectionStatus = "connected"
+	ConnectionError                 ConnectionStatus = "error"
+	ConnectionReauthorizationNeeded ConnectionStatus = "reauthorization_required"
+)
+
+// Integration connects one site of one account to one platform.
+type Integration struct {
+	ID              string
+	AccountID       string
+	SiteID          string
+	Platform        string
+	ExternalSiteURL string
+	Config          map[string]any
+
+	// Credentials is a reference to the secret holding the credential values;
+	// the values themselves never live on the integration.
+	Credentials CredentialsRef
+
+	IsActive            bool
+	SyncEnabled         bool
+	SyncIntervalMinutes int
+
+	SyncStatus SyncStatus
+	LastSyncAt *time.Time
+	SyncError  string
+
+	ConnectionStatus    ConnectionStatus
+	ConnectionMessage   string
+	ConnectionCheckedAt *time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
+
+	// DeletingSince is set while the integration is being deleted: it is
+	// hidden from reads, and a repeated delete or a create of the same
+	// (site, platform) finishes the cleanup.
+	DeletingSince *time.Time
+}
+
+// CredentialsRef points at one version of the integration's secret.
+type CredentialsRef struct {
+	SecretName string
+	VersionID  string
+	Fields     []string // names of the fields that are set, sorted
+}
+
+// HasCredentials reports whether credentials are stored for the integration.
+func (r CredentialsRef) HasCredentials() bool { return r.SecretName != "" && r.VersionID != "" }
+
+// SecretRef identifies whose secret a credential set is; adapters derive the
+// secret's name and tags from it.
+type SecretRef struct {
+	AccountID     string
+	IntegrationID string
+	SiteID        string
+	Platform      string
+}
+
+// SecretVersion is one stored version of an integration's secret.
+type SecretVersion struct {
+	Name      string
+	VersionID string
+}
+
+// ListQuery selects integrations of one account.
+type ListQuery struct {
+	AccountID string
+	SiteID    string // optional
+	Platform  string // optional
+	Limit     int
+	Cursor    string // opaque, from a previous page
+}
+
+// Store persists integrations. Implementations enforce the uniqueness of
+// (account, site, platform) atomically and optimistic concurrency on Version.
+type Store interface {
+	// CreateIntegration stores a new integration; ECONFLICT if the account's
+	// site already has one for the platform.
+	CreateIntegration(ctx context.Context, in *Integration) error
+	// GetIntegration returns ENOTFOUND when the account has no such integration.
+	GetIntegration(ctx context.Context, accountID, id string) (*Integration, error)
+	// FindIntegration returns the account's integration for a site and platform.
+	FindIntegration(ctx context.Context, accountID, siteID, platform string) (*Integration, error)
+	// UpdateIntegration replaces the integration if its stored version is
+	// prevVersion (EPRECONDITIONFAILED otherwise, ENOTFOUND if gone).
+	UpdateIntegration(ctx context.Context, in *Integration, prevVersion int64) error
+	// DeleteIntegration removes the integration if its stored version is
+	// version, and releases its (site, platform).
+	DeleteIntegration(ctx context.Context, accountID, id string, version int64) error
+	// ListIntegrations returns a page and the cursor of the next one ("" on the
+	// last page). An unusable cursor is EINVALID.
+	ListIntegrations(ctx context.Context, q ListQuery) ([]*Integration, string, error)
+}
+
+// Secrets keeps credential values. Each Put makes a new immutable version, so
+// a version can be cached freely and an integration points at exactly the
+// version it was saved with.
+type Secrets interface {
+	PutSecret(ctx context.Context, ref SecretRef, values map[string]string) (SecretVersion, error)
+	// GetSecret returns ENOTFOUND if the secret or the version does not exist.
+	GetSecret(ctx context.Context, name, versionID string) (map[string]string, error)
+	// DeleteSecret removes the integration's secret and all its versions; its
+	// name derives from ref, so nothing need remember it. Deleting a missing
+	// secret is not an error.
+	DeleteSecret(ctx context.Context, ref SecretRef) error
+}

@@ -1,0 +1,400 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Service implements the integration use cases.
+type Service struct {
+	Store   Store
+	Secrets Secrets
+	Catalog Catalog
+	Now     func() time.Time
+	NewID   func() string
+}
+
+// CreateInput is a new integration as requested.
+type CreateInput struct {
+	SiteID              string
+	Platform            string
+	ExternalSiteURL     string
+	Config              map[string]any
+	Credentials         map[string]string // nil: none given
+	IsActive            *bool
+	SyncEnabled         *bool
+	SyncIntervalMinutes *int
+}
+
+// PatchInput changes an integration. Nil fields are left as they are.
+type PatchInput struct {
+	ExpectedVersion     *int64
+	ExternalSiteURL     *string
+	ConfigPatch         map[string]any // RFC 7396 merge patch
+	ConfigClear         bool           // config set to null: remove every key
+	Credentials         map[string]string
+	CredentialsSet      bool // credentials replaced whole (an empty object clears them)
+	IsActive            *bool
+	SyncEnabled         *bool
+	SyncIntervalMinutes *int
+}
+
+// Page is one page of a list.
+type Page struct {
+	Items      []*Integration
+	NextCursor string
+}
+
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 100
+	maxUpdateRetries = 5
+)
+
+// Create validates and stores a new integration and its credentials.
+func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Integration, error) {
+	if err := actor.require(RoleEditor); err != nil {
+		return nil, err
+	}
+	fields := map[string]string{}
+	checkSiteID(fields, "site_id", in.SiteID)
+	p, ok := checkPlatform(fields, s.Catalog, in.Platform)
+	if ok {
+		checkSiteURL(fields, p, in.ExternalSiteURL)
+		if in.Credentials != nil {
+			checkCredentials(fields, p, in.Credentials)
+		}
+	}
+	checkConfig(fields, in.Config)
+	interval := DefaultSyncInterval
+	if in.SyncIntervalMinutes != nil {
+		interval = *in.SyncIntervalMinutes
+		checkInterval(fields, interval)
+	}
+	if len(fields) > 0 {
+		return nil, Invalid(fields)
+	}
+	if !actor.CanSeeSite(in.SiteID) {
+		return nil, Errorf(EFORBIDDEN, "This token may not manage site %q.", in.SiteID)
+	}
+
+	now := s.Now().UTC()
+	it := &Integration{
+		ID:                  s.NewID(),
+		AccountID:           actor.AccountID,
+		SiteID:              in.SiteID,
+		Platform:            in.Platform,
+		ExternalSiteURL:     in.ExternalSiteURL,
+		Config:              in.Config,
+		IsActive:            boolOr(in.IsActive, true),
+		SyncEnabled:         boolOr(in.SyncEnabled, false),
+		SyncIntervalMinutes: interval,
+		SyncStatus:          SyncIdle,
+		ConnectionStatus:    ConnectionUnknown,
+		CreatedAt:           now,
+		UpdatedAt:           now,
+		Version:             1,
+	}
+	if it.Config == nil {
+		it.Config = map[string]any{}
+	}
+	if err := s.createItem(ctx, it); err != nil {
+		return nil, err
+	}
+	if len(in.Credentials) == 0 {
+		return it, nil
+	}
+	// The item exists before its secret, so a failure at any point leaves
+	// either nothing or an integration without credentials — never a secret
+	// that nothing points at, nor an item pointing at a missing secret.
+	ref, err := s.putSecret(ctx, it, in.Credentials)
+	if err == nil {
+		next := *it
+		next.Credentials = ref
+		next.Version = it.Version + 1
+		if err = s.Store.UpdateIntegration(ctx, &next, it.Version); err == nil {
+			return &next, nil
+		}
+	}
+	s.undoCreate(it)
+	return nil, fmt.Errorf("store credentials of new integration: %w", err)
+}
+
+// createItem stores it, finishing any interrupted delete that still holds
+// its (site, platform).
+func (s *Service) createItem(ctx context.Context, it *Integration) error {
+	err := s.Store.CreateIntegration(ctx, it)
+	if ErrorCode(err) != ECONFLICT {
+		return err
+	}
+	old, ferr := s.Store.FindIntegration(ctx, it.AccountID, it.SiteID, it.Platform)
+	if ferr != nil || old.DeletingSince == nil {
+		return Errorf(ECONFLICT, "Site %q already has a %s integration.", it.SiteID, it.Platform)
+	}
+	if err := s.finishDelete(ctx, old); err != nil {
+		return err
+	}
+	return s.Store.CreateIntegration(ctx, it)
+}
+
+// undoCreate removes a half-created integration and any secret put for it.
+// It runs even when the request's context is cancelled.
+func (s *Service) undoCreate(it *Integration) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 10*time.Second)
+	defer cancel()
+	_ = s.Secrets.DeleteSecret(ctx, secretRef(it))
+	if cur, err := s.Store.GetIntegration(ctx, it.AccountID, it.ID); err == nil {
+		_ = s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, cur.Version)
+	}
+}
+
+func secretRef(it *Integration) SecretRef {
+	return SecretRef{AccountID: it.AccountID, IntegrationID: it.ID, SiteID: it.SiteID, Platform: it.Platform}
+}
+
+func (s *Service) putSecret(ctx context.Context, it *Integration, creds map[string]string) (CredentialsRef, error) {
+	v, err := s.Secrets.PutSecret(ctx, secretRef(it), creds)
+	if err != nil {
+		return CredentialsRef{}, err
+	}
+	return CredentialsRef{SecretName: v.Name, VersionID: v.VersionID, Fields: sortedKeys(creds)}, nil
+}
+
+// Get returns one integration of the actor's account.
+func (s *Service) Get(ctx context.Context, actor Actor, id string) (*Integration, error) {
+	if err := actor.require(RoleViewer); err != nil {
+		return nil, err
+	}
+	return s.visible(ctx, actor, id)
+}
+
+// visible loads an integration the actor may see; anything else, including
+// another account's, is ENOTFOUND so its existence is not disclosed.
+func (s *Service) visible(ctx context.Context, actor Actor, id string) (*Integration, error) {
+	notFound := Errorf(ENOTFOUND, "Integration %q not found.", id)
+	if id == "" || len(id) > 128 {
+		return nil, notFound
+	}
+	it, err := s.Store.GetIntegration(ctx, actor.AccountID, id)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if it.DeletingSince != nil || !actor.CanSeeSite(it.SiteID) {
+		return nil, notFound
+	}
+	return it, nil
+}
+
+// List returns a page of the actor's integrations.
+func (s *Service) List(ctx context.Context, actor Actor, siteID, platform string, limit int, cursor string) (Page, error) {
+	if err := actor.require(RoleViewer); err != nil {
+		return Page{}, err
+	}
+	fields := map[string]string{}
+	if siteID != "" && !ValidSiteID(siteID) {
+		fields["site_id"] = "must be 1-128 letters, digits, '.', '_', ':' or '-'"
+	}
+	if platform != "" {
+		checkPlatform(fields, s.Catalog, platform)
+	}
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 1 || limit > MaxListLimit:
+		fields["limit"] = fmt.Sprintf("must be between 1 and %d", MaxListLimit)
+	}
+	if len(fields) > 0 {
+		return Page{}, Invalid(fields)
+	}
+	if siteID != "" && !actor.CanSeeSite(siteID) {
+		return Page{Items: []*Integration{}}, nil
+	}
+	if siteID == "" && len(actor.Sites) == 1 {
+		siteID = actor.Sites[0]
+	}
+	items, next, err := s.Store.ListIntegrations(ctx, ListQuery{AccountID: actor.AccountID, SiteID: siteID, Platform: platform, Limit: limit, Cursor: cursor})
+	if err != nil {
+		return Page{}, err
+	}
+	// Hidden items (other sites of a site-limited token, deletes under way)
+	// make a page shorter; the cursor still moves on correctly.
+	out := make([]*Integration, 0, len(items))
+	for _, it := range items {
+		if it.DeletingSince == nil && actor.CanSeeSite(it.SiteID) {
+			out = append(out, it)
+		}
+	}
+	return Page{Items: out, NextCursor: next}, nil
+}
+
+// Update applies a patch. Without an expected version it is retried on
+// concurrent writes, re-applying the patch to the fresh state, so no
+// update is lost; with one, a mismatch is EPRECONDITIONFAILED.
+func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchInput) (*Integration, error) {
+	if err := actor.require(RoleEditor); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.visible(ctx, actor, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.ExpectedVersion != nil && *in.ExpectedVersion != cur.Version {
+			return nil, versionMismatch(cur.Version)
+		}
+		next, err := s.apply(cur, in)
+		if err != nil {
+			return nil, err
+		}
+		var newRef CredentialsRef
+		if in.CredentialsSet && len(in.Credentials) > 0 {
+			// A new secret version is invisible until the item points at it,
+			// so a failed update below leaves the old credentials in force.
+			if newRef, err = s.putSecret(ctx, cur, in.Credentials); err != nil {
+				return nil, fmt.Errorf("store credentials of %s: %w", id, err)
+			}
+			next.Credentials = newRef
+		}
+		err = s.Store.UpdateIntegration(ctx, next, cur.Version)
+		if err == nil {
+			if in.CredentialsSet && len(in.Credentials) == 0 {
+				if derr := s.Secrets.DeleteSecret(ctx, secretRef(cur)); derr != nil {
+					return nil, fmt.Errorf("delete cleared credentials of %s: %w", id, derr)
+				}
+			}
+			return next, nil
+		}
+		if ErrorCode(err) != EPRECONDITIONFAILED || in.ExpectedVersion != nil || attempt >= maxUpdateRetries {
+			if ErrorCode(err) == EPRECONDITIONFAILED && in.ExpectedVersion != nil {
+				return nil, versionMismatch(-1)
+			}
+			return nil, err
+		}
+	}
+}
+
+func versionMismatch(current int64) error {
+	if current < 0 {
+		return Errorf(EPRECONDITIONFAILED, "The integration was changed by someone else; fetch it again and retry.")
+	}
+	return Errorf(EPRECONDITIONFAILED, "The integration is at version %d; fetch it again and retry.", current)
+}
+
+// apply validates a patch against the current state and returns the next state.
+func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
+	next := *cur
+	next.Config = maps.Clone(cur.Config)
+	p, ok := s.Catalog.Platform(cur.Platform)
+	if !ok {
+		return nil, fmt.Errorf("integration %s has unknown platform %q", cur.ID, cur.Platform)
+	}
+	fields := map[string]string{}
+	if in.ExternalSiteURL != nil {
+		next.ExternalSiteURL = *in.ExternalSiteURL
+		checkSiteURL(fields, p, next.ExternalSiteURL)
+	}
+	if in.ConfigClear {
+		next.Config = map[string]any{}
+	}
+	if in.ConfigPatch != nil {
+		next.Config = MergePatch(next.Config, in.ConfigPatch)
+		checkConfig(fields, next.Config)
+	}
+	if in.CredentialsSet {
+		if len(in.Credentials) > 0 {
+			checkCredentials(fields, p, in.Credentials)
+		} else {
+			next.Credentials = CredentialsRef{}
+		}
+	}
+	if in.IsActive != nil {
+		next.IsActive = *in.IsActive
+	}
+	if in.SyncEnabled != nil {
+		next.SyncEnabled = *in.SyncEnabled
+	}
+	if in.SyncIntervalMinutes != nil {
+		next.SyncIntervalMinutes = *in.SyncIntervalMinutes
+		checkInterval(fields, next.SyncIntervalMinutes)
+	}
+	if len(fields) > 0 {
+		return nil, Invalid(fields)
+	}
+	next.Version = cur.Version + 1
+	next.UpdatedAt = s.Now().UTC()
+	return &next, nil
+}
+
+// Delete removes an integration and its secret. It first marks the item as
+// being deleted, so that a failure part-way leaves a hidden item that a
+// repeated delete (or a create of the same site and platform) finishes.
+func (s *Service) Delete(ctx context.Context, actor Actor, id string, expectedVersion *int64) error {
+	if err := actor.require(RoleEditor); err != nil {
+		return err
+	}
+	cur, err := s.Store.GetIntegration(ctx, actor.AccountID, id)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && !actor.CanSeeSite(cur.SiteID)) {
+		return Errorf(ENOTFOUND, "Integration %q not found.", id)
+	}
+	if err != nil {
+		return err
+	}
+	if cur.DeletingSince == nil {
+		if expectedVersion != nil && *expectedVersion != cur.Version {
+			return versionMismatch(cur.Version)
+		}
+		next := *cur
+		now := s.Now().UTC()
+		next.DeletingSince = &now
+		next.Version = cur.Version + 1
+		if err := s.Store.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+			if ErrorCode(err) == EPRECONDITIONFAILED {
+				return versionMismatch(-1)
+			}
+			return err
+		}
+		cur = &next
+	}
+	return s.finishDelete(ctx, cur)
+}
+
+func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
+	// The secret's name derives from the integration, so it is removed even
+	// if an interrupted write never recorded it on the item.
+	if err := s.Secrets.DeleteSecret(ctx, secretRef(it)); err != nil {
+		return fmt.Errorf("delete secret of %s: %w", it.ID, err)
+	}
+	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Version)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete integration %s: %w", it.ID, err)
+	}
+	return nil
+}
+
+// Credentials returns the stored credential values of an integration, for
+// connectors. They are never part of any response.
+func (s *Service) Credentials(ctx context.Context, it *Integration) (map[string]string, error) {
+	if !it.Credentials.HasCredentials() {
+		return nil, Errorf(EUNPROCESSABLE, "The integration has no credentials.")
+	}
+	v, err := s.Secrets.GetSecret(ctx, it.Credentials.SecretName, it.Credentials.VersionID)
+	if err != nil {
+		return nil, fmt.Errorf("credentials of %s: %w", it.ID, err)
+	}
+	return v, nil
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
