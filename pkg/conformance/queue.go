@@ -15,7 +15,7 @@ import (
 
 // BatchHandler is what an SQS-triggered Lambda is: it gets a batch and
 // reports the messages that failed.
-type BatchHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+type BatchHandler = func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
 // Queue is a queue under test: the domain's sending side, plus the consuming
 // side that Lambda's event source mapping (or the local runner) provides.
@@ -46,7 +46,7 @@ type recorder struct {
 	mu   sync.Mutex
 	got  []delivery
 	fail func(body string, receives int) bool
-	err  func(body string) bool
+	err  func(body string, receives int) bool
 }
 
 func (r *recorder) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
@@ -63,7 +63,7 @@ func (r *recorder) handle(_ context.Context, ev events.SQSEvent) (events.SQSEven
 		if m.MessageId == "" {
 			return resp, fmt.Errorf("message without id")
 		}
-		if r.err != nil && r.err(m.Body) {
+		if r.err != nil && r.err(m.Body, n) {
 			batchErr = true
 		}
 		if r.fail != nil && r.fail(m.Body, n) {
@@ -184,8 +184,7 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T, o QueueOptions) Queue) 
 		if err := q.Send(ctx, []integration.Message{{Body: "only"}}); err != nil {
 			t.Fatal(err)
 		}
-		r := &recorder{}
-		r.err = func(body string) bool { return len(r.deliveries(body)) == 1 }
+		r := &recorder{err: func(_ string, receives int) bool { return receives == 1 }}
 		consume(t, q, r)
 		waitFor(t, 15*time.Second, "redelivery after a batch error", func() bool { return len(r.deliveries("only")) == 2 })
 	})
