@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // Service implements the integration use cases.
@@ -12,8 +15,26 @@ type Service struct {
 	Store   Store
 	Secrets Secrets
 	Catalog Catalog
-	Now     func() time.Time
-	NewID   func() string
+	Now     func() time.Time // defaults to time.Now
+	NewID   func() string    // defaults to NewID
+}
+
+// NewID returns a ULID: unique, and sorting by creation time, so listings
+// come out oldest first without another index.
+func NewID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.now()
+}
+
+func (s *Service) newID() string {
+	if s.NewID == nil {
+		return NewID()
+	}
+	return s.NewID()
 }
 
 // CreateInput is a new integration as requested.
@@ -80,9 +101,9 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 		return nil, Errorf(EFORBIDDEN, "This token may not manage site %q.", in.SiteID)
 	}
 
-	now := s.Now().UTC()
+	now := s.now()
 	it := &Integration{
-		ID:                  s.NewID(),
+		ID:                  s.newID(),
 		AccountID:           actor.AccountID,
 		SiteID:              in.SiteID,
 		Platform:            in.Platform,
@@ -326,7 +347,7 @@ func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
 		return nil, Invalid(fields)
 	}
 	next.Version = cur.Version + 1
-	next.UpdatedAt = s.Now().UTC()
+	next.UpdatedAt = s.now()
 	return &next, nil
 }
 
@@ -349,7 +370,7 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id string, expectedVe
 			return versionMismatch(cur.Version)
 		}
 		next := *cur
-		now := s.Now().UTC()
+		now := s.now()
 		next.DeletingSince = &now
 		next.Version = cur.Version + 1
 		if err := s.Store.UpdateIntegration(ctx, &next, cur.Version); err != nil {
@@ -397,4 +418,22 @@ func boolOr(p *bool, def bool) bool {
 		return def
 	}
 	return *p
+}
+
+// RecordConnection stores the outcome of a connection test. It retries on
+// concurrent writes: the newest outcome wins, other changes are kept.
+func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.visible(ctx, actor, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
+		next.Version, next.UpdatedAt = cur.Version+1, s.now()
+		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
+		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
+			return err
+		}
+	}
 }

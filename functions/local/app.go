@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/dynamostore"
+	"github.com/joinery/joinery/pkg/embedded"
+	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/smsecrets"
+	"github.com/joinery/joinery/pkg/sqsqueue"
+)
+
+// settings is the runner's configuration, from flags and the environment.
+type settings struct {
+	Backend      string // embedded | aws
+	DataDir      string
+	Table        string
+	SecretPrefix string
+	QueueName    string
+	Claims       apigw.ClaimNames
+}
+
+func settingsFromEnv(dataDir string) settings {
+	return settings{
+		Backend:      envOr("JOINERY_BACKEND", "embedded"),
+		DataDir:      dataDir,
+		Table:        envOr("JOINERY_TABLE", "joinery"),
+		SecretPrefix: envOr("JOINERY_SECRET_PREFIX", "joinery/"),
+		QueueName:    envOr("JOINERY_QUEUE", "joinery-sync"),
+		Claims: apigw.ClaimNames{
+			Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
+		},
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// app is every function of Joinery in one process.
+type app struct {
+	service *integration.Service
+	queue   integration.Queue
+	routes  []route
+	closers []func() error
+}
+
+func (a *app) Close() error {
+	var first error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
+	a := &app{}
+	var (
+		store   integration.Store
+		secrets integration.Secrets
+	)
+	switch s.Backend {
+	case "embedded":
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		st, err := embedded.OpenStore(filepath.Join(s.DataDir, "joinery.db"))
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, st.Close)
+		sec, err := embedded.OpenSecrets(filepath.Join(s.DataDir, "secrets"))
+		if err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+		store, secrets = st, sec
+		a.queue = embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: 5, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
+	case "aws":
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load AWS config: %w", err)
+		}
+		ddb := dynamodb.NewFromConfig(cfg)
+		if err := dynamostore.CreateTable(ctx, ddb, s.Table); err != nil {
+			return nil, err
+		}
+		sq := sqs.NewFromConfig(cfg)
+		qURL, dlqURL, err := sqsqueue.CreateQueues(ctx, sq, s.QueueName, 60*time.Second, 5)
+		if err != nil {
+			return nil, err
+		}
+		store = dynamostore.New(ddb, s.Table)
+		secrets = smsecrets.New(secretsmanager.NewFromConfig(cfg), s.SecretPrefix, 5*time.Minute)
+		a.queue = sqsqueue.New(sq, qURL, dlqURL)
+	default:
+		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
+	}
+	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog()}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, Log: log}
+	a.routes = []route{
+		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
+		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
+		{key: "GET /v1/integrations/{id}", authJWT: true, handler: api.GetIntegration()},
+		{key: "PATCH /v1/integrations/{id}", authJWT: true, handler: api.UpdateIntegration()},
+		{key: "DELETE /v1/integrations/{id}", authJWT: true, handler: api.DeleteIntegration()},
+	}
+	return a, nil
+}

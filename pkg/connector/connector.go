@@ -1,0 +1,121 @@
+package connector
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// Connection is what a connector needs to call a platform for one
+// integration. HTTP is the SSRF-safe client every connector must use.
+type Connection struct {
+	SiteURL     string
+	Config      map[string]any
+	Credentials map[string]string
+	HTTP        *http.Client
+}
+
+// TestResult is the outcome of a connection test. A failed test is a
+// result, not an error: Message says what is wrong and what to do.
+type TestResult struct {
+	OK      bool
+	Status  integration.ConnectionStatus
+	Message string
+	Details map[string]any
+}
+
+// ContentType is a model a platform exposes (a WordPress post type).
+type ContentType struct {
+	Name       string   `json:"name"`
+	Label      string   `json:"label"`
+	RESTBase   string   `json:"rest_base,omitempty"`
+	Taxonomies []string `json:"taxonomies,omitempty"`
+	Count      *int     `json:"count,omitempty"`
+}
+
+// Taxonomy is a grouping of terms (a WordPress taxonomy).
+type Taxonomy struct {
+	Name     string   `json:"name"`
+	Label    string   `json:"label"`
+	RESTBase string   `json:"rest_base,omitempty"`
+	Types    []string `json:"types,omitempty"`
+}
+
+// Structure is what a platform holds: its content types and taxonomies.
+type Structure struct {
+	ContentTypes []ContentType `json:"post_types"`
+	Taxonomies   []Taxonomy    `json:"taxonomies"`
+}
+
+// ListRequest asks for one page of a model.
+type ListRequest struct {
+	Model string
+	// Page is the connector's own page token; "" is the first page.
+	Page string
+	// ModifiedAfter, when set, lists only items modified after it (an
+	// incremental listing). Connectors include a safety overlap so items
+	// modified in the same clock tick as the cursor are never missed.
+	ModifiedAfter time.Time
+	PageSize      int
+}
+
+// ListPage is one page of a model.
+type ListPage struct {
+	Records []integration.Record
+	// NextPage is the token of the next page, "" on the last one.
+	NextPage string
+	// Total and TotalPages are -1 when the platform does not say.
+	Total      int
+	TotalPages int
+	// MaxModified is the newest modification time on the page, for the
+	// incremental cursor.
+	MaxModified time.Time
+}
+
+// Connector talks to one platform.
+type Connector interface {
+	TestConnection(ctx context.Context, c Connection) (TestResult, error)
+	Structure(ctx context.Context, c Connection) (Structure, error)
+	// Models lists the models this connector syncs, in sync order.
+	Models() []string
+	List(ctx context.Context, c Connection, req ListRequest) (ListPage, error)
+	// Create, Update and Delete change one item. Records carry terms by id;
+	// a FeaturedImage with a URL and no ExternalID is uploaded first.
+	Create(ctx context.Context, c Connection, r integration.Record) (integration.Record, error)
+	Update(ctx context.Context, c Connection, r integration.Record) (integration.Record, error)
+	// Delete trashes an item, or removes it for good when force is set.
+	Delete(ctx context.Context, c Connection, model, externalID string, force bool) error
+}
+
+// Error kinds a connector reports, so callers can retry, stop or re-auth
+// without knowing the platform.
+type ErrorKind int
+
+const (
+	ErrOther       ErrorKind = iota
+	ErrAuth                  // credentials wrong or revoked: stop, ask the user
+	ErrForbidden             // authenticated but not allowed
+	ErrNotFound              // the item or endpoint does not exist
+	ErrRateLimited           // 429: retry after RetryAfter
+	ErrUnavailable           // 5xx, timeouts, connection failures: retry later
+	ErrInvalid               // the platform rejected the data
+	ErrBlocked               // the SSRF-safe client refused the address
+)
+
+// Error is a connector failure with a kind and a message safe to show.
+type Error struct {
+	Kind       ErrorKind
+	Status     int           // HTTP status, if any
+	Code       string        // the platform's error code, if any
+	Message    string        // safe to show: no credentials, no response bodies
+	RetryAfter time.Duration // for ErrRateLimited
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Registry finds the connector of a platform.
+type Registry map[string]Connector
