@@ -17,7 +17,7 @@ import (
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-func newAPI(t *testing.T) *apigw.API {
+func newAPI(t testing.TB) *apigw.API {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
@@ -34,7 +34,7 @@ func newAPI(t *testing.T) *apigw.API {
 	return &apigw.API{Service: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-func loadEvent(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
+func loadEvent(t testing.TB, name string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
 	if err != nil {

@@ -37,7 +37,6 @@ type Queue struct {
 	msgs    []*message // in send order
 	dead    []string
 	changed chan struct{} // closed and replaced whenever messages change
-	seq     int
 }
 
 type message struct {

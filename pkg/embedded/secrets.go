@@ -19,6 +19,7 @@ import (
 
 	"github.com/joinery/joinery/pkg/integration"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // keepVersions is how many versions of a secret are kept; integrations
@@ -275,7 +276,7 @@ func (s *Secrets) DeleteSecret(_ context.Context, ref integration.SecretRef) err
 	name := SecretName(s.prefix, ref)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketSecrets).DeleteBucket([]byte(name))
-		if errors.Is(err, bolt.ErrBucketNotFound) {
+		if errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return nil
 		}
 		return err
