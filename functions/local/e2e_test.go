@@ -236,6 +236,7 @@ func TestIntegrationsAPI(t *testing.T) {
 
 			// Roles and tenancy.
 			want(t, call("POST", "/v1/integrations", viewer, `{"site_id":"site-9","platform":"openai"}`), http.StatusForbidden, "viewer create")
+			want(t, call("POST", "/v1/integrations", viewer, `{"bad json`), http.StatusForbidden, "viewer create with a bad body")
 			want(t, call("PATCH", "/v1/integrations/"+id, viewer, `{"is_active":false}`), http.StatusForbidden, "viewer patch")
 			want(t, call("DELETE", "/v1/integrations/"+id, viewer, ""), http.StatusForbidden, "viewer delete")
 			want(t, call("GET", "/v1/integrations/"+id, stranger, ""), http.StatusNotFound, "other account get")

@@ -96,7 +96,7 @@ func ifMatch(req events.APIGatewayV2HTTPRequest) (*int64, error) {
 // CreateIntegration handles POST /v1/integrations.
 func (a *API) CreateIntegration() Handler {
 	return a.wrap("POST /v1/integrations", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
+		actor, err := a.writer(req)
 		if err != nil {
 			return errorResponse(ctx, a.log(), err), nil
 		}
@@ -177,7 +177,7 @@ func (a *API) ListIntegrations() Handler {
 // UpdateIntegration handles PATCH /v1/integrations/{id}.
 func (a *API) UpdateIntegration() Handler {
 	return a.wrap("PATCH /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
+		actor, err := a.writer(req)
 		if err != nil {
 			return errorResponse(ctx, a.log(), err), nil
 		}
@@ -231,7 +231,7 @@ func (a *API) UpdateIntegration() Handler {
 // DeleteIntegration handles DELETE /v1/integrations/{id}.
 func (a *API) DeleteIntegration() Handler {
 	return a.wrap("DELETE /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
+		actor, err := a.writer(req)
 		if err != nil {
 			return errorResponse(ctx, a.log(), err), nil
 		}

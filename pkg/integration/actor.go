@@ -41,8 +41,10 @@ type Actor struct {
 	Sites []string
 }
 
-// require returns EFORBIDDEN unless the actor has at least role min.
-func (a Actor) require(min Role) error {
+// Require returns EUNAUTHORIZED without an account and EFORBIDDEN unless
+// the actor has at least role min. Transports may call it before reading a
+// body, so an unauthorized caller learns nothing from validation.
+func (a Actor) Require(min Role) error {
 	if a.AccountID == "" {
 		return Errorf(EUNAUTHORIZED, "Authentication is required.")
 	}

@@ -76,7 +76,7 @@ const (
 
 // Create validates and stores a new integration and its credentials.
 func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Integration, error) {
-	if err := actor.require(RoleEditor); err != nil {
+	if err := actor.Require(RoleEditor); err != nil {
 		return nil, err
 	}
 	fields := map[string]string{}
@@ -185,7 +185,7 @@ func (s *Service) putSecret(ctx context.Context, it *Integration, creds map[stri
 
 // Get returns one integration of the actor's account.
 func (s *Service) Get(ctx context.Context, actor Actor, id string) (*Integration, error) {
-	if err := actor.require(RoleViewer); err != nil {
+	if err := actor.Require(RoleViewer); err != nil {
 		return nil, err
 	}
 	return s.visible(ctx, actor, id)
@@ -213,7 +213,7 @@ func (s *Service) visible(ctx context.Context, actor Actor, id string) (*Integra
 
 // List returns a page of the actor's integrations.
 func (s *Service) List(ctx context.Context, actor Actor, siteID, platform string, limit int, cursor string) (Page, error) {
-	if err := actor.require(RoleViewer); err != nil {
+	if err := actor.Require(RoleViewer); err != nil {
 		return Page{}, err
 	}
 	fields := map[string]string{}
@@ -257,7 +257,7 @@ func (s *Service) List(ctx context.Context, actor Actor, siteID, platform string
 // concurrent writes, re-applying the patch to the fresh state, so no
 // update is lost; with one, a mismatch is EPRECONDITIONFAILED.
 func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchInput) (*Integration, error) {
-	if err := actor.require(RoleEditor); err != nil {
+	if err := actor.Require(RoleEditor); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -355,7 +355,7 @@ func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
 // being deleted, so that a failure part-way leaves a hidden item that a
 // repeated delete (or a create of the same site and platform) finishes.
 func (s *Service) Delete(ctx context.Context, actor Actor, id string, expectedVersion *int64) error {
-	if err := actor.require(RoleEditor); err != nil {
+	if err := actor.Require(RoleEditor); err != nil {
 		return err
 	}
 	cur, err := s.Store.GetIntegration(ctx, actor.AccountID, id)
@@ -420,20 +420,3 @@ func boolOr(p *bool, def bool) bool {
 	return *p
 }
 
-// RecordConnection stores the outcome of a connection test. It retries on
-// concurrent writes: the newest outcome wins, other changes are kept.
-func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
-	for attempt := 0; ; attempt++ {
-		cur, err := s.visible(ctx, actor, id)
-		if err != nil {
-			return err
-		}
-		next := *cur
-		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
-		next.Version, next.UpdatedAt = cur.Version+1, s.now()
-		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
-		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
-			return err
-		}
-	}
-}

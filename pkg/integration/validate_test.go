@@ -86,10 +86,10 @@ func TestRoles(t *testing.T) {
 		t.Fatal("roles out of order")
 	}
 	a := Actor{AccountID: "a", Role: ParseRole("viewer")}
-	if a.require(RoleViewer) != nil || ErrorCode(a.require(RoleEditor)) != EFORBIDDEN {
+	if a.Require(RoleViewer) != nil || ErrorCode(a.Require(RoleEditor)) != EFORBIDDEN {
 		t.Fatal("viewer checks")
 	}
-	if ErrorCode((Actor{Role: RoleOwner}).require(RoleViewer)) != EUNAUTHORIZED {
+	if ErrorCode((Actor{Role: RoleOwner}).Require(RoleViewer)) != EUNAUTHORIZED {
 		t.Fatal("no account must be unauthorized")
 	}
 	if ParseRole("root") != RoleNone {
