@@ -419,4 +419,3 @@ func boolOr(p *bool, def bool) bool {
 	}
 	return *p
 }
-
