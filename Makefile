@@ -8,7 +8,8 @@ FUNCTIONS := \
 	CreateIntegrationFunction:integrations-create \
 	GetIntegrationFunction:integrations-get \
 	UpdateIntegrationFunction:integrations-update \
-	DeleteIntegrationFunction:integrations-delete
+	DeleteIntegrationFunction:integrations-delete \
+	TestConnectionFunction:integrations-test-connection
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

@@ -14,9 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/safehttp"
 	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
 )
@@ -114,12 +116,23 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog()}
 	api := &apigw.API{Service: a.service, Claims: s.Claims, Log: log}
+	policy, err := safehttp.PolicyFromEnv()
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	conn := &apigw.ConnectionAPI{API: api, Tester: &connector.Tester{
+		Integrations: a.service,
+		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New()},
+		HTTP:         safehttp.New(safehttp.Options{Policy: policy}),
+	}}
 	a.routes = []route{
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
 		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
 		{key: "GET /v1/integrations/{id}", authJWT: true, handler: api.GetIntegration()},
 		{key: "PATCH /v1/integrations/{id}", authJWT: true, handler: api.UpdateIntegration()},
 		{key: "DELETE /v1/integrations/{id}", authJWT: true, handler: api.DeleteIntegration()},
+		{key: "POST /v1/integrations/{id}/test_connection", authJWT: true, handler: conn.TestConnection()},
 	}
 	return a, nil
 }

@@ -9,15 +9,21 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/joinery/joinery/pkg/awstest"
+	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
 
-func TestMain(m *testing.M) { awstest.Main(m) }
+func TestMain(m *testing.M) {
+	code := wptest.Main(m)
+	awstest.Stop()
+	os.Exit(code)
+}
 
 type runner struct {
 	t    *testing.T

@@ -170,3 +170,35 @@ type brokenStore struct{ integration.Store }
 func (brokenStore) GetIntegration(context.Context, string, string) (*integration.Integration, error) {
 	return nil, io.ErrUnexpectedEOF
 }
+
+type fakeTester struct{ calls int }
+
+func (f *fakeTester) TestConnection(_ context.Context, c connector.Connection) (connector.TestResult, error) {
+	f.calls++
+	if c.Credentials["app_password"] == "" {
+		return connector.TestResult{OK: false, Message: "no password"}, nil
+	}
+	return connector.TestResult{OK: true, Message: "Connected.", Details: map[string]any{"roles": []string{"administrator"}}}, nil
+}
+
+func TestSampleEventTestConnection(t *testing.T) {
+	api := newAPI(t)
+	if resp, _ := api.CreateIntegration()(context.Background(), loadEvent(t, "integrations-create.json")); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.Body)
+	}
+	fake := &fakeTester{}
+	conn := &apigw.ConnectionAPI{API: api, Tester: &connector.Tester{Integrations: api.Service, Connectors: map[string]connector.ConnectionTester{"wordpress": fake}}}
+	resp, err := conn.TestConnection()(context.Background(), loadEvent(t, "integrations-test-connection.json"))
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(resp.Body, `"ok":true`) || fake.calls != 1 {
+		t.Fatalf("test_connection: %d %s %v", resp.StatusCode, resp.Body, err)
+	}
+	get, _ := api.GetIntegration()(context.Background(), loadEvent(t, "integrations-get.json"))
+	if !strings.Contains(get.Body, `"connection_status":"connected"`) || !strings.Contains(get.Body, `"connection_message":"Connected."`) {
+		t.Fatalf("outcome not stored: %s", get.Body)
+	}
+	ev := loadEvent(t, "integrations-test-connection.json")
+	ev.RequestContext.Authorizer.JWT.Claims["role"] = "viewer"
+	if resp, _ := conn.TestConnection()(context.Background(), ev); resp.StatusCode != 403 {
+		t.Fatalf("viewer: %d", resp.StatusCode)
+	}
+}

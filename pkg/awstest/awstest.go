@@ -37,11 +37,16 @@ var (
 // Packages that call Moto must call Main from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops moto if a test started it.
+func Stop() {
 	if cmd != nil && cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 	}
-	os.Exit(code)
 }
 
 // Moto returns the endpoint of a moto server on 127.0.0.1, started once per

@@ -116,6 +116,3 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Err }
-
-// Registry finds the connector of a platform.
-type Registry map[string]Connector

@@ -419,3 +419,21 @@ func boolOr(p *bool, def bool) bool {
 	}
 	return *p
 }
+
+// RecordConnection stores the outcome of a connection test. It retries on
+// concurrent writes: the newest outcome wins, other changes are kept.
+func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.visible(ctx, actor, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
+		next.Version, next.UpdatedAt = cur.Version+1, s.now()
+		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
+		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
+			return err
+		}
+	}
+}

@@ -34,7 +34,9 @@ func newCounting(t *testing.T, h http.HandlerFunc) *counting {
 	return c
 }
 
-func (c *counting) port() string { return c.Listener.Addr().(*net.TCPAddr).AddrPort().String()[len("127.0.0.1:"):] }
+func (c *counting) port() string {
+	return c.Listener.Addr().(*net.TCPAddr).AddrPort().String()[len("127.0.0.1:"):]
+}
 
 type fakeResolver map[string]string
 

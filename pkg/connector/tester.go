@@ -1,0 +1,77 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// ConnectionTester is the part of a Connector that tests a connection.
+type ConnectionTester interface {
+	TestConnection(ctx context.Context, c Connection) (TestResult, error)
+}
+
+// Tester runs a platform's connection test for an integration and records
+// the outcome on it.
+type Tester struct {
+	Integrations *integration.Service
+	Connectors   map[string]ConnectionTester
+	HTTP         *http.Client // the SSRF-safe client
+	Now          func() time.Time
+}
+
+// Test runs the connection test of an integration the actor may edit. A
+// failed test is a result (OK false), not an error.
+func (t *Tester) Test(ctx context.Context, actor integration.Actor, id string) (TestResult, error) {
+	if err := actor.Require(integration.RoleEditor); err != nil {
+		return TestResult{}, err
+	}
+	it, err := t.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return TestResult{}, err
+	}
+	res, err := t.Run(ctx, it)
+	if err != nil {
+		return TestResult{}, err
+	}
+	if err := t.Integrations.RecordConnection(ctx, actor, it.ID, res.Status, res.Message, t.now()); err != nil {
+		return TestResult{}, err
+	}
+	return res, nil
+}
+
+// Run tests an integration without recording anything.
+func (t *Tester) Run(ctx context.Context, it *integration.Integration) (TestResult, error) {
+	c, ok := t.Connectors[it.Platform]
+	if !ok {
+		return TestResult{}, integration.Errorf(integration.EUNPROCESSABLE, "Connection tests are not available for %s yet.", it.Platform)
+	}
+	if !it.Credentials.HasCredentials() {
+		return TestResult{OK: false, Status: integration.ConnectionError, Message: "The integration has no credentials yet; set them first."}, nil
+	}
+	creds, err := t.Integrations.Credentials(ctx, it)
+	if err != nil {
+		return TestResult{}, err
+	}
+	res, err := c.TestConnection(ctx, Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: t.HTTP})
+	if err != nil {
+		return TestResult{}, fmt.Errorf("test connection of %s: %w", it.ID, err)
+	}
+	if res.Status == "" {
+		res.Status = integration.ConnectionError
+		if res.OK {
+			res.Status = integration.ConnectionConnected
+		}
+	}
+	return res, nil
+}
+
+func (t *Tester) now() time.Time {
+	if t.Now == nil {
+		return time.Now().UTC()
+	}
+	return t.Now().UTC()
+}

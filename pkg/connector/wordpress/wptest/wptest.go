@@ -1,0 +1,93 @@
+// Package wptest starts a real WordPress for tests with wp.sh beside it.
+package wptest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Env is what wp.sh start writes: URLs, users and Application Passwords.
+type Env map[string]string
+
+var (
+	once     sync.Once
+	env      Env
+	startErr error
+	dir      string
+)
+
+func script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "wp.sh")
+}
+
+// Start starts WordPress once per test binary, in a directory named after
+// it, and returns its Env. Packages that call Start must call Main from
+// TestMain so it is stopped. Without root or Debian's packages the test is
+// skipped, loudly — and fails under CI=true.
+func Start(t testing.TB, name string) Env {
+	t.Helper()
+	once.Do(func() {
+		dir = filepath.Join(os.TempDir(), "joinery-wp-"+name)
+		out, err := exec.Command("bash", script(), "start", "--dir", dir).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if ok := asExit(err, &ee); ok {
+				err = fmt.Errorf("%v: %s", err, ee.Stderr)
+			}
+			startErr = err
+			return
+		}
+		env = Env{}
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				env[k] = v
+			}
+		}
+	})
+	if startErr != nil {
+		msg := fmt.Sprintf("SKIPPED (real dependency missing): WordPress (%s start): %v", script(), startErr)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return env
+}
+
+func asExit(err error, ee **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	*ee = e
+	return ok
+}
+
+// PHP runs a PHP file inside WordPress, e.g. to change posts behind the API.
+func PHP(t testing.TB, code string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "snippet.php")
+	if err := os.WriteFile(f, []byte("<?php\n"+code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", script(), "php", f, "--dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("php: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// Main runs the tests, then stops WordPress if a test started it.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if dir != "" {
+		_ = exec.Command("bash", script(), "stop", "--dir", dir).Run()
+	}
+	return code
+}
