@@ -69,8 +69,10 @@ type ListPage struct {
 	// Total and TotalPages are -1 when the platform does not say.
 	Total      int
 	TotalPages int
-	// MaxModified is the newest modification time on the page, for the
-	// incremental cursor.
+	// MaxModified is the newest modification time on the page. It is not a
+	// safe incremental cursor by itself (WordPress gives scheduled posts
+	// future modification times): advance the cursor to when the listing
+	// started.
 	MaxModified time.Time
 }
 

@@ -3,6 +3,7 @@
 package wordpress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,7 @@ type apiError struct {
 
 // call GETs or sends one REST route, trying /wp-json/ first and falling
 // back to ?rest_route= when the site does not route it.
-func (c *Connector) call(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body io.Reader) (*http.Response, []byte, error) {
+func (c *Connector) call(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body *payload) (*http.Response, []byte, error) {
 	base := strings.TrimRight(conn.SiteURL, "/")
 	if _, fallback := c.restRoute.Load(base); !fallback {
 		resp, b, err := c.do(ctx, conn, method, prettyURL(base, route, query), body)
@@ -51,6 +52,13 @@ func (c *Connector) call(ctx context.Context, conn connector.Connection, method,
 		c.restRoute.Store(base, true)
 	}
 	return c.do(ctx, conn, method, restRouteURL(base, route, query), body)
+}
+
+// payload is a request body, kept as bytes so it can be sent again.
+type payload struct {
+	data        []byte
+	contentType string
+	filename    string // for media uploads
 }
 
 func prettyURL(base, route string, q url.Values) string {
@@ -85,10 +93,20 @@ func isJSON(resp *http.Response, body []byte) bool {
 	return mt == "" && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "["))
 }
 
-func (c *Connector) do(ctx context.Context, conn connector.Connection, method, u string, body io.Reader) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+func (c *Connector) do(ctx context.Context, conn connector.Connection, method, u string, body *payload) (*http.Response, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body.data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, nil, &connector.Error{Kind: connector.ErrInvalid, Message: "The site URL is not valid.", Err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", body.contentType)
+		if body.filename != "" {
+			req.Header.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": body.filename}))
+		}
 	}
 	req.SetBasicAuth(conn.Credentials["username"], conn.Credentials["app_password"])
 	req.Header.Set("Accept", "application/json")
@@ -147,6 +165,7 @@ func statusError(resp *http.Response, body []byte) error {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		ce.Kind = connector.ErrRateLimited
 		ce.Message = "WordPress is rate limiting requests."
+		ce.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	case resp.StatusCode >= 500:
 		ce.Kind = connector.ErrUnavailable
 		ce.Message = fmt.Sprintf("WordPress failed with HTTP %d; try again later.", resp.StatusCode)
@@ -276,3 +295,5 @@ func (c *Connector) Structure(ctx context.Context, conn connector.Connection) (c
 	sort.Slice(s.Taxonomies, func(i, j int) bool { return s.Taxonomies[i].Name < s.Taxonomies[j].Name })
 	return s, nil
 }
+
+var _ connector.Connector = (*Connector)(nil)

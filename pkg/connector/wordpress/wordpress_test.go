@@ -56,3 +56,24 @@ func FuzzParseUser(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePosts(f *testing.F) {
+	f.Add([]byte(`[{"id":5,"date_gmt":"2026-01-02T03:04:05","modified_gmt":"2026-01-02T03:04:06","status":"trash","title":{"raw":"T","rendered":"T"},"content":"plain","categories":[1],"tags":[],"featured_media":0}]`))
+	f.Add([]byte(`[{"id":0}]`))
+	f.Add([]byte(`[{"id":1,"title":null,"modified_gmt":"not a date"}]`))
+	f.Add([]byte(`{"code":"rest_forbidden"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, err := parsePosts(b, "post")
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			if r.ExternalID == "" || r.ExternalID == "0" {
+				t.Fatalf("record without an id: %+v", r)
+			}
+			if r.Deleted != (r.Status == "trash") {
+				t.Fatalf("deleted %v for status %q", r.Deleted, r.Status)
+			}
+		}
+	})
+}

@@ -1,0 +1,470 @@
+package wordpress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// The models this connector syncs, in sync order: terms before the posts
+// that reference them.
+var models = []string{"category", "tag", "post", "page", "media"}
+
+// Models lists the models in sync order.
+func (c *Connector) Models() []string { return models }
+
+type modelInfo struct {
+	route    string
+	statuses string // "" for models without statuses
+	modified bool   // whether the endpoint filters by modification time
+}
+
+var modelInfos = map[string]modelInfo{
+	// status=any leaves out the trash; list every status by name.
+	"post":     {"/wp/v2/posts", "publish,future,draft,pending,private,trash", true},
+	"page":     {"/wp/v2/pages", "publish,future,draft,pending,private,trash", true},
+	"media":    {"/wp/v2/media", "inherit,private,trash", true},
+	"category": {"/wp/v2/categories", "", false},
+	"tag":      {"/wp/v2/tags", "", false},
+}
+
+// Overlap is subtracted from an incremental cursor: WordPress keeps
+// modification times to the second and modified_after is strictly after, so
+// an item changed in the cursor's own second would otherwise be missed.
+// Items in the overlap come again; callers dedupe by id and modified time.
+const Overlap = 2 * time.Second
+
+// List returns one page of a model, ordered by id. Ordering by id keeps
+// pages stable while items change during a listing: a change never moves
+// an item to an earlier page, so nothing is skipped (at worst seen twice).
+// Incremental listings pass modified_after in UTC with an explicit offset,
+// which WordPress converts to the site's timezone before comparing.
+func (c *Connector) List(ctx context.Context, conn connector.Connection, req connector.ListRequest) (connector.ListPage, error) {
+	info, ok := modelInfos[req.Model]
+	if !ok {
+		return connector.ListPage{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("WordPress has no model %q.", req.Model)}
+	}
+	page := 1
+	if req.Page != "" {
+		n, err := strconv.Atoi(req.Page)
+		if err != nil || n < 1 {
+			return connector.ListPage{}, &connector.Error{Kind: connector.ErrInvalid, Message: "bad page token"}
+		}
+		page = n
+	}
+	size := req.PageSize
+	if size <= 0 || size > 100 {
+		size = 100
+	}
+	q := url.Values{"context": {"edit"}, "per_page": {strconv.Itoa(size)}, "page": {strconv.Itoa(page)}, "orderby": {"id"}, "order": {"asc"}}
+	if info.statuses != "" {
+		q.Set("status", info.statuses)
+	}
+	if info.modified && !req.ModifiedAfter.IsZero() {
+		q.Set("modified_after", req.ModifiedAfter.Add(-Overlap).UTC().Format(time.RFC3339))
+	}
+	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route, q, nil)
+	if err != nil {
+		return connector.ListPage{}, err
+	}
+	if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "rest_post_invalid_page_number") {
+		return connector.ListPage{Total: -1, TotalPages: -1}, nil // past the last page
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return connector.ListPage{}, statusError(resp, body)
+	}
+	if !isJSON(resp, body) {
+		return connector.ListPage{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "The site answered with an HTML page instead of JSON: a security plugin, a firewall or a maintenance page is in the way of the REST API."}
+	}
+	var out connector.ListPage
+	if info.statuses == "" || req.Model == "category" || req.Model == "tag" {
+		out.Records, err = parseTerms(body, req.Model)
+	} else {
+		out.Records, err = parsePosts(body, req.Model)
+	}
+	if err != nil {
+		return connector.ListPage{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress answered JSON that Joinery could not read.", Err: err}
+	}
+	out.Total, out.TotalPages = header(resp, "X-WP-Total"), header(resp, "X-WP-TotalPages")
+	if out.TotalPages > page || (out.TotalPages < 0 && len(out.Records) == size) {
+		out.NextPage = strconv.Itoa(page + 1)
+	}
+	for _, r := range out.Records {
+		if r.ModifiedAt.After(out.MaxModified) {
+			out.MaxModified = r.ModifiedAt
+		}
+	}
+	return out, nil
+}
+
+func header(resp *http.Response, name string) int {
+	n, err := strconv.Atoi(resp.Header.Get(name))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// text is a WordPress text field: {"raw", "rendered"} with context=edit, a
+// plain string in some plugins' answers.
+type text struct{ Raw, Rendered string }
+
+func (t *text) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		t.Raw, t.Rendered = s, s
+		return nil
+	}
+	var o struct {
+		Raw      *string `json:"raw"`
+		Rendered string  `json:"rendered"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil // tolerate other shapes: plugins add odd fields
+	}
+	t.Rendered = o.Rendered
+	if o.Raw != nil {
+		t.Raw = *o.Raw
+	} else {
+		t.Raw = o.Rendered
+	}
+	return nil
+}
+
+type wpPost struct {
+	ID            int    `json:"id"`
+	DateGMT       string `json:"date_gmt"`
+	ModifiedGMT   string `json:"modified_gmt"`
+	Slug          string `json:"slug"`
+	Status        string `json:"status"`
+	Link          string `json:"link"`
+	SourceURL     string `json:"source_url"`
+	AltText       string `json:"alt_text"`
+	Title         text   `json:"title"`
+	Content       text   `json:"content"`
+	Excerpt       text   `json:"excerpt"`
+	Author        int    `json:"author"`
+	FeaturedMedia int    `json:"featured_media"`
+	Categories    []int  `json:"categories"`
+	Tags          []int  `json:"tags"`
+}
+
+// gmt parses WordPress's *_gmt fields, which carry no zone: they are UTC.
+func gmt(s string) time.Time {
+	t, err := time.ParseInLocation("2006-01-02T15:04:05", s, time.UTC)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func ids(list []int) []integration.Term {
+	out := make([]integration.Term, 0, len(list))
+	for _, id := range list {
+		out = append(out, integration.Term{ExternalID: strconv.Itoa(id)})
+	}
+	return out
+}
+
+func (p wpPost) record(model string) integration.Record {
+	r := integration.Record{
+		ExternalID: strconv.Itoa(p.ID), Model: model, Title: p.Title.Raw, BodyHTML: p.Content.Raw, Excerpt: p.Excerpt.Raw,
+		Slug: p.Slug, Status: p.Status, URL: p.Link, CreatedAt: gmt(p.DateGMT), ModifiedAt: gmt(p.ModifiedGMT),
+		Categories: ids(p.Categories), Tags: ids(p.Tags), Deleted: p.Status == "trash",
+	}
+	if p.Author != 0 {
+		r.Author = &integration.Person{ExternalID: strconv.Itoa(p.Author)}
+	}
+	if p.FeaturedMedia != 0 {
+		r.FeaturedImage = &integration.Image{ExternalID: strconv.Itoa(p.FeaturedMedia)}
+	}
+	if model == "media" {
+		r.URL = p.SourceURL
+		r.FeaturedImage = &integration.Image{ExternalID: r.ExternalID, URL: p.SourceURL, Alt: p.AltText}
+	}
+	return r
+}
+
+// parsePosts reads a list of posts, pages or media. It never panics.
+func parsePosts(b []byte, model string) ([]integration.Record, error) {
+	var list []wpPost
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, err
+	}
+	out := make([]integration.Record, 0, len(list))
+	for _, p := range list {
+		if p.ID <= 0 {
+			return nil, errors.New("an item without an id")
+		}
+		out = append(out, p.record(model))
+	}
+	return out, nil
+}
+
+type wpTerm struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+	Link string `json:"link"`
+}
+
+// parseTerms reads a list of categories or tags. Term names come HTML-escaped.
+func parseTerms(b []byte, model string) ([]integration.Record, error) {
+	var list []wpTerm
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, err
+	}
+	out := make([]integration.Record, 0, len(list))
+	for _, t := range list {
+		if t.ID <= 0 {
+			return nil, errors.New("a term without an id")
+		}
+		out = append(out, integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link})
+	}
+	return out, nil
+}
+
+func postRoute(model string) (string, error) {
+	if model != "post" && model != "page" {
+		return "", &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("Joinery writes posts and pages to WordPress, not %q.", model)}
+	}
+	return modelInfos[model].route, nil
+}
+
+func termIDs(terms []integration.Term) ([]int, error) {
+	out := []int{}
+	for _, t := range terms {
+		id, err := strconv.Atoi(t.ExternalID)
+		if err != nil {
+			return nil, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("term %q has no WordPress id; map terms to ids first (EnsureTerm)", t.Name)}
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// send writes a post or page and returns it as WordPress stored it.
+func (c *Connector) send(ctx context.Context, conn connector.Connection, route string, r integration.Record) (integration.Record, error) {
+	body := map[string]any{"title": r.Title, "content": r.BodyHTML, "excerpt": r.Excerpt}
+	if r.Slug != "" {
+		body["slug"] = r.Slug
+	}
+	if r.Status != "" {
+		body["status"] = r.Status
+	}
+	var err error
+	if r.Model == "post" {
+		if body["categories"], err = termIDs(r.Categories); err != nil {
+			return integration.Record{}, err
+		}
+		if body["tags"], err = termIDs(r.Tags); err != nil {
+			return integration.Record{}, err
+		}
+	}
+	if img := r.FeaturedImage; img != nil {
+		if img.ExternalID == "" && img.URL != "" {
+			if img.ExternalID, err = c.uploadImage(ctx, conn, img.URL, img.Alt); err != nil {
+				return integration.Record{}, err
+			}
+		}
+		if body["featured_media"], err = strconv.Atoi(img.ExternalID); err != nil {
+			return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "featured image has no WordPress id"}
+		}
+	}
+	b, _ := json.Marshal(body)
+	resp, rb, err := c.call(ctx, conn, http.MethodPost, route, url.Values{"context": {"edit"}}, &payload{data: b, contentType: "application/json"})
+	if err != nil {
+		return integration.Record{}, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return integration.Record{}, statusError(resp, rb)
+	}
+	var p wpPost
+	if err := json.Unmarshal(rb, &p); err != nil || p.ID == 0 {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress answered JSON that Joinery could not read."}
+	}
+	return p.record(r.Model), nil
+}
+
+// Create creates a post or page.
+func (c *Connector) Create(ctx context.Context, conn connector.Connection, r integration.Record) (integration.Record, error) {
+	route, err := postRoute(r.Model)
+	if err != nil {
+		return integration.Record{}, err
+	}
+	return c.send(ctx, conn, route, r)
+}
+
+// Update changes a post or page.
+func (c *Connector) Update(ctx context.Context, conn connector.Connection, r integration.Record) (integration.Record, error) {
+	route, err := postRoute(r.Model)
+	if err != nil {
+		return integration.Record{}, err
+	}
+	if _, err := strconv.Atoi(r.ExternalID); err != nil {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "no WordPress id to update"}
+	}
+	return c.send(ctx, conn, route+"/"+r.ExternalID, r)
+}
+
+// Delete trashes a post or page, or removes it for good with force.
+func (c *Connector) Delete(ctx context.Context, conn connector.Connection, model, externalID string, force bool) error {
+	route, err := postRoute(model)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.Atoi(externalID); err != nil {
+		return &connector.Error{Kind: connector.ErrInvalid, Message: "no WordPress id to delete"}
+	}
+	resp, body, err := c.call(ctx, conn, http.MethodDelete, route+"/"+externalID, url.Values{"force": {strconv.FormatBool(force)}}, nil)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return statusError(resp, body)
+	}
+	return nil
+}
+
+// Get reads one post or page.
+func (c *Connector) Get(ctx context.Context, conn connector.Connection, model, externalID string) (integration.Record, error) {
+	route, err := postRoute(model)
+	if err != nil {
+		return integration.Record{}, err
+	}
+	var p wpPost
+	if err := c.getJSON(ctx, conn, route+"/"+externalID, url.Values{"context": {"edit"}}, &p); err != nil {
+		return integration.Record{}, err
+	}
+	return p.record(model), nil
+}
+
+var unsafeFilename = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// uploadImage fetches an image through the connection's (SSRF-safe)
+// client and uploads it to the media library.
+func (c *Connector) uploadImage(ctx context.Context, conn connector.Connection, src, alt string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return "", &connector.Error{Kind: connector.ErrInvalid, Message: "The featured image URL is not valid."}
+	}
+	resp, err := conn.HTTP.Do(req)
+	if err != nil {
+		e := transportError(err).(*connector.Error)
+		e.Message = "Featured image: " + e.Message
+		return "", e
+	}
+	defer resp.Body.Close()
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(mt, "image/") {
+		return "", &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("The featured image URL answered HTTP %d with %q, not an image.", resp.StatusCode, mt)}
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", transportError(err)
+	}
+	u, _ := url.Parse(src)
+	name := unsafeFilename.ReplaceAllString(path.Base(u.Path), "-")
+	if name == "" || name == "." || name == "-" || name == "/" {
+		name = "image"
+	}
+	if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 && path.Ext(name) == "" {
+		name += exts[0]
+	}
+	r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media", nil, &payload{data: data, contentType: mt, filename: name})
+	if err != nil {
+		return "", err
+	}
+	if r.StatusCode < 200 || r.StatusCode > 299 {
+		return "", statusError(r, body)
+	}
+	var m wpPost
+	if err := json.Unmarshal(body, &m); err != nil || m.ID == 0 {
+		return "", &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress did not say which media item it created."}
+	}
+	id := strconv.Itoa(m.ID)
+	if alt != "" {
+		b, _ := json.Marshal(map[string]string{"alt_text": alt})
+		r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media/"+id, nil, &payload{data: b, contentType: "application/json"})
+		if err != nil {
+			return "", err
+		}
+		if r.StatusCode < 200 || r.StatusCode > 299 {
+			return "", statusError(r, body)
+		}
+	}
+	return id, nil
+}
+
+// EnsureTerm finds a category or tag by exact name (case-insensitive), or
+// creates it, and returns it with its WordPress id.
+func (c *Connector) EnsureTerm(ctx context.Context, conn connector.Connection, model, name string) (integration.Term, error) {
+	route := map[string]string{"category": "/wp/v2/categories", "tag": "/wp/v2/tags"}[model]
+	if route == "" {
+		return integration.Term{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("no taxonomy %q", model)}
+	}
+	var found []wpTerm
+	if err := c.getJSON(ctx, conn, route, url.Values{"search": {name}, "per_page": {"100"}, "context": {"edit"}}, &found); err != nil {
+		return integration.Term{}, err
+	}
+	for _, t := range found {
+		if strings.EqualFold(html.UnescapeString(t.Name), name) {
+			return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: html.UnescapeString(t.Name), Slug: t.Slug}, nil
+		}
+	}
+	b, _ := json.Marshal(map[string]string{"name": name})
+	resp, body, err := c.call(ctx, conn, http.MethodPost, route, nil, &payload{data: b, contentType: "application/json"})
+	if err != nil {
+		return integration.Term{}, err
+	}
+	if resp.StatusCode == http.StatusBadRequest {
+		// Created meanwhile by someone else: WordPress says which.
+		var e struct {
+			Code string `json:"code"`
+			Data struct {
+				TermID int `json:"term_id"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Code == "term_exists" && e.Data.TermID > 0 {
+			return integration.Term{ExternalID: strconv.Itoa(e.Data.TermID), Name: name}, nil
+		}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return integration.Term{}, statusError(resp, body)
+	}
+	var t wpTerm
+	if err := json.Unmarshal(body, &t); err != nil || t.ID == 0 {
+		return integration.Term{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress did not say which term it created."}
+	}
+	return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: html.UnescapeString(t.Name), Slug: t.Slug}, nil
+}
+
+// retryAfter reads Retry-After: seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

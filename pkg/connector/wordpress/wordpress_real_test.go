@@ -1,0 +1,181 @@
+package wordpress
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+func TestMain(m *testing.M) { os.Exit(wptest.Main(m)) }
+
+func realConn(t *testing.T) (connector.Connection, wptest.Env) {
+	t.Helper()
+	wp := wptest.Start(t, "connector")
+	return connector.Connection{SiteURL: wp["WP_URL"], HTTP: &http.Client{Timeout: 30 * time.Second},
+		Credentials: map[string]string{"username": "admin", "app_password": wp["WP_ADMIN_APP_PASSWORD"]}}, wp
+}
+
+func listAll(t *testing.T, c *Connector, conn connector.Connection, model string, after time.Time) ([]integration.Record, int) {
+	t.Helper()
+	var all []integration.Record
+	pages, total := 0, -1
+	for page := ""; ; {
+		p, err := c.List(context.Background(), conn, connector.ListRequest{Model: model, Page: page, ModifiedAfter: after})
+		if err != nil {
+			t.Fatalf("list %s page %q: %v", model, page, err)
+		}
+		all = append(all, p.Records...)
+		pages++
+		total = p.Total
+		if p.NextPage == "" {
+			return all, total
+		}
+		page = p.NextPage
+	}
+}
+
+func TestListEveryPost(t *testing.T) {
+	conn, wp := realConn(t)
+	c := New()
+	posts, total := listAll(t, c, conn, "post", time.Time{})
+	want, _ := strconv.Atoi(wp["WP_POSTS_TOTAL"])
+	if len(posts) != want || total != want || want < 1000 {
+		t.Fatalf("listed %d posts, X-WP-Total %d, seeded %d", len(posts), total, want)
+	}
+	seen := map[string]bool{}
+	statuses := map[string]int{}
+	for _, p := range posts {
+		if seen[p.ExternalID] {
+			t.Fatalf("post %s listed twice", p.ExternalID)
+		}
+		seen[p.ExternalID] = true
+		statuses[p.Status]++
+		if p.ModifiedAt.IsZero() || p.Title == "" {
+			t.Fatalf("post %s not mapped: %+v", p.ExternalID, p)
+		}
+	}
+	for _, s := range []string{"publish", "draft", "pending", "private", "future", "trash"} {
+		if statuses[s] == 0 {
+			t.Fatalf("no %s posts listed: %v", s, statuses)
+		}
+	}
+	for _, model := range []string{"category", "tag", "page"} {
+		if recs, _ := listAll(t, c, conn, model, time.Time{}); len(recs) == 0 {
+			t.Fatalf("no %s listed", model)
+		}
+	}
+	cats, _ := listAll(t, c, conn, "category", time.Time{})
+	found := false
+	for _, cat := range cats {
+		found = found || cat.Title == "Café ☕"
+	}
+	if !found {
+		t.Fatalf("unicode category names not unescaped: %+v", cats)
+	}
+}
+
+// The seeded site is in Asia/Kathmandu (UTC+05:45); modified_after must
+// still select exactly the posts changed after the cursor.
+func TestIncrementalListing(t *testing.T) {
+	conn, _ := realConn(t)
+	c := New()
+	// The cursor is when the listing started, not the newest modification
+	// seen: scheduled posts carry modification times in the future.
+	cursor := time.Now().UTC().Truncate(time.Second)
+	all, _ := listAll(t, c, conn, "post", time.Time{})
+	time.Sleep(1100 * time.Millisecond) // past the cursor's second
+	edited := []string{all[10].ExternalID, all[500].ExternalID, all[900].ExternalID}
+	wptest.PHP(t, fmt.Sprintf(`foreach ([%s] as $id) { wp_update_post(['ID' => $id, 'post_content' => 'edited ' . time()]); }`, strings.Join(edited, ",")))
+	changed, _ := listAll(t, c, conn, "post", cursor)
+	var newer []string
+	for _, p := range changed {
+		// Scheduled posts carry a future modification time, so WordPress
+		// returns them after any cursor; unchanged, they cost no write.
+		if p.ModifiedAt.After(cursor) && p.Status != "future" {
+			newer = append(newer, p.ExternalID)
+		}
+	}
+	if strings.Join(newer, ",") != strings.Join(edited, ",") {
+		t.Fatalf("incremental listing after %v returned %v (of %d with the overlap), want %v", cursor, newer, len(changed), edited)
+	}
+	if len(changed) >= len(all)/2 {
+		t.Fatalf("incremental listing returned %d of %d posts", len(changed), len(all))
+	}
+}
+
+var png1x1, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+func TestPostLifecycle(t *testing.T) {
+	conn, _ := realConn(t)
+	c := New()
+	ctx := context.Background()
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png1x1)
+	}))
+	defer img.Close()
+	cat, err := c.EnsureTerm(ctx, conn, "category", "Joinery Tests ✓")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.EnsureTerm(ctx, conn, "category", "joinery tests ✓")
+	if err != nil || again.ExternalID != cat.ExternalID {
+		t.Fatalf("EnsureTerm made a second term: %v %v", again, err)
+	}
+	tag, err := c.EnsureTerm(ctx, conn, "tag", fmt.Sprintf("tag-%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.Create(ctx, conn, integration.Record{Model: "post", Title: "Hello from Joinery — ünïcode", BodyHTML: "<p>Body</p>", Status: "publish",
+		Categories: []integration.Term{cat}, Tags: []integration.Term{tag},
+		FeaturedImage: &integration.Image{URL: img.URL + "/pictures/cover.png", Alt: "A cover"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, conn, "post", created.ExternalID)
+	if err != nil || got.Title != "Hello from Joinery — ünïcode" || got.Categories[0].ExternalID != cat.ExternalID || got.Tags[0].ExternalID != tag.ExternalID || got.FeaturedImage == nil {
+		t.Fatalf("read back %+v %v", got, err)
+	}
+	media, _ := listAll(t, c, conn, "media", time.Time{})
+	var alt string
+	for _, m := range media {
+		if m.ExternalID == got.FeaturedImage.ExternalID {
+			alt = m.FeaturedImage.Alt
+		}
+	}
+	if alt != "A cover" {
+		t.Fatalf("featured image %s not found with its alt text (%q)", got.FeaturedImage.ExternalID, alt)
+	}
+	got.Title = "Hello, updated"
+	got.FeaturedImage = nil
+	if _, err := c.Update(ctx, conn, got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := c.Get(ctx, conn, "post", created.ExternalID); again.Title != "Hello, updated" {
+		t.Fatalf("update not read back: %+v", again)
+	}
+	if err := c.Delete(ctx, conn, "post", created.ExternalID, false); err != nil {
+		t.Fatal(err)
+	}
+	if trashed, _ := c.Get(ctx, conn, "post", created.ExternalID); trashed.Status != "trash" || !trashed.Deleted {
+		t.Fatalf("not trashed: %+v", trashed)
+	}
+	if err := c.Delete(ctx, conn, "post", created.ExternalID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(ctx, conn, "post", created.ExternalID)
+	if ce, ok := err.(*connector.Error); !ok || ce.Kind != connector.ErrNotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+}
