@@ -57,13 +57,3 @@ func (a *API) actor(req events.APIGatewayV2HTTPRequest) (integration.Actor, erro
 	}
 	return actor, nil
 }
-
-// writer is actor for routes that change data: the role is checked before
-// the body is read.
-func (a *API) writer(req events.APIGatewayV2HTTPRequest) (integration.Actor, error) {
-	actor, err := a.actor(req)
-	if err != nil {
-		return actor, err
-	}
-	return actor, actor.Require(integration.RoleEditor)
-}

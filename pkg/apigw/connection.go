@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/integration"
 )
 
 // ConnectionAPI holds the handlers that talk to the platforms.
@@ -17,14 +18,10 @@ type ConnectionAPI struct {
 // TestConnection handles POST /v1/integrations/{id}/test_connection. The
 // answer is 200 whether or not the test passed: a failed test is a result.
 func (a *ConnectionAPI) TestConnection() Handler {
-	return a.wrap("POST /v1/integrations/{id}/test_connection", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("POST /v1/integrations/{id}/test_connection", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		res, err := a.Tester.Test(ctx, actor, req.PathParameters["id"])
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		details := res.Details
 		if details == nil {

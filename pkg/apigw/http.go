@@ -185,6 +185,30 @@ func position(b []byte, offset int64) (line, col int) {
 	return line, col
 }
 
+// none is the response a route function returns with an error.
+var none events.APIGatewayV2HTTPResponse
+
+// route makes a Lambda handler of a route function: the caller must hold at
+// least role min (checked before the body is read, so validation tells an
+// unauthorized caller nothing), and an error is rendered in the one error
+// shape.
+func (a *API) route(name string, min integration.Role, f func(context.Context, integration.Actor, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)) Handler {
+	return a.wrap(name, func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		actor, err := a.actor(req)
+		if err == nil {
+			err = actor.Require(min)
+		}
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		resp, err := f(ctx, actor, req)
+		if err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
+		return resp, nil
+	})
+}
+
 // wrap turns a handler into a Lambda handler that logs one line per request
 // (never bodies) and turns panics into "Internal error.".
 func (a *API) wrap(route string, h func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {

@@ -95,11 +95,7 @@ func ifMatch(req events.APIGatewayV2HTTPRequest) (*int64, error) {
 
 // CreateIntegration handles POST /v1/integrations.
 func (a *API) CreateIntegration() Handler {
-	return a.wrap("POST /v1/integrations", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.writer(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("POST /v1/integrations", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		var in struct {
 			SiteID              string          `json:"site_id"`
 			Platform            string          `json:"platform"`
@@ -111,12 +107,13 @@ func (a *API) CreateIntegration() Handler {
 			SyncIntervalMinutes *int            `json:"sync_interval_minutes"`
 		}
 		if err := decode(req, &in); err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		var creds map[string]string
+		var err error
 		if in.Credentials != nil {
 			if creds, err = credentialValues(in.Credentials); err != nil {
-				return errorResponse(ctx, a.log(), err), nil
+				return none, err
 			}
 		}
 		it, err := a.Service.Create(ctx, actor, integration.CreateInput{
@@ -124,7 +121,7 @@ func (a *API) CreateIntegration() Handler {
 			Credentials: creds, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled, SyncIntervalMinutes: in.SyncIntervalMinutes,
 		})
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		return integrationResponse(http.StatusCreated, it), nil
 	})
@@ -132,14 +129,10 @@ func (a *API) CreateIntegration() Handler {
 
 // GetIntegration handles GET /v1/integrations/{id}.
 func (a *API) GetIntegration() Handler {
-	return a.wrap("GET /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("GET /v1/integrations/{id}", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		it, err := a.Service.Get(ctx, actor, req.PathParameters["id"])
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		return integrationResponse(http.StatusOK, it), nil
 	})
@@ -147,21 +140,18 @@ func (a *API) GetIntegration() Handler {
 
 // ListIntegrations handles GET /v1/integrations.
 func (a *API) ListIntegrations() Handler {
-	return a.wrap("GET /v1/integrations", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("GET /v1/integrations", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
 		limit := 0
 		if raw, ok := q["limit"]; ok {
+			var err error
 			if limit, err = strconv.Atoi(raw); err != nil || limit < 1 {
-				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})), nil
+				return none, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
 			}
 		}
 		page, err := a.Service.List(ctx, actor, q["site_id"], q["platform"], limit, q["cursor"])
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		out := struct {
 			Items      []integrationJSON `json:"items"`
@@ -176,11 +166,7 @@ func (a *API) ListIntegrations() Handler {
 
 // UpdateIntegration handles PATCH /v1/integrations/{id}.
 func (a *API) UpdateIntegration() Handler {
-	return a.wrap("PATCH /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.writer(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("PATCH /v1/integrations/{id}", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		var in struct {
 			Version             *int64          `json:"version"`
 			ExternalSiteURL     *string         `json:"external_site_url"`
@@ -191,18 +177,19 @@ func (a *API) UpdateIntegration() Handler {
 			SyncIntervalMinutes *int            `json:"sync_interval_minutes"`
 		}
 		if err := decode(req, &in); err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
+		var err error
 		patch := integration.PatchInput{
 			ExternalSiteURL: in.ExternalSiteURL, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled,
 			SyncIntervalMinutes: in.SyncIntervalMinutes,
 		}
 		if patch.ExpectedVersion, err = ifMatch(req); err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		if in.Version != nil {
 			if patch.ExpectedVersion != nil && *patch.ExpectedVersion != *in.Version {
-				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"version": "differs from If-Match"})), nil
+				return none, integration.Invalid(map[string]string{"version": "differs from If-Match"})
 			}
 			patch.ExpectedVersion = in.Version
 		}
@@ -211,18 +198,18 @@ func (a *API) UpdateIntegration() Handler {
 			if string(in.Config) == "null" {
 				patch.ConfigClear = true
 			} else if err := json.Unmarshal(in.Config, &patch.ConfigPatch); err != nil || patch.ConfigPatch == nil {
-				return errorResponse(ctx, a.log(), integration.Invalid(map[string]string{"config": "must be a JSON object (a JSON Merge Patch)"})), nil
+				return none, integration.Invalid(map[string]string{"config": "must be a JSON object (a JSON Merge Patch)"})
 			}
 		}
 		if in.Credentials != nil {
 			patch.CredentialsSet = true
 			if patch.Credentials, err = credentialValues(in.Credentials); err != nil {
-				return errorResponse(ctx, a.log(), err), nil
+				return none, err
 			}
 		}
 		it, err := a.Service.Update(ctx, actor, req.PathParameters["id"], patch)
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		return integrationResponse(http.StatusOK, it), nil
 	})
@@ -230,17 +217,13 @@ func (a *API) UpdateIntegration() Handler {
 
 // DeleteIntegration handles DELETE /v1/integrations/{id}.
 func (a *API) DeleteIntegration() Handler {
-	return a.wrap("DELETE /v1/integrations/{id}", func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.writer(req)
-		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
-		}
+	return a.route("DELETE /v1/integrations/{id}", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		expected, err := ifMatch(req)
 		if err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		if err := a.Service.Delete(ctx, actor, req.PathParameters["id"], expected); err != nil {
-			return errorResponse(ctx, a.log(), err), nil
+			return none, err
 		}
 		return jsonResponse(http.StatusNoContent, nil), nil
 	})
