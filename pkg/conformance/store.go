@@ -103,6 +103,31 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 		// The same id twice is a conflict too, never an overwrite.
 		wantCode(t, s.CreateIntegration(ctx, newIntegration(acct, "s2", "wordpress", 3)), integration.ECONFLICT)
 	})
+	t.Run("a retried write that had succeeded succeeds again", func(t *testing.T) {
+		// A client retries when an answer is lost; the retry must not turn a
+		// write that happened into a conflict, nor change anything.
+		s := newStore(t)
+		acct := uniq("acct")
+		in := newIntegration(acct, "s", "wordpress", 50)
+		for range 2 {
+			if err := s.CreateIntegration(ctx, in); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+		}
+		next := *in
+		next.Version, next.SyncError = 2, "changed"
+		for range 2 {
+			if err := s.UpdateIntegration(ctx, &next, 1); err != nil {
+				t.Fatalf("update: %v", err)
+			}
+		}
+		other := next
+		other.SyncError = "a different change"
+		wantCode(t, s.UpdateIntegration(ctx, &other, 1), integration.EPRECONDITIONFAILED)
+		if got, _ := s.GetIntegration(ctx, acct, in.ID); got.Version != 2 || got.SyncError != "changed" {
+			t.Fatalf("after retries: %+v", got)
+		}
+	})
 	t.Run("concurrent creates of one site and platform: exactly one wins", func(t *testing.T) {
 		s := newStore(t)
 		acct := uniq("acct")

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -161,12 +162,24 @@ func (s *Store) CreateIntegration(ctx context.Context, in *integration.Integrati
 		{Put: &types.Put{TableName: &s.table, Item: guard, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 	}})
 	if cancelled(err) {
+		// The SDK retries a transaction whose answer was lost; the retry then
+		// meets its own first, committed attempt. That is a success.
+		if s.isStored(ctx, in.AccountID, in.ID, av) {
+			return nil
+		}
 		return integration.Errorf(integration.ECONFLICT, "Site %q already has a %s integration.", in.SiteID, in.Platform)
 	}
 	if err != nil {
 		return fmt.Errorf("create integration %s: %w", in.ID, err)
 	}
 	return nil
+}
+
+// isStored reports whether the stored item is exactly av (the guard was
+// written in the same transaction, so it holds too).
+func (s *Store) isStored(ctx context.Context, account, id string, av map[string]types.AttributeValue) bool {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(account, id), ConsistentRead: aws.Bool(true)})
+	return err == nil && reflect.DeepEqual(out.Item, av)
 }
 
 // GetIntegration reads one integration, strongly consistent.
@@ -211,6 +224,11 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *integration.Integrati
 	if errors.As(err, &ccf) {
 		if len(ccf.Item) == 0 {
 			return integration.Errorf(integration.ENOTFOUND, "Integration %q not found.", in.ID)
+		}
+		// A retried write that had in fact succeeded finds exactly itself:
+		// the same item, attribute for attribute.
+		if reflect.DeepEqual(ccf.Item, av) {
+			return nil
 		}
 		return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration was changed by someone else.")
 	}

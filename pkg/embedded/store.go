@@ -116,6 +116,13 @@ func get(tx *bolt.Tx, account, id string) (*record, error) {
 	return &r, nil
 }
 
+// sameAsStored reports whether the stored item is exactly in: a write being
+// retried after it had in fact succeeded, which is then a success again.
+func sameAsStored(tx *bolt.Tx, in *integration.Integration) bool {
+	b, err := json.Marshal(toRecord(in))
+	return err == nil && bytes.Equal(tx.Bucket(bucketIntegrations).Get(key(in.AccountID, in.ID)), b)
+}
+
 func put(tx *bolt.Tx, in *integration.Integration) error {
 	b, err := json.Marshal(toRecord(in))
 	if err != nil {
@@ -128,6 +135,9 @@ func put(tx *bolt.Tx, in *integration.Integration) error {
 func (s *Store) CreateIntegration(_ context.Context, in *integration.Integration) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		uk := key(in.AccountID, in.SiteID, in.Platform)
+		if sameAsStored(tx, in) {
+			return nil // a retried create that had succeeded
+		}
 		if tx.Bucket(bucketUnique).Get(uk) != nil || tx.Bucket(bucketIntegrations).Get(key(in.AccountID, in.ID)) != nil {
 			return integration.Errorf(integration.ECONFLICT, "Site %q already has a %s integration.", in.SiteID, in.Platform)
 		}
@@ -176,6 +186,9 @@ func (s *Store) UpdateIntegration(_ context.Context, in *integration.Integration
 			return err
 		}
 		if cur.Version != prevVersion {
+			if sameAsStored(tx, in) {
+				return nil // a retried update that had succeeded
+			}
 			return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration is at version %d.", cur.Version)
 		}
 		if cur.SiteID != in.SiteID || cur.Platform != in.Platform {
