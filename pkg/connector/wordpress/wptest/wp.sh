@@ -26,9 +26,12 @@ POSTS=${WP_SEED_POSTS:-1050}
 log() { echo "wp.sh: $*" >&2; }
 
 install() {
+  # Test binaries start WordPress in parallel; only one may run apt at a time.
+  exec 9>"${TMPDIR:-/tmp}/joinery-wp-install.lock"
+  flock 9
   local need=()
   for p in wordpress php-cli php-mysql mariadb-server; do
-    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
   done
   [ ${#need[@]} -eq 0 ] && return 0
   log "installing ${need[*]}"
