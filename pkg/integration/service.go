@@ -27,7 +27,7 @@ func (s *Service) now() time.Time {
 	if s.Now == nil {
 		return time.Now().UTC()
 	}
-	return s.now()
+	return s.Now().UTC()
 }
 
 func (s *Service) newID() string {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The examples of RFC 7396, Appendix A.
@@ -141,5 +142,13 @@ func TestErrors(t *testing.T) {
 	plain := &json.SyntaxError{}
 	if ErrorCode(plain) != EINTERNAL || ErrorMessage(plain) != "Internal error." {
 		t.Fatal("non-domain errors must be internal")
+	}
+}
+
+func TestServiceClock(t *testing.T) {
+	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
+	s := &Service{Now: func() time.Time { return fixed }}
+	if got := s.now(); !got.Equal(fixed) || got.Location() != time.UTC {
+		t.Fatalf("now() = %v", got)
 	}
 }
