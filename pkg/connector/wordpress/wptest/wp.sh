@@ -44,15 +44,24 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start_db() {
-  if alive "$RUN/mysqld.pid"; then return 0; fi
+  if alive "$RUN/mysqld.pid" && mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1; then return 0; fi
   if [ ! -d "$DIR/db/mysql" ]; then
     log "creating the database in $DIR/db"
     mariadb-install-db --no-defaults --datadir="$DIR/db" --user=root --auth-root-authentication-method=socket --skip-test-db >"$LOGS/db-install.log" 2>&1
   fi
-  mariadbd --no-defaults --datadir="$DIR/db" --socket="$SOCK" --pid-file="$RUN/mysqld.pid" --skip-networking \
+  # A socket or pid file left by a killed server would pass for a live one.
+  rm -f "$SOCK" "$RUN/mysqld.pid"
+  setsid mariadbd --no-defaults --datadir="$DIR/db" --socket="$SOCK" --pid-file="$RUN/mysqld.pid" --skip-networking \
     --user=root --log-error="$LOGS/mariadb.log" --innodb-flush-log-at-trx-commit=2 >/dev/null 2>&1 &
-  for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-  [ -S "$SOCK" ] || { log "MariaDB did not start; see $LOGS/mariadb.log"; exit 1; }
+  local pid=$!
+  # The socket appears before the server accepts connections: ask it.
+  for _ in $(seq 600); do
+    mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { log "MariaDB exited while starting:"; tail -n 20 "$LOGS/mariadb.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1 || { log "MariaDB did not answer within 60 s:"; tail -n 20 "$LOGS/mariadb.log" >&2; exit 1; }
+  echo "$pid" >"$RUN/mysqld.pid"
   mariadb --no-defaults -S "$SOCK" -uroot -e "CREATE DATABASE IF NOT EXISTS wordpress CHARACTER SET utf8mb4"
 }
 
@@ -164,11 +173,11 @@ start_http() {
 }
 
 wait_http() {
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
-  log "$1 does not answer; see $LOGS"; exit 1
+  log "$1 does not answer within 60 s:"; tail -n 20 "$LOGS"/*.log >&2; exit 1
 }
 
 start() {

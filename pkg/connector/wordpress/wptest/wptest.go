@@ -3,6 +3,7 @@ package wptest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Env is what wp.sh start writes: URLs, users and Application Passwords.
@@ -28,6 +30,10 @@ func script() string {
 	return filepath.Join(filepath.Dir(file), "wp.sh")
 }
 
+// startTimeout bounds wp.sh start (install, seed, serve): a WordPress that
+// cannot start fails its tests instead of hanging them.
+const startTimeout = 5 * time.Minute
+
 // Start starts WordPress once per test binary, in a directory named after
 // it, and returns its Env. Packages that call Start must call Main from
 // TestMain so it is stopped. Without root or Debian's packages the test is
@@ -35,8 +41,22 @@ func script() string {
 func Start(t testing.TB, name string) Env {
 	t.Helper()
 	once.Do(func() {
-		dir = filepath.Join(os.TempDir(), "joinery-wp-"+name)
-		out, err := exec.Command("bash", script(), "start", "--dir", dir).Output()
+		// A fresh directory each run: state left by a killed earlier run (a
+		// stale socket, a pid now used by another process) can't interfere.
+		d, err := os.MkdirTemp("", "joinery-wp-"+name+"-")
+		if err != nil {
+			startErr = err
+			return
+		}
+		dir = d
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", script(), "start", "--dir", dir)
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.Output()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("did not start within %s: %w", startTimeout, err)
+		}
 		if err != nil {
 			var ee *exec.ExitError
 			if ok := asExit(err, &ee); ok {
@@ -87,7 +107,7 @@ func PHP(t testing.TB, code string) string {
 func Main(m *testing.M) int {
 	code := m.Run()
 	if dir != "" {
-		_ = exec.Command("bash", script(), "stop", "--dir", dir).Run()
+		_ = exec.Command("bash", script(), "reset", "--dir", dir).Run()
 	}
 	return code
 }
