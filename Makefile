@@ -9,7 +9,13 @@ FUNCTIONS := \
 	GetIntegrationFunction:integrations-get \
 	UpdateIntegrationFunction:integrations-update \
 	DeleteIntegrationFunction:integrations-delete \
-	TestConnectionFunction:integrations-test-connection
+	TestConnectionFunction:integrations-test-connection \
+	ContentTypesFunction:integrations-content-types \
+	OnboardFunction:integrations-onboard \
+	UpdateStructureFunction:integrations-update-structure \
+	CreateSiteKeyFunction:sitekeys-create \
+	ListSiteKeysFunction:sitekeys-list \
+	RevokeSiteKeyFunction:sitekeys-revoke
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin
@@ -32,7 +38,7 @@ run:
 # Unit, conformance (embedded and moto), end-to-end and deploy-wiring tests.
 # Tests whose real dependency is missing skip with "SKIPPED (real dependency
 # missing)"; here they are listed loudly, and under CI=true they fail.
-test:
+test: lint
 	@mkdir -p $(LOGS)
 	@echo "==> Debian packages for the real WordPress (wordpress php-cli php-mysql mariadb-server)"
 	@bash pkg/connector/wordpress/wptest/wp.sh install || echo "!! could not install them: the WordPress tests will say SKIPPED"

@@ -121,11 +121,12 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		_ = a.Close()
 		return nil, err
 	}
-	conn := &apigw.ConnectionAPI{API: api, Tester: &connector.Tester{
+	tester := &connector.Tester{
 		Integrations: a.service,
 		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New()},
 		HTTP:         safehttp.New(safehttp.Options{Policy: policy}),
-	}}
+	}
+	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
 	a.routes = []route{
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
 		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
@@ -133,6 +134,13 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "PATCH /v1/integrations/{id}", authJWT: true, handler: api.UpdateIntegration()},
 		{key: "DELETE /v1/integrations/{id}", authJWT: true, handler: api.DeleteIntegration()},
 		{key: "POST /v1/integrations/{id}/test_connection", authJWT: true, handler: conn.TestConnection()},
+		{key: "GET /v1/integrations/{id}/content_types", authJWT: true, handler: conn.ContentTypes()},
+		{key: "GET /v1/sites/{site_id}/keys", authJWT: true, handler: api.ListSiteKeys()},
+		{key: "POST /v1/sites/{site_id}/keys", authJWT: true, handler: api.CreateSiteKey()},
+		{key: "DELETE /v1/sites/{site_id}/keys/{key_id}", authJWT: true, handler: api.RevokeSiteKey()},
+		// Authenticated by a site key, which the function verifies.
+		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
+		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
 	}
 	return a, nil
 }

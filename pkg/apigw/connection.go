@@ -12,7 +12,8 @@ import (
 // ConnectionAPI holds the handlers that talk to the platforms.
 type ConnectionAPI struct {
 	*API
-	Tester *connector.Tester
+	Tester     *connector.Tester
+	Onboarding *connector.Onboarding
 }
 
 // TestConnection handles POST /v1/integrations/{id}/test_connection. The
@@ -33,5 +34,74 @@ func (a *ConnectionAPI) TestConnection() Handler {
 			Message          string         `json:"message"`
 			Details          map[string]any `json:"details"`
 		}{res.OK, string(res.Status), res.Message, details}), nil
+	})
+}
+
+// Onboard handles POST /v1/integrations/test_connection, authenticated by
+// a site key: the site's plugin connects WordPress without a logged-in
+// user. 200 {ok, integration_id, created}; a failed test is 422.
+func (a *ConnectionAPI) Onboard() Handler {
+	return a.siteKeyRoute("POST /v1/integrations/test_connection", func(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var in struct {
+			SiteURL     string `json:"site_url"`
+			Username    string `json:"username"`
+			AppPassword string `json:"app_password"`
+		}
+		// The key is checked before the body is read, so a caller without
+		// a valid key learns nothing from validation.
+		actor, sk, err := a.Service.AuthenticateSiteKey(ctx, key)
+		if err != nil {
+			return none, err
+		}
+		if err := decode(req, &in); err != nil {
+			return none, err
+		}
+		res, err := a.Onboarding.Connect(ctx, actor, sk, connector.OnboardInput{SiteURL: in.SiteURL, Username: in.Username, AppPassword: in.AppPassword})
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, struct {
+			OK            bool   `json:"ok"`
+			IntegrationID string `json:"integration_id"`
+			Created       bool   `json:"created"`
+			Message       string `json:"message"`
+		}{true, res.IntegrationID, res.Created, res.Test.Message}), nil
+	})
+}
+
+// UpdateStructure handles POST /v1/integrations/{id}/update_structure,
+// authenticated by the site's key.
+func (a *ConnectionAPI) UpdateStructure() Handler {
+	return a.siteKeyRoute("POST /v1/integrations/{id}/update_structure", func(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var in struct {
+			PostTypes     []connector.ContentType `json:"post_types"`
+			Taxonomies    []connector.Taxonomy    `json:"taxonomies"`
+			PluginVersion string                  `json:"plugin_version"`
+		}
+		actor, sk, err := a.Service.AuthenticateSiteKey(ctx, key)
+		if err != nil {
+			return none, err
+		}
+		if err := decode(req, &in); err != nil {
+			return none, err
+		}
+		it, err := a.Onboarding.UpdateStructure(ctx, actor, sk, req.PathParameters["id"], connector.PushedStructure{
+			Structure: connector.Structure{ContentTypes: in.PostTypes, Taxonomies: in.Taxonomies}, PluginVersion: in.PluginVersion,
+		})
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, it.Config["content_types"]), nil
+	})
+}
+
+// ContentTypes handles GET /v1/integrations/{id}/content_types.
+func (a *ConnectionAPI) ContentTypes() Handler {
+	return a.route("GET /v1/integrations/{id}/content_types", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		ct, err := a.Tester.ContentTypes(ctx, actor, req.PathParameters["id"])
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, ct), nil
 	})
 }

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,7 +61,8 @@ func errorResponse(ctx context.Context, log *slog.Logger, err error) events.APIG
 	}
 	resp := jsonResponse(status, errorBody{Error: errorDetail{Code: code, Message: integration.ErrorMessage(err), Fields: integration.ErrorFields(err)}})
 	if code == integration.ERATELIMITED {
-		resp.Headers["Retry-After"] = "1"
+		wait := integration.ErrorRetryAfter(err)
+		resp.Headers["Retry-After"] = strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
 	}
 	return resp
 }

@@ -332,4 +332,124 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 			t.Fatalf("account b saw %d items of account a through a cursor", len(items))
 		}
 	})
+	t.Run("site keys: create, get, list by site, revoke", func(t *testing.T) {
+		s := newStore(t)
+		acct := uniq("acct")
+		created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		var ids []string
+		for i := range 5 {
+			site := "site-a"
+			if i == 4 {
+				site = "site-b"
+			}
+			k := &integration.SiteKey{ID: fmt.Sprintf("01K%023d", seq.Add(1)), AccountID: acct, SiteID: site, Name: fmt.Sprintf("key %d", i),
+				Hash: fmt.Sprintf("%064d", i), Hint: "abcd", CreatedAt: created, CreatedBy: "user-1"}
+			if err := s.CreateSiteKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateSiteKey(ctx, k); err != nil {
+				t.Fatalf("a retried create that had succeeded: %v", err)
+			}
+			other := *k
+			other.SiteID = "site-z"
+			wantCode(t, s.CreateSiteKey(ctx, &other), integration.ECONFLICT)
+			ids = append(ids, k.ID)
+		}
+		got, err := s.GetSiteKey(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.AccountID != acct || got.SiteID != "site-a" || got.Name != "key 0" || got.Hash != fmt.Sprintf("%064d", 0) ||
+			got.Hint != "abcd" || !got.CreatedAt.Equal(created) || got.CreatedBy != "user-1" || got.RevokedAt != nil {
+			t.Fatalf("round trip: %+v", got)
+		}
+		_, err = s.GetSiteKey(ctx, "01KNOSUCHKEY")
+		wantCode(t, err, integration.ENOTFOUND)
+
+		var listed []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatal("pagination does not end")
+			}
+			page, next, err := s.ListSiteKeys(ctx, integration.SiteKeyQuery{AccountID: acct, SiteID: "site-a", Limit: 2, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range page {
+				listed = append(listed, k.ID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if fmt.Sprint(listed) != fmt.Sprint(ids[:4]) {
+			t.Fatalf("site-a keys = %v, want %v in creation order", listed, ids[:4])
+		}
+		if page, _, err := s.ListSiteKeys(ctx, integration.SiteKeyQuery{AccountID: uniq("other"), SiteID: "site-a", Limit: 10}); err != nil || len(page) != 0 {
+			t.Fatalf("another account listed %d keys (%v)", len(page), err)
+		}
+		_, _, err = s.ListSiteKeys(ctx, integration.SiteKeyQuery{AccountID: acct, SiteID: "site-a", Limit: 2, Cursor: "!!"})
+		wantCode(t, err, integration.EINVALID)
+
+		// Keys share the site's index with integrations; neither may leak into the other's list.
+		if err := s.CreateIntegration(ctx, newIntegration(acct, "site-a", "wordpress", int(seq.Add(1)))); err != nil {
+			t.Fatal(err)
+		}
+		its, _, err := s.ListIntegrations(ctx, integration.ListQuery{AccountID: acct, SiteID: "site-a", Limit: 10})
+		if err != nil || len(its) != 1 {
+			t.Fatalf("integrations of site-a: %d (%v), want 1", len(its), err)
+		}
+		if page, _, err := s.ListSiteKeys(ctx, integration.SiteKeyQuery{AccountID: acct, SiteID: "site-a", Limit: 10}); err != nil || len(page) != 4 {
+			t.Fatalf("keys of site-a: %d (%v), want 4", len(page), err)
+		}
+
+		first := created.Add(time.Hour)
+		if err := s.RevokeSiteKey(ctx, ids[1], first); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeSiteKey(ctx, ids[1], first.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.GetSiteKey(ctx, ids[1])
+		if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(first) {
+			t.Fatalf("revoked key: %+v %v; want revoked at %v (the first revocation)", got, err, first)
+		}
+		wantCode(t, s.RevokeSiteKey(ctx, "01KNOSUCHKEY", first), integration.ENOTFOUND)
+	})
+	t.Run("counters count atomically and start again after expiry", func(t *testing.T) {
+		s := newStore(t)
+		bucket := uniq("bucket")
+		var wg sync.WaitGroup
+		seen := make([]int64, 20)
+		for i := range seen {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := s.CountHit(ctx, bucket, time.Now().Add(time.Hour))
+				if err != nil {
+					t.Error(err)
+				}
+				seen[i] = n
+			}()
+		}
+		wg.Wait()
+		got := map[int64]bool{}
+		for _, n := range seen {
+			got[n] = true
+		}
+		for n := int64(1); n <= 20; n++ {
+			if !got[n] {
+				t.Fatalf("counts %v: %d missing; each hit must see its own count", seen, n)
+			}
+		}
+		expired := uniq("bucket")
+		if _, err := s.CountHit(ctx, expired, time.Now().Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.CountHit(ctx, expired, time.Now().Add(time.Hour)); err != nil || n != 1 {
+			t.Fatalf("count after expiry = %d (%v), want 1", n, err)
+		}
+	})
 }

@@ -45,8 +45,7 @@ func (t *Tester) Test(ctx context.Context, actor integration.Actor, id string) (
 
 // Run tests an integration without recording anything.
 func (t *Tester) Run(ctx context.Context, it *integration.Integration) (TestResult, error) {
-	c, ok := t.Connectors[it.Platform]
-	if !ok {
+	if _, ok := t.Connectors[it.Platform]; !ok {
 		return TestResult{}, integration.Errorf(integration.EUNPROCESSABLE, "Connection tests are not available for %s yet.", it.Platform)
 	}
 	if !it.Credentials.HasCredentials() {
@@ -56,9 +55,24 @@ func (t *Tester) Run(ctx context.Context, it *integration.Integration) (TestResu
 	if err != nil {
 		return TestResult{}, err
 	}
-	res, err := c.TestConnection(ctx, Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: t.HTTP})
+	res, err := t.RunWith(ctx, it.Platform, Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds})
 	if err != nil {
 		return TestResult{}, fmt.Errorf("test connection of %s: %w", it.ID, err)
+	}
+	return res, nil
+}
+
+// RunWith tests a platform connection that need not be stored yet; c.HTTP
+// is always the Tester's SSRF-safe client.
+func (t *Tester) RunWith(ctx context.Context, platform string, c Connection) (TestResult, error) {
+	ct, ok := t.Connectors[platform]
+	if !ok {
+		return TestResult{}, integration.Errorf(integration.EUNPROCESSABLE, "Connection tests are not available for %s yet.", platform)
+	}
+	c.HTTP = t.HTTP
+	res, err := ct.TestConnection(ctx, c)
+	if err != nil {
+		return TestResult{}, err
 	}
 	if res.Status == "" {
 		res.Status = integration.ConnectionError

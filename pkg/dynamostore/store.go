@@ -6,6 +6,9 @@
 //	                  GSI1: ACCT#<account>#SITE#<site> / PLAT#<platform>#INT#<id>  (by site)
 //	                  GSI2: ACCT#<account>#PLAT#<platform> / INT#<id>              (by platform)
 //	uniqueness guard  UNIQ#ACCT#<account>#SITE#<site>#PLAT#<platform> / UNIQ
+//	site key          SITEKEY#<id> / SITEKEY
+//	                  GSI1: ACCT#<account>#SITE#<site> / KEY#<id>                 (by site)
+//	counter           COUNT#<bucket> / COUNT   (TTL: expires_at)
 //
 // Every request path is a GetItem, a Query or a transaction: no Scan.
 package dynamostore
@@ -335,7 +338,9 @@ func (s *Store) ListIntegrations(ctx context.Context, q integration.ListQuery) (
 		items = append(items, it)
 	}
 	next := ""
-	if len(out.LastEvaluatedKey) > 0 && len(items) == q.Limit {
+	// DynamoDB may stop before Limit (1 MB per response): any
+	// LastEvaluatedKey means there may be more.
+	if len(out.LastEvaluatedKey) > 0 && len(items) > 0 {
 		last := items[len(items)-1]
 		c := cursor{ID: last.ID}
 		if q.SiteID != "" {

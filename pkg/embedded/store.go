@@ -20,6 +20,9 @@ import (
 var (
 	bucketIntegrations = []byte("integrations") // account \x00 id → record
 	bucketUnique       = []byte("unique")       // account \x00 site \x00 platform → id
+	bucketSiteKeys     = []byte("site_keys")    // key id → site key
+	bucketSiteKeyIndex = []byte("site_key_idx") // account \x00 site \x00 key id → nothing
+	bucketCounters     = []byte("counters")     // bucket → counter
 )
 
 // Store keeps integrations in one bbolt file. Every write is one bbolt
@@ -35,7 +38,7 @@ func OpenStore(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s (is another joinery running on this data dir?): %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketIntegrations, bucketUnique} {
+		for _, b := range [][]byte{bucketIntegrations, bucketUnique, bucketSiteKeys, bucketSiteKeyIndex, bucketCounters} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

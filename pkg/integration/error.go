@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to exactly one HTTP status in the transport layer.
@@ -25,6 +26,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  map[string]string
+	// RetryAfter, for ERATELIMITED, says when trying again may succeed.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -73,4 +76,13 @@ func ErrorFields(err error) map[string]string {
 		return e.Fields
 	}
 	return nil
+}
+
+// ErrorRetryAfter returns how long to wait before retrying err, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

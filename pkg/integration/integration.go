@@ -118,6 +118,22 @@ type Store interface {
 	// ListIntegrations returns a page and the cursor of the next one ("" on the
 	// last page). An unusable cursor is EINVALID.
 	ListIntegrations(ctx context.Context, q ListQuery) ([]*Integration, string, error)
+
+	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
+	CreateSiteKey(ctx context.Context, k *SiteKey) error
+	// GetSiteKey finds a key by id alone — a plugin's request carries no
+	// account — and returns ENOTFOUND when there is none.
+	GetSiteKey(ctx context.Context, id string) (*SiteKey, error)
+	// ListSiteKeys returns a page of one site's keys, oldest first, and the
+	// cursor of the next page ("" on the last).
+	ListSiteKeys(ctx context.Context, q SiteKeyQuery) ([]*SiteKey, string, error)
+	// RevokeSiteKey sets the key's RevokedAt unless it is already set;
+	// ENOTFOUND when there is no such key.
+	RevokeSiteKey(ctx context.Context, id string, at time.Time) error
+	// CountHit adds one to the counter named bucket and returns the new
+	// count, atomically under concurrent calls. The counter may be removed
+	// after expires.
+	CountHit(ctx context.Context, bucket string, expires time.Time) (int64, error)
 }
 
 // Secrets keeps credential values. Each Put makes a new immutable version, so

@@ -55,6 +55,7 @@ type PatchInput struct {
 	ExternalSiteURL     *string
 	ConfigPatch         map[string]any // RFC 7396 merge patch
 	ConfigClear         bool           // config set to null: remove every key
+	ConfigSet           map[string]any // top-level config keys replaced whole, not merged
 	Credentials         map[string]string
 	CredentialsSet      bool // credentials replaced whole (an empty object clears them)
 	IsActive            *bool
@@ -181,6 +182,38 @@ func (s *Service) putSecret(ctx context.Context, it *Integration, creds map[stri
 		return CredentialsRef{}, err
 	}
 	return CredentialsRef{SecretName: v.Name, VersionID: v.VersionID, Fields: sortedKeys(creds)}, nil
+}
+
+// Find returns the actor's integration of a platform on a site; ENOTFOUND
+// when there is none (or it is being deleted).
+func (s *Service) Find(ctx context.Context, actor Actor, siteID, platform string) (*Integration, error) {
+	if err := actor.Require(RoleViewer); err != nil {
+		return nil, err
+	}
+	notFound := Errorf(ENOTFOUND, "Site %q has no %s integration.", siteID, platform)
+	if !actor.CanSeeSite(siteID) {
+		return nil, notFound
+	}
+	it, err := s.Store.FindIntegration(ctx, actor.AccountID, siteID, platform)
+	if ErrorCode(err) == ENOTFOUND || (err == nil && it.DeletingSince != nil) {
+		return nil, notFound
+	}
+	return it, err
+}
+
+// CheckConnectionInput validates a site URL and credentials for a platform
+// before anything is stored, and returns the fields at fault (named
+// external_site_url and credentials.<name>), or nil.
+func (s *Service) CheckConnectionInput(platform, siteURL string, creds map[string]string) map[string]string {
+	fields := map[string]string{}
+	if p, ok := checkPlatform(fields, s.Catalog, platform); ok {
+		checkSiteURL(fields, p, siteURL)
+		checkCredentials(fields, p, creds)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return fields
 }
 
 // Get returns one integration of the actor's account.
@@ -324,6 +357,12 @@ func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
 	}
 	if in.ConfigPatch != nil {
 		next.Config = MergePatch(next.Config, in.ConfigPatch)
+	}
+	if next.Config == nil {
+		next.Config = map[string]any{}
+	}
+	maps.Copy(next.Config, in.ConfigSet)
+	if in.ConfigPatch != nil || in.ConfigSet != nil {
 		checkConfig(fields, next.Config)
 	}
 	if in.CredentialsSet {
