@@ -3,18 +3,23 @@ package wordpress
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/safehttp"
 )
 
 func TestMain(m *testing.M) { os.Exit(wptest.Main(m)) }
@@ -178,4 +183,76 @@ func TestPostLifecycle(t *testing.T) {
 	if ce, ok := err.(*connector.Error); !ok || ce.Kind != connector.ErrNotFound {
 		t.Fatalf("after delete: %v", err)
 	}
+}
+
+// fixedResolver resolves a few names to fixed addresses and leaves the
+// rest to the system, so a test can make a name resolve to a private
+// address without real DNS.
+type fixedResolver map[string][]net.IPAddr
+
+func (f fixedResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if a, ok := f[host]; ok {
+		return a, nil
+	}
+	return net.DefaultResolver.LookupIPAddr(ctx, host)
+}
+
+// A featured image is fetched through the SSRF-safe client: internal
+// addresses, names resolving to them and redirects to them are refused
+// with a clear message, no request reaches them, and no post is created.
+func TestFeaturedImageRefusesInternalAddresses(t *testing.T) {
+	conn, wp := realConn(t)
+	var hits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png1x1)
+	}))
+	defer internal.Close()
+	_, internalPort, _ := net.SplitHostPort(internal.Listener.Addr().String())
+	redirector := httptest.NewServer(http.RedirectHandler(internal.URL+"/x.png", http.StatusFound))
+	defer redirector.Close()
+	// Only WordPress and the redirector are allowed, as the dev option would.
+	policy, err := safehttp.ParsePolicy(hostPortOf(t, wp["WP_URL"]) + "," + redirector.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.HTTP = safehttp.New(safehttp.Options{Policy: policy, Resolver: fixedResolver{
+		"images.internal.example": {{IP: net.ParseIP("10.0.0.1")}},
+		"loopback.example":        {{IP: net.ParseIP("127.0.0.1")}},
+	}})
+	c := New()
+	before, _ := listAll(t, c, conn, "post", time.Now().Add(-time.Minute))
+	for _, src := range []string{
+		"http://169.254.169.254/latest/meta-data/x.png",
+		internal.URL + "/x.png",
+		"http://[::1]/x.png",
+		"http://10.0.0.1/x.png",
+		"http://images.internal.example/x.png",
+		"http://loopback.example:" + internalPort + "/x.png",
+		redirector.URL + "/x.png",
+	} {
+		_, err := c.Create(context.Background(), conn, integration.Record{Model: "post", Title: "SSRF " + src, Status: "draft",
+			FeaturedImage: &integration.Image{URL: src}})
+		var ce *connector.Error
+		if !errors.As(err, &ce) || ce.Kind != connector.ErrBlocked || !strings.Contains(ce.Message, "Featured image") || !strings.Contains(ce.Message, "refused to connect") {
+			t.Fatalf("%s: %v, want a refusal naming the featured image", src, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the internal server received %d requests", n)
+	}
+	after, _ := listAll(t, c, conn, "post", time.Now().Add(-time.Minute))
+	if len(after) != len(before) {
+		t.Fatalf("refused creates left %d posts behind", len(after)-len(before))
+	}
+}
+
+func hostPortOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
 }
