@@ -198,7 +198,7 @@ func (q *Queue) Consume(ctx context.Context, h func(context.Context, events.SQSE
 
 // ChangeVisibility makes an in-flight message visible again after d, like
 // SQS ChangeMessageVisibility; a worker uses it to back off.
-func (q *Queue) ChangeVisibility(receiptHandle string, d time.Duration) error {
+func (q *Queue) ChangeVisibility(_ context.Context, receiptHandle string, d time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range q.msgs {

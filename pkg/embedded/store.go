@@ -49,7 +49,12 @@ func OpenStore(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if err := s.initSync(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("init store %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the file.

@@ -15,8 +15,13 @@ type Service struct {
 	Store   Store
 	Secrets Secrets
 	Catalog Catalog
-	Now     func() time.Time // defaults to time.Now
-	NewID   func() string    // defaults to NewID
+	// SyncData, when set, has an integration's runs, records and events
+	// removed when it is deleted.
+	SyncData interface {
+		DeleteSyncData(ctx context.Context, integrationID string) error
+	}
+	Now   func() time.Time // defaults to time.Now
+	NewID func() string    // defaults to NewID
 }
 
 // NewID returns a ULID: unique, and sorting by creation time, so listings
@@ -429,6 +434,11 @@ func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
 	if err := s.Secrets.DeleteSecret(ctx, secretRef(it)); err != nil {
 		return fmt.Errorf("delete secret of %s: %w", it.ID, err)
 	}
+	if s.SyncData != nil {
+		if err := s.SyncData.DeleteSyncData(ctx, it.ID); err != nil {
+			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)
+		}
+	}
 	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Version)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil
@@ -469,6 +479,32 @@ func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, 
 		}
 		next := *cur
 		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
+		next.Version, next.UpdatedAt = cur.Version+1, s.now()
+		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
+		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
+			return err
+		}
+	}
+}
+
+// RecordSync stores where an integration's sync stands. It retries on
+// concurrent writes; other changes are kept. lastSync, when set, becomes
+// last_sync_at.
+func (s *Service) RecordSync(ctx context.Context, actor Actor, id string, status SyncStatus, lastSync *time.Time, syncErr string) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.visible(ctx, actor, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.SyncStatus, next.SyncError = status, syncErr
+		if lastSync != nil {
+			t := lastSync.UTC()
+			next.LastSyncAt = &t
+		}
+		if next.SyncStatus == cur.SyncStatus && next.SyncError == cur.SyncError && lastSync == nil {
+			return nil
+		}
 		next.Version, next.UpdatedAt = cur.Version+1, s.now()
 		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
 		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {

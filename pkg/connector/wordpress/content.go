@@ -468,3 +468,7 @@ func retryAfter(v string) time.Duration {
 	}
 	return 0
 }
+
+// PageToken is the token of page n: WordPress pages are numbered, so a
+// run can fan its pages out.
+func (c *Connector) PageToken(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,176 @@
+package integration
+
+import (
+	"context"
+	"time"
+)
+
+// Direction is what a sync run moves.
+type Direction string
+
+const (
+	DirectionMetadata     Direction = "metadata"      // the platform's structure only
+	DirectionFromExternal Direction = "from_external" // pull
+	DirectionToExternal   Direction = "to_external"   // push pending and failed pushes
+	DirectionBoth         Direction = "both"
+)
+
+// RunStatus is where a sync run stands.
+type RunStatus string
+
+const (
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunError     RunStatus = "error"
+)
+
+// Progress counts a run's work. Counters only grow.
+type Progress struct {
+	PagesDone    int64
+	PagesTotal   int64
+	ItemsSeen    int64
+	ItemsWritten int64
+	ItemsFailed  int64
+}
+
+// Add returns p plus q.
+func (p Progress) Add(q Progress) Progress {
+	return Progress{p.PagesDone + q.PagesDone, p.PagesTotal + q.PagesTotal, p.ItemsSeen + q.ItemsSeen, p.ItemsWritten + q.ItemsWritten, p.ItemsFailed + q.ItemsFailed}
+}
+
+// Run is one sync run of an integration. Its work is split into jobs; the
+// run is finished, once, by the job that completes last.
+type Run struct {
+	ID            string
+	AccountID     string
+	IntegrationID string
+	Direction     Direction
+	Models        []string
+	Full          bool
+	Status        RunStatus
+	Progress      Progress
+	// JobsTotal counts every job ever planned for the run (the plan job
+	// included); JobsDone those completed. A job adds the jobs it spawns
+	// before it completes itself, so JobsDone == JobsTotal only once all
+	// the work is done.
+	JobsTotal int64
+	JobsDone  int64
+	// Totals are what the platform reported, per model, when the run
+	// listed its first page (-1: it does not say).
+	Totals map[string]int64
+	// Since is the incremental cursor each model is listed from (zero:
+	// everything); ListedAt is when listing began, the next cursor if the
+	// run succeeds.
+	Since     map[string]time.Time
+	ListedAt  time.Time
+	Error     string
+	StartedAt time.Time
+	// FinishedAt is set when the run is finished.
+	FinishedAt *time.Time
+}
+
+// Active reports whether the run is still under way.
+func (r *Run) Active() bool { return r.Status == RunRunning }
+
+// StoredRecord is a platform item as Joinery keeps it: the normalized
+// record as JSON and a hash of it, so an unchanged item costs no write.
+type StoredRecord struct {
+	IntegrationID string
+	Model         string
+	ExternalID    string
+	Hash          string
+	Data          []byte // the normalized record, JSON
+	Deleted       bool
+	// ChangedAt is when Joinery last changed the record: the order of the
+	// change feed.
+	ChangedAt time.Time
+}
+
+// RecordQuery pages through one model's records in change order.
+type RecordQuery struct {
+	IntegrationID string
+	Model         string
+	ChangedAfter  time.Time // exclusive; zero: from the start
+	Limit         int
+	Cursor        string
+}
+
+// SyncEvent is one entry of an integration's sync log.
+type SyncEvent struct {
+	ID            string // sortable by time (a ULID)
+	IntegrationID string
+	RunID         string
+	Type          string // run_started, page, item_failed, run_finished, push, conflict…
+	Status        string // ok | error | warning
+	Model         string
+	ExternalID    string
+	Message       string
+	At            time.Time
+	Details       map[string]any
+}
+
+// EventQuery pages through an integration's events, newest first.
+type EventQuery struct {
+	IntegrationID string
+	Type          string // optional
+	Status        string // optional
+	Limit         int
+	Cursor        string
+}
+
+// JobResult is what a finished job reports when it completes.
+type JobResult struct {
+	Progress Progress
+	// Seen are the external ids the job listed, per model, for deletion
+	// detection at the end of a full run.
+	Seen map[string][]string
+}
+
+// SyncStore keeps runs, their jobs' bookkeeping, records and events. Every
+// method is idempotent or says how it is not: SQS delivers at least once.
+type SyncStore interface {
+	// StartRun stores run as the integration's active run unless another
+	// run is active (and not older than staleAfter): then it returns that
+	// run and false.
+	StartRun(ctx context.Context, run *Run, staleAfter time.Duration) (*Run, bool, error)
+	// GetRun returns ENOTFOUND when there is no such run.
+	GetRun(ctx context.Context, integrationID, runID string) (*Run, error)
+	// LatestRun returns the integration's newest run; ENOTFOUND if none.
+	LatestRun(ctx context.Context, integrationID string) (*Run, error)
+	// AddJobs adds n jobs (and n pages) to the run's totals, once per
+	// parent job: a repeated call for the same parent changes nothing.
+	// totals, when not nil, are recorded as the run's Totals.
+	AddJobs(ctx context.Context, integrationID, runID, parentJobID string, n int64, totals map[string]int64) error
+	// CompleteJob counts a job done and adds its result, once: for a job
+	// already completed it changes nothing and returns false. It returns
+	// the run as it is afterwards.
+	CompleteJob(ctx context.Context, integrationID, runID, jobID string, res JobResult) (*Run, bool, error)
+	// SeenIDs returns the union of the ids the run's jobs saw for a model.
+	SeenIDs(ctx context.Context, integrationID, runID, model string) (map[string]bool, error)
+	// FinishRun sets a running run's final status, once, and frees the
+	// integration for the next run; false if it was already finished.
+	FinishRun(ctx context.Context, integrationID, runID string, status RunStatus, message string, at time.Time) (bool, error)
+
+	// Cursors returns the incremental cursor of each model (none: empty).
+	Cursors(ctx context.Context, integrationID string) (map[string]time.Time, error)
+	// SetCursors merges cursors into the integration's.
+	SetCursors(ctx context.Context, integrationID string, cursors map[string]time.Time) error
+
+	// PutRecords writes the records whose Hash differs from the stored one
+	// (or that are new) and returns how many it wrote.
+	PutRecords(ctx context.Context, recs []StoredRecord) (int, error)
+	// GetRecord returns ENOTFOUND when there is no such record.
+	GetRecord(ctx context.Context, integrationID, model, externalID string) (*StoredRecord, error)
+	// ListRecords pages through a model's records by ChangedAt, oldest first.
+	ListRecords(ctx context.Context, q RecordQuery) ([]StoredRecord, string, error)
+	// CountRecords counts a model's records that are not deleted.
+	CountRecords(ctx context.Context, integrationID, model string) (int64, error)
+
+	// AddEvents stores events; they expire after the store's retention.
+	AddEvents(ctx context.Context, evs []SyncEvent) error
+	// ListEvents pages through events, newest first.
+	ListEvents(ctx context.Context, q EventQuery) ([]SyncEvent, string, error)
+
+	// DeleteSyncData removes everything of an integration kept here.
+	DeleteSyncData(ctx context.Context, integrationID string) error
+}

@@ -1,0 +1,107 @@
+// Package sqsworker turns SQS event batches into sync jobs, as the sync
+// worker Lambda receives them (ReportBatchItemFailures).
+package sqsworker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/pkg/syncer"
+)
+
+// Visibility changes when a received message comes back; SQS's
+// ChangeMessageVisibility, or the embedded queue's.
+type Visibility interface {
+	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Worker runs the jobs of a batch.
+type Worker struct {
+	Engine     *syncer.Engine
+	Visibility Visibility
+	Log        *slog.Logger
+	// Parallel is how many jobs of a batch run at once (default 4).
+	Parallel int
+}
+
+// maxVisibility is SQS's limit on a message's visibility timeout.
+const maxVisibility = 12 * time.Hour
+
+// Handle is the Lambda handler. Each failed message is reported in
+// BatchItemFailures, so only it comes back; one that should come back
+// later has its visibility changed to the delay first.
+func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	n := w.Parallel
+	if n <= 0 {
+		n = 4
+	}
+	var (
+		mu     sync.Mutex
+		resp   events.SQSEventResponse
+		wg     sync.WaitGroup
+		tokens = make(chan struct{}, n)
+	)
+	for _, m := range ev.Records {
+		wg.Add(1)
+		tokens <- struct{}{}
+		go func() {
+			defer func() { <-tokens; wg.Done() }()
+			if !w.one(ctx, m) {
+				mu.Lock()
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+// one runs a message's job and reports whether it is done with.
+func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
+	log := w.log()
+	defer func() {
+		if p := recover(); p != nil {
+			log.ErrorContext(ctx, "sync job panicked", "message_id", m.MessageId, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	var job syncer.Job
+	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || job.RunID == "" || job.IntegrationID == "" {
+		// Not a job: let it reach the DLQ, where it can be looked at.
+		log.ErrorContext(ctx, "not a sync job", "message_id", m.MessageId)
+		return false
+	}
+	attempt, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	err := w.Engine.Handle(ctx, job, max(attempt, 1))
+	if err == nil {
+		return true
+	}
+	var retry *syncer.Retry
+	if errors.As(err, &retry) {
+		log.WarnContext(ctx, "sync job will be retried", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID,
+			"attempt", attempt, "after", retry.After.String(), "err", retry.Err)
+		if retry.After > 0 && w.Visibility != nil {
+			if verr := w.Visibility.ChangeVisibility(ctx, m.ReceiptHandle, min(retry.After, maxVisibility)); verr != nil {
+				log.WarnContext(ctx, "change visibility", "err", verr)
+			}
+		}
+		return false
+	}
+	log.ErrorContext(ctx, "sync job failed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
+	return false
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.Default()
+	}
+	return w.Log
+}

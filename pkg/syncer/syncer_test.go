@@ -1,0 +1,432 @@
+package syncer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/embedded"
+	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/sqsworker"
+	"github.com/joinery/joinery/pkg/syncer"
+)
+
+// fakePlatform is a platform with numbered pages of posts ordered by id,
+// like WordPress, whose answers a test can script.
+type fakePlatform struct {
+	mu       sync.Mutex
+	posts    map[int]time.Time // id → modified
+	pageSize int
+	// fail scripts an answer for a page token: called before the page is
+	// served; a non-nil error is the answer.
+	fail  func(page string, call int) error
+	calls map[string]int
+}
+
+func newPlatform(n int) *fakePlatform {
+	p := &fakePlatform{posts: map[int]time.Time{}, pageSize: 10, calls: map[string]int{}}
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		p.posts[i] = old
+	}
+	return p
+}
+
+func (p *fakePlatform) touch(ids ...int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		p.posts[id] = time.Now().UTC()
+	}
+}
+
+func (p *fakePlatform) TestConnection(context.Context, connector.Connection) (connector.TestResult, error) {
+	return connector.TestResult{OK: true}, nil
+}
+func (p *fakePlatform) Structure(context.Context, connector.Connection) (connector.Structure, error) {
+	return connector.Structure{ContentTypes: []connector.ContentType{{Name: "post"}}}, nil
+}
+func (p *fakePlatform) Models() []string       { return []string{"post"} }
+func (p *fakePlatform) PageToken(n int) string { return strconv.Itoa(n) }
+
+func (p *fakePlatform) List(_ context.Context, _ connector.Connection, req connector.ListRequest) (connector.ListPage, error) {
+	page := req.Page
+	if page == "" {
+		page = "1"
+	}
+	p.mu.Lock()
+	p.calls[page]++
+	call := p.calls[page]
+	fail := p.fail
+	p.mu.Unlock()
+	if fail != nil {
+		if err := fail(page, call); err != nil {
+			return connector.ListPage{}, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []int
+	for id, mod := range p.posts {
+		if req.ModifiedAfter.IsZero() || mod.After(req.ModifiedAfter) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	n, _ := strconv.Atoi(page)
+	pages := (len(ids) + p.pageSize - 1) / p.pageSize
+	out := connector.ListPage{Total: len(ids), TotalPages: pages}
+	for _, id := range ids[min((n-1)*p.pageSize, len(ids)):min(n*p.pageSize, len(ids))] {
+		out.Records = append(out.Records, integration.Record{ExternalID: strconv.Itoa(id), Model: "post", Title: fmt.Sprintf("Post %d", id), ModifiedAt: p.posts[id]})
+	}
+	if n < pages {
+		out.NextPage = strconv.Itoa(n + 1)
+	}
+	return out, nil
+}
+func (p *fakePlatform) Create(context.Context, connector.Connection, integration.Record) (integration.Record, error) {
+	return integration.Record{}, fmt.Errorf("not supported")
+}
+func (p *fakePlatform) Update(context.Context, connector.Connection, integration.Record) (integration.Record, error) {
+	return integration.Record{}, fmt.Errorf("not supported")
+}
+func (p *fakePlatform) Delete(context.Context, connector.Connection, string, string, bool) error {
+	return fmt.Errorf("not supported")
+}
+
+// flakyStore fails CompleteJob once for one job: the worker "dies" after
+// writing the page's records and before counting the job done.
+type flakyStore struct {
+	integration.SyncStore
+	job    string
+	failed atomic.Bool
+}
+
+func (f *flakyStore) CompleteJob(ctx context.Context, integrationID, runID, jobID string, res integration.JobResult) (*integration.Run, bool, error) {
+	if jobID == f.job && f.failed.CompareAndSwap(false, true) {
+		return nil, false, fmt.Errorf("worker died")
+	}
+	return f.SyncStore.CompleteJob(ctx, integrationID, runID, jobID, res)
+}
+
+// dupQueue delivers every message twice.
+type dupQueue struct{ integration.Queue }
+
+func (d dupQueue) Send(ctx context.Context, msgs []integration.Message) error {
+	return d.Queue.Send(ctx, append(append([]integration.Message{}, msgs...), msgs...))
+}
+
+type harness struct {
+	t        *testing.T
+	store    *embedded.Store
+	queue    *embedded.Queue
+	service  *integration.Service
+	engine   *syncer.Engine
+	platform *fakePlatform
+	it       *integration.Integration
+	actor    integration.Actor
+}
+
+func newHarness(t *testing.T, platform *fakePlatform) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	secrets, err := embedded.OpenSecrets(filepath.Join(dir, "secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog(), SyncData: store}
+	q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 500 * time.Millisecond, MaxReceives: 3})
+	h := &harness{t: t, store: store, queue: q, service: svc, platform: platform,
+		actor: integration.Actor{Subject: "u", AccountID: "acct-1", Role: integration.RoleEditor}}
+	h.engine = &syncer.Engine{Integrations: svc, Store: store, Queue: q, Connectors: map[string]connector.Connector{"wordpress": platform},
+		MaxReceives: 3, Backoff: func(int, time.Duration) time.Duration { return 50 * time.Millisecond }, Limits: &syncer.Limits{}}
+	h.it, err = svc.Create(context.Background(), h.actor, integration.CreateInput{SiteID: "site-1", Platform: "wordpress",
+		ExternalSiteURL: "https://blog.example.com", Credentials: map[string]string{"username": "u", "app_password": "secret pass"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// sync starts a run and consumes the queue until the run has finished.
+func (h *harness) sync(in syncer.StartInput) *integration.Run {
+	h.t.Helper()
+	run, started, err := h.engine.Start(context.Background(), h.actor, h.it.ID, in)
+	if err != nil || !started {
+		h.t.Fatalf("start: %v (started %v)", err, started)
+	}
+	return h.wait(run.ID)
+}
+
+func (h *harness) wait(runID string) *integration.Run {
+	h.t.Helper()
+	w := &sqsworker.Worker{Engine: h.engine, Visibility: h.queue, Log: slog.New(slog.NewTextHandler(logOut, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.queue.Consume(ctx, w.Handle) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		run, err := h.store.GetRun(context.Background(), h.it.ID, runID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if !run.Active() {
+			// Let any duplicate deliveries still queued run too.
+			time.Sleep(100 * time.Millisecond)
+			return run
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("run %s did not finish", runID)
+	return nil
+}
+
+func (h *harness) records() map[string]integration.StoredRecord {
+	h.t.Helper()
+	out := map[string]integration.StoredRecord{}
+	cursor := ""
+	for {
+		recs, next, err := h.store.ListRecords(context.Background(), integration.RecordQuery{IntegrationID: h.it.ID, Model: "post", Limit: 100, Cursor: cursor})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, r := range recs {
+			if _, dup := out[r.ExternalID]; dup {
+				h.t.Fatalf("record %s listed twice", r.ExternalID)
+			}
+			out[r.ExternalID] = r
+		}
+		if next == "" {
+			return out
+		}
+		cursor = next
+	}
+}
+
+func (h *harness) events(typ string) []integration.SyncEvent {
+	h.t.Helper()
+	evs, _, err := h.store.ListEvents(context.Background(), integration.EventQuery{IntegrationID: h.it.ID, Type: typ, Limit: 100})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return evs
+}
+
+func (h *harness) integration() *integration.Integration {
+	h.t.Helper()
+	it, err := h.service.Get(context.Background(), h.actor, h.it.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return it
+}
+
+var logOut io.Writer = io.Discard
+
+var pull = syncer.StartInput{Direction: integration.DirectionFromExternal}
+
+func TestPullThenIncremental(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	run := h.sync(pull)
+	if run.Status != integration.RunCompleted || run.Progress.PagesDone != 4 || run.Progress.PagesTotal != 4 ||
+		run.Progress.ItemsSeen != 35 || run.Progress.ItemsWritten != 35 || run.JobsDone != run.JobsTotal {
+		t.Fatalf("first run: %+v", run)
+	}
+	if n := len(h.records()); n != 35 {
+		t.Fatalf("%d records, want 35", n)
+	}
+	it := h.integration()
+	if it.SyncStatus != integration.SyncCompleted || it.LastSyncAt == nil || it.SyncError != "" {
+		t.Fatalf("integration after the run: %s %v %q", it.SyncStatus, it.LastSyncAt, it.SyncError)
+	}
+	// Nothing changed: the incremental run lists nothing new, writes nothing.
+	run = h.sync(pull)
+	if run.Status != integration.RunCompleted || run.Progress.ItemsWritten != 0 {
+		t.Fatalf("second run: %+v", run)
+	}
+	// A full run reads everything again and still writes nothing.
+	run = h.sync(syncer.StartInput{Direction: integration.DirectionFromExternal, Full: true})
+	if run.Progress.ItemsSeen != 35 || run.Progress.ItemsWritten != 0 {
+		t.Fatalf("full re-run: %+v", run.Progress)
+	}
+	h.platform.touch(3, 17, 33)
+	run = h.sync(pull)
+	if run.Progress.ItemsSeen != 3 || run.Progress.ItemsWritten != 3 {
+		t.Fatalf("after editing 3 posts: %+v", run.Progress)
+	}
+	// Gone from the platform: marked deleted by a full run, only.
+	h.platform.mu.Lock()
+	delete(h.platform.posts, 20)
+	h.platform.mu.Unlock()
+	h.sync(pull)
+	if h.records()["20"].Deleted {
+		t.Fatal("an incremental run marked a record deleted")
+	}
+	h.sync(syncer.StartInput{Direction: integration.DirectionFromExternal, Full: true})
+	recs := h.records()
+	if !recs["20"].Deleted || recs["19"].Deleted || len(recs) != 35 {
+		t.Fatalf("after a full run: 20 deleted=%v, 19 deleted=%v, %d records", recs["20"].Deleted, recs["19"].Deleted, len(recs))
+	}
+	var body map[string]any
+	if err := json.Unmarshal(recs["20"].Data, &body); err != nil || body["deleted"] != true || body["title"] != "Post 20" {
+		t.Fatalf("deleted record: %s", recs["20"].Data)
+	}
+}
+
+func TestOneActiveRunPerIntegration(t *testing.T) {
+	h := newHarness(t, newPlatform(5))
+	first, started, err := h.engine.Start(context.Background(), h.actor, h.it.ID, pull)
+	if err != nil || !started {
+		t.Fatal(err)
+	}
+	second, started, err := h.engine.Start(context.Background(), h.actor, h.it.ID, pull)
+	if err != nil || started || second.ID != first.ID {
+		t.Fatalf("second start: %v %v %v", second, started, err)
+	}
+	h.wait(first.ID)
+	third, started, err := h.engine.Start(context.Background(), h.actor, h.it.ID, pull)
+	if err != nil || !started || third.ID == first.ID {
+		t.Fatalf("after the first finished: %v %v", started, err)
+	}
+	h.wait(third.ID)
+}
+
+func TestDuplicateDeliveries(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	h.engine.Queue = dupQueue{h.queue}
+	run := h.sync(pull)
+	if run.Status != integration.RunCompleted || run.JobsDone != run.JobsTotal || run.JobsTotal != 4 || run.Progress.ItemsSeen != 35 {
+		t.Fatalf("run: %+v", run)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.records()); n != 35 {
+		t.Fatalf("%d records, want 35", n)
+	}
+	if n := len(h.events("run_finished")); n != 1 {
+		t.Fatalf("%d run_finished events, want 1", n)
+	}
+}
+
+func TestWorkerDiesMidPage(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	flaky := &flakyStore{SyncStore: h.store, job: "post/3"}
+	h.engine.Store = flaky
+	run := h.sync(pull)
+	if !flaky.failed.Load() || run.Status != integration.RunCompleted || h.platform.calls["3"] != 2 {
+		t.Fatalf("run: %+v; page 3 listed %d times", run, h.platform.calls["3"])
+	}
+	if n := len(h.records()); n != 35 {
+		t.Fatalf("%d records, want 35", n)
+	}
+}
+
+func TestRateLimitedThenOK(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	h.engine.Backoff = syncer.Backoff
+	h.platform.fail = func(page string, call int) error {
+		if page == "2" && call == 1 {
+			return &connector.Error{Kind: connector.ErrRateLimited, Status: 429, Message: "rate limited", RetryAfter: time.Second}
+		}
+		return nil
+	}
+	h.engine.Backoff = func(attempt int, ra time.Duration) time.Duration { return max(ra, 50*time.Millisecond) }
+	start := time.Now()
+	run := h.sync(pull)
+	if run.Status != integration.RunCompleted || len(h.records()) != 35 || h.platform.calls["2"] != 2 {
+		t.Fatalf("run %+v; page 2 listed %d times", run, h.platform.calls["2"])
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("finished in %s: Retry-After (1s) was not honoured", d)
+	}
+	if n := len(h.events("job_retry")); n != 1 {
+		t.Fatalf("%d job_retry events, want 1", n)
+	}
+}
+
+func TestServerErrorForever(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	h.platform.fail = func(page string, _ int) error {
+		if page == "3" {
+			return &connector.Error{Kind: connector.ErrUnavailable, Status: 500, Message: "WordPress answered HTTP 500."}
+		}
+		return nil
+	}
+	run := h.sync(pull)
+	if run.Status != integration.RunError || !strings.Contains(run.Error, "post page 3 failed 3 times") || !strings.Contains(run.Error, "HTTP 500") {
+		t.Fatalf("run: %s %q", run.Status, run.Error)
+	}
+	it := h.integration()
+	if it.SyncStatus != integration.SyncError || it.SyncError != run.Error {
+		t.Fatalf("integration: %s %q", it.SyncStatus, it.SyncError)
+	}
+	var dead []string
+	for deadline := time.Now().Add(5 * time.Second); len(dead) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		dead, _ = h.queue.DeadLetters(context.Background())
+	}
+	if len(dead) != 1 || !strings.Contains(dead[0], `"page":"3"`) {
+		t.Fatalf("dead letters: %v", dead)
+	}
+	if h.platform.calls["3"] != 3 {
+		t.Fatalf("page 3 listed %d times, want 3 (max receives)", h.platform.calls["3"])
+	}
+	// The cursor did not move: the next run reads everything again.
+	cursors, _ := h.store.Cursors(context.Background(), h.it.ID)
+	if len(cursors) != 0 {
+		t.Fatalf("a failed run advanced the cursor: %v", cursors)
+	}
+}
+
+func TestAuthFailureMidRun(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	h.platform.fail = func(page string, _ int) error {
+		if page == "2" {
+			return &connector.Error{Kind: connector.ErrAuth, Status: 401, Message: "WordPress rejected the Application Password."}
+		}
+		return nil
+	}
+	run := h.sync(pull)
+	if run.Status != integration.RunError || !strings.Contains(run.Error, "Application Password") {
+		t.Fatalf("run: %s %q", run.Status, run.Error)
+	}
+	time.Sleep(700 * time.Millisecond) // longer than the visibility timeout
+	if h.platform.calls["2"] != 1 {
+		t.Fatalf("page 2 listed %d times: an auth failure must not be retried", h.platform.calls["2"])
+	}
+	it := h.integration()
+	if it.ConnectionStatus != integration.ConnectionReauthorizationNeeded || it.SyncStatus != integration.SyncError {
+		t.Fatalf("integration: connection %s, sync %s", it.ConnectionStatus, it.SyncStatus)
+	}
+	if dead, _ := h.queue.DeadLetters(context.Background()); len(dead) != 0 {
+		t.Fatalf("dead letters: %v", dead)
+	}
+}
+
+func TestDeleteRemovesSyncData(t *testing.T) {
+	h := newHarness(t, newPlatform(12))
+	h.sync(pull)
+	if err := h.service.Delete(context.Background(), h.actor, h.it.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, _ := h.store.ListRecords(context.Background(), integration.RecordQuery{IntegrationID: h.it.ID, Model: "post", Limit: 100})
+	evs, _, _ := h.store.ListEvents(context.Background(), integration.EventQuery{IntegrationID: h.it.ID, Limit: 100})
+	if _, err := h.store.LatestRun(context.Background(), h.it.ID); integration.ErrorCode(err) != integration.ENOTFOUND || len(recs) != 0 || len(evs) != 0 {
+		t.Fatalf("left behind: run %v, %d records, %d events", err, len(recs), len(evs))
+	}
+}
