@@ -25,3 +25,13 @@ func TestStoreConformance(t *testing.T) {
 	s := New(db, table)
 	conformance.TestStore(t, func(*testing.T) integration.Store { return s })
 }
+
+func TestSyncStoreConformance(t *testing.T) {
+	db := dynamodb.NewFromConfig(awstest.Config(awstest.Moto(t)))
+	table := fmt.Sprintf("joinery-sync-%d", time.Now().UnixNano())
+	if err := CreateTable(awstest.Context(t), db, table); err != nil {
+		t.Fatal(err)
+	}
+	s := New(db, table)
+	conformance.TestSyncStore(t, func(*testing.T) integration.SyncStore { return s })
+}

@@ -19,6 +19,15 @@ func TestStoreConformance(t *testing.T) {
 	conformance.TestStore(t, func(*testing.T) integration.Store { return s })
 }
 
+func TestSyncStoreConformance(t *testing.T) {
+	s, err := OpenStore(filepath.Join(t.TempDir(), "joinery.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	conformance.TestSyncStore(t, func(*testing.T) integration.SyncStore { return s })
+}
+
 func TestSecretsConformance(t *testing.T) {
 	s, err := OpenSecrets(t.TempDir())
 	if err != nil {

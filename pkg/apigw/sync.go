@@ -1,0 +1,204 @@
+package apigw
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/syncer"
+)
+
+// SyncAPI holds the sync handlers.
+type SyncAPI struct {
+	*API
+	Engine *syncer.Engine
+}
+
+type progressJSON struct {
+	PagesDone    int64 `json:"pages_done"`
+	PagesTotal   int64 `json:"pages_total"`
+	ItemsSeen    int64 `json:"items_seen"`
+	ItemsWritten int64 `json:"items_written"`
+	ItemsFailed  int64 `json:"items_failed"`
+}
+
+type runJSON struct {
+	ID         string       `json:"id"`
+	Status     string       `json:"status"`
+	Direction  string       `json:"direction"`
+	Models     []string     `json:"models"`
+	Full       bool         `json:"full"`
+	Progress   progressJSON `json:"progress"`
+	Error      string       `json:"error,omitempty"`
+	StartedAt  time.Time    `json:"started_at"`
+	FinishedAt *time.Time   `json:"finished_at"`
+}
+
+func runToJSON(r *integration.Run) *runJSON {
+	if r == nil {
+		return nil
+	}
+	p := r.Progress
+	return &runJSON{ID: r.ID, Status: string(r.Status), Direction: string(r.Direction), Models: r.Models, Full: r.Full,
+		Progress: progressJSON{p.PagesDone, p.PagesTotal, p.ItemsSeen, p.ItemsWritten, p.ItemsFailed},
+		Error:    r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+}
+
+// StartSync handles POST /v1/integrations/{id}/sync: 202 {run_id} for a
+// new run, 200 {run_id} of the run already under way.
+func (a *SyncAPI) StartSync() Handler {
+	return a.route("POST /v1/integrations/{id}/sync", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var in struct {
+			Direction string   `json:"direction"`
+			Models    []string `json:"models"`
+			Full      bool     `json:"full"`
+		}
+		if err := decode(req, &in); err != nil {
+			return none, err
+		}
+		run, started, err := a.Engine.Start(ctx, actor, req.PathParameters["id"], syncer.StartInput{Direction: integration.Direction(in.Direction), Models: in.Models, Full: in.Full})
+		if err != nil {
+			return none, err
+		}
+		status := http.StatusAccepted
+		if !started {
+			status = http.StatusOK
+		}
+		return jsonResponse(status, map[string]any{"run_id": run.ID, "started": started}), nil
+	})
+}
+
+// SyncStatus handles GET /v1/integrations/{id}/sync_status.
+func (a *SyncAPI) SyncStatus() Handler {
+	return a.route("GET /v1/integrations/{id}/sync_status", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		st, err := a.Engine.Status(ctx, actor, req.PathParameters["id"])
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, struct {
+			SyncStatus string     `json:"sync_status"`
+			LastSyncAt *time.Time `json:"last_sync_at"`
+			SyncError  string     `json:"sync_error"`
+			Run        *runJSON   `json:"run"`
+		}{string(st.Integration.SyncStatus), st.Integration.LastSyncAt, st.Integration.SyncError, runToJSON(st.Run)}), nil
+	})
+}
+
+func limitParam(q map[string]string) (int, error) {
+	raw, ok := q["limit"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
+	}
+	return n, nil
+}
+
+// Records handles GET /v1/integrations/{id}/records: the change feed.
+func (a *SyncAPI) Records() Handler {
+	return a.route("GET /v1/integrations/{id}/records", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		q := req.QueryStringParameters
+		limit, err := limitParam(q)
+		if err != nil {
+			return none, err
+		}
+		var after time.Time
+		if raw := q["modified_after"]; raw != "" {
+			if after, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+				return none, integration.Invalid(map[string]string{"modified_after": "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"})
+			}
+		}
+		page, err := a.Engine.Records(ctx, actor, req.PathParameters["id"], q["model"], after, limit, q["cursor"])
+		if err != nil {
+			return none, err
+		}
+		items := make([]json.RawMessage, len(page.Items))
+		for i, r := range page.Items {
+			// The stored record, plus when Joinery changed it: the value
+			// to poll modified_after with.
+			var m map[string]any
+			if err := json.Unmarshal(r.Data, &m); err != nil {
+				return none, err
+			}
+			m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
+			m["deleted"] = r.Deleted
+			b, err := json.Marshal(m)
+			if err != nil {
+				return none, err
+			}
+			items[i] = b
+		}
+		return jsonResponse(http.StatusOK, struct {
+			Items      []json.RawMessage `json:"items"`
+			NextCursor string            `json:"next_cursor,omitempty"`
+		}{items, page.NextCursor}), nil
+	})
+}
+
+type eventJSON struct {
+	ID         string         `json:"id"`
+	RunID      string         `json:"run_id,omitempty"`
+	Type       string         `json:"type"`
+	Status     string         `json:"status"`
+	Model      string         `json:"model,omitempty"`
+	ExternalID string         `json:"external_id,omitempty"`
+	Message    string         `json:"message"`
+	At         time.Time      `json:"at"`
+	Details    map[string]any `json:"details,omitempty"`
+}
+
+// Events handles GET /v1/integrations/{id}/events, newest first.
+func (a *SyncAPI) Events() Handler {
+	return a.route("GET /v1/integrations/{id}/events", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		q := req.QueryStringParameters
+		limit, err := limitParam(q)
+		if err != nil {
+			return none, err
+		}
+		page, err := a.Engine.Events(ctx, actor, req.PathParameters["id"], q["status"], q["type"], limit, q["cursor"])
+		if err != nil {
+			return none, err
+		}
+		out := struct {
+			Items      []eventJSON `json:"items"`
+			NextCursor string      `json:"next_cursor,omitempty"`
+		}{Items: make([]eventJSON, len(page.Items)), NextCursor: page.NextCursor}
+		for i, e := range page.Items {
+			out.Items[i] = eventJSON{e.ID, e.RunID, e.Type, e.Status, e.Model, e.ExternalID, e.Message, e.At, e.Details}
+		}
+		return jsonResponse(http.StatusOK, out), nil
+	})
+}
+
+// SyncHealth handles GET /v1/integrations/{id}/sync_health.
+func (a *SyncAPI) SyncHealth() Handler {
+	return a.route("GET /v1/integrations/{id}/sync_health", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		h, err := a.Engine.Health(ctx, actor, req.PathParameters["id"])
+		if err != nil {
+			return none, err
+		}
+		var dlq *int
+		if h.DeadLetters >= 0 {
+			dlq = &h.DeadLetters
+		}
+		return jsonResponse(http.StatusOK, struct {
+			Records           map[string]int64 `json:"records"`
+			LastSuccessAt     *time.Time       `json:"last_success_at"`
+			FailedRuns24h     int              `json:"failed_runs_24h"`
+			FailedItems24h    int64            `json:"failed_items_24h"`
+			PendingPushes     int              `json:"pending_pushes"`
+			DeadLetters       *int             `json:"dead_letters"`
+			SyncStatus        string           `json:"sync_status"`
+			ConnectionStatus  string           `json:"connection_status"`
+			ConnectionMessage string           `json:"connection_message,omitempty"`
+			LastRun           *runJSON         `json:"last_run"`
+		}{h.Records, h.LastSuccessAt, h.FailedRuns24h, h.FailedItems24h, h.PendingPushes, dlq, string(h.SyncStatus),
+			string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun)}), nil
+	})
+}

@@ -1,0 +1,316 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+func newRun(integrationID string, at time.Time) *integration.Run {
+	return &integration.Run{ID: integration.NewID(), AccountID: "acct", IntegrationID: integrationID, Direction: integration.DirectionFromExternal,
+		Models: []string{"post", "page"}, Status: integration.RunRunning, JobsTotal: 1, Since: map[string]time.Time{"post": at.Add(-time.Hour)},
+		ListedAt: at, StartedAt: at}
+}
+
+func record(integrationID, model, id, body string, at time.Time) integration.StoredRecord {
+	data := []byte(fmt.Sprintf(`{"external_id":%q,"title":%q}`, id, body))
+	return integration.StoredRecord{IntegrationID: integrationID, Model: model, ExternalID: id, Hash: body, Data: data, ChangedAt: at}
+}
+
+// TestSyncStore runs the SyncStore conformance suite.
+func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncStore) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	t.Run("one active run per integration", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		first := newRun(id, now)
+		got, started, err := s.StartRun(ctx, first, time.Hour)
+		if err != nil || !started || got.ID != first.ID {
+			t.Fatalf("first: %v %v", started, err)
+		}
+		if got, started, err := s.StartRun(ctx, first, time.Hour); err != nil || !started || got.ID != first.ID {
+			t.Fatalf("a retried start that had succeeded: %v %v", started, err)
+		}
+		second := newRun(id, now)
+		got, started, err = s.StartRun(ctx, second, time.Hour)
+		if err != nil || started || got.ID != first.ID {
+			t.Fatalf("second while first active: started=%v got=%v err=%v", started, got, err)
+		}
+		if ok, err := s.FinishRun(ctx, id, first.ID, integration.RunCompleted, "", now); err != nil || !ok {
+			t.Fatalf("finish: %v %v", ok, err)
+		}
+		if ok, err := s.FinishRun(ctx, id, first.ID, integration.RunError, "again", now); err != nil || ok {
+			t.Fatalf("finished twice: %v %v", ok, err)
+		}
+		r, err := s.GetRun(ctx, id, first.ID)
+		if err != nil || r.Status != integration.RunCompleted || r.Error != "" || r.FinishedAt == nil || !r.FinishedAt.Equal(now) {
+			t.Fatalf("finished run: %+v %v", r, err)
+		}
+		if got, started, err := s.StartRun(ctx, second, time.Hour); err != nil || !started || got.ID != second.ID {
+			t.Fatalf("after the first finished: %v %v", started, err)
+		}
+		latest, err := s.LatestRun(ctx, id)
+		if err != nil || latest.ID != second.ID {
+			t.Fatalf("latest: %v %v", latest, err)
+		}
+		// A run active for longer than staleAfter no longer blocks.
+		third := newRun(id, now)
+		third.StartedAt = now.Add(time.Second)
+		if _, started, err := s.StartRun(ctx, third, -time.Minute); err != nil || !started {
+			t.Fatalf("over a stale run: %v %v", started, err)
+		}
+		_, err = s.GetRun(ctx, id, "01NOSUCHRUN")
+		wantCode(t, err, integration.ENOTFOUND)
+		_, err = s.LatestRun(ctx, uniq("none"))
+		wantCode(t, err, integration.ENOTFOUND)
+	})
+
+	t.Run("run round trip", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		run := newRun(id, now)
+		run.Full = true
+		if _, _, err := s.StartRun(ctx, run, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetRun(ctx, id, run.ID)
+		if err != nil || got.AccountID != "acct" || got.Direction != integration.DirectionFromExternal || fmt.Sprint(got.Models) != "[post page]" ||
+			!got.Full || !got.ListedAt.Equal(now) || !got.StartedAt.Equal(now) || !got.Since["post"].Equal(now.Add(-time.Hour)) ||
+			got.JobsTotal != 1 || got.JobsDone != 0 || !got.Active() || got.FinishedAt != nil {
+			t.Fatalf("round trip: %+v %v", got, err)
+		}
+	})
+
+	t.Run("jobs are counted once, concurrently", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		run := newRun(id, now)
+		if _, _, err := s.StartRun(ctx, run, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		totals := map[string]int64{"post": 250}
+		for range 2 {
+			if err := s.AddJobs(ctx, id, run.ID, "plan", 8, totals); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		firsts := make(chan string, 32)
+		for j := range 8 {
+			for range 2 { // every job delivered twice, at once
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					job := fmt.Sprintf("post/%d", j+2)
+					_, first, err := s.CompleteJob(ctx, id, run.ID, job, integration.JobResult{
+						Progress: integration.Progress{PagesDone: 1, ItemsSeen: 10, ItemsWritten: 3},
+						Seen:     map[string][]string{"post": {fmt.Sprint(j * 2), fmt.Sprint(j*2 + 1)}}})
+					if err != nil {
+						t.Error(err)
+					}
+					if first {
+						firsts <- job
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(firsts)
+		if n := len(firsts); n != 8 {
+			t.Fatalf("%d first completions, want 8", n)
+		}
+		got, first, err := s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Progress: integration.Progress{PagesDone: 1, PagesTotal: 1}})
+		if err != nil || !first {
+			t.Fatal(err)
+		}
+		if got.JobsTotal != 9 || got.JobsDone != 9 || got.Progress.PagesDone != 9 || got.Progress.PagesTotal != 9 ||
+			got.Progress.ItemsSeen != 80 || got.Progress.ItemsWritten != 24 || got.Totals["post"] != 250 {
+			t.Fatalf("run after its jobs: %+v", got)
+		}
+		seen, err := s.SeenIDs(ctx, id, run.ID, "post")
+		if err != nil || len(seen) != 16 || !seen["15"] {
+			t.Fatalf("seen ids: %v %v", seen, err)
+		}
+		if seen, _ := s.SeenIDs(ctx, id, run.ID, "page"); len(seen) != 0 {
+			t.Fatalf("seen pages: %v", seen)
+		}
+	})
+
+	t.Run("cursors merge", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		if c, err := s.Cursors(ctx, id); err != nil || len(c) != 0 {
+			t.Fatalf("none yet: %v %v", c, err)
+		}
+		if err := s.SetCursors(ctx, id, map[string]time.Time{"post": now, "page": now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCursors(ctx, id, map[string]time.Time{"post": now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Cursors(ctx, id)
+		if err != nil || !c["post"].Equal(now.Add(time.Minute)) || !c["page"].Equal(now) || len(c) != 2 {
+			t.Fatalf("cursors: %v %v", c, err)
+		}
+	})
+
+	t.Run("records: only changes are written, the feed pages in change order", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		var recs []integration.StoredRecord
+		for i := range 25 {
+			recs = append(recs, record(id, "post", fmt.Sprint(i), "v1", now.Add(time.Duration(i)*time.Millisecond)))
+		}
+		if n, err := s.PutRecords(ctx, recs); err != nil || n != 25 {
+			t.Fatalf("first write: %d %v", n, err)
+		}
+		if n, err := s.PutRecords(ctx, recs); err != nil || n != 0 {
+			t.Fatalf("unchanged: wrote %d (%v), want 0", n, err)
+		}
+		changed := record(id, "post", "3", "v2", now.Add(time.Second))
+		changed.Deleted = true
+		if n, err := s.PutRecords(ctx, []integration.StoredRecord{recs[0], changed}); err != nil || n != 1 {
+			t.Fatalf("one change: wrote %d (%v), want 1", n, err)
+		}
+		if _, err := s.PutRecords(ctx, []integration.StoredRecord{record(id, "page", "3", "v1", now)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetRecord(ctx, id, "post", "3")
+		if err != nil || got.Hash != "v2" || !got.Deleted || !got.ChangedAt.Equal(now.Add(time.Second)) || !bytes.Contains(got.Data, []byte(`"v2"`)) {
+			t.Fatalf("changed record: %+v %v", got, err)
+		}
+		_, err = s.GetRecord(ctx, id, "post", "nope")
+		wantCode(t, err, integration.ENOTFOUND)
+		var order []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, next, err := s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 10, Cursor: cursor})
+			if err != nil || pages > 5 {
+				t.Fatalf("list: %v", err)
+			}
+			for _, r := range page {
+				order = append(order, r.ExternalID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(order) != 25 || order[24] != "3" || order[0] != "0" || order[3] != "4" {
+			t.Fatalf("feed order: %v (want 0..24 without 3, then 3)", order)
+		}
+		after, _, err := s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 100, ChangedAfter: now.Add(23 * time.Millisecond)})
+		if err != nil || len(after) != 2 || after[0].ExternalID != "24" || after[1].ExternalID != "3" {
+			t.Fatalf("changed after (exclusive): %v %v", after, err)
+		}
+		if n, err := s.CountRecords(ctx, id, "post"); err != nil || n != 24 {
+			t.Fatalf("count: %d %v, want 24 (one deleted)", n, err)
+		}
+		_, _, err = s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 10, Cursor: "!!"})
+		wantCode(t, err, integration.EINVALID)
+	})
+
+	t.Run("records larger than an item are kept whole", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		noise := make([]byte, 900<<10) // incompressible: split over several items
+		if _, err := rand.Read(noise); err != nil {
+			t.Fatal(err)
+		}
+		text := bytes.Repeat([]byte("Lorem ipsum dolor sit amet. "), 40000) // ~1.1 MB, compresses well
+		for i, body := range [][]byte{noise, text} {
+			data, _ := json.Marshal(map[string]string{"body_html": base64.StdEncoding.EncodeToString(body)})
+			r := integration.StoredRecord{IntegrationID: id, Model: "post", ExternalID: fmt.Sprint(i), Hash: fmt.Sprint(len(data)), Data: data, ChangedAt: now}
+			if n, err := s.PutRecords(ctx, []integration.StoredRecord{r}); err != nil || n != 1 {
+				t.Fatalf("big record %d: %d %v", i, n, err)
+			}
+			got, err := s.GetRecord(ctx, id, "post", fmt.Sprint(i))
+			if err != nil || !bytes.Equal(got.Data, data) {
+				t.Fatalf("big record %d came back different (%d bytes, want %d): %v", i, len(got.Data), len(data), err)
+			}
+		}
+		page, _, err := s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 10})
+		if err != nil || len(page) != 2 || len(page[0].Data) < 900<<10 {
+			t.Fatalf("big records listed: %d %v", len(page), err)
+		}
+	})
+
+	t.Run("events newest first, filtered", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		var evs []integration.SyncEvent
+		for i := range 30 {
+			status := "ok"
+			if i%3 == 0 {
+				status = "error"
+			}
+			evs = append(evs, integration.SyncEvent{ID: fmt.Sprintf("01E%023d", i), IntegrationID: id, RunID: "r", Type: "page", Status: status,
+				Message: fmt.Sprint(i), At: now.Add(time.Duration(i) * time.Second), Details: map[string]any{"n": float64(i)}})
+		}
+		if err := s.AddEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, next, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Status: "error", Limit: 4, Cursor: cursor})
+			if err != nil || pages > 5 {
+				t.Fatalf("events: %v", err)
+			}
+			for _, e := range page {
+				got = append(got, e.Message)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if fmt.Sprint(got) != "[27 24 21 18 15 12 9 6 3 0]" {
+			t.Fatalf("error events newest first: %v", got)
+		}
+		page, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Limit: 1})
+		if err != nil || len(page) != 1 || page[0].Message != "29" || page[0].Details["n"] != float64(29) || !page[0].At.Equal(now.Add(29*time.Second)) {
+			t.Fatalf("newest: %+v %v", page, err)
+		}
+		if page, _, _ := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Type: "other", Limit: 5}); len(page) != 0 {
+			t.Fatalf("type filter: %v", page)
+		}
+	})
+
+	t.Run("delete removes everything", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		run := newRun(id, now)
+		if _, _, err := s.StartRun(ctx, run, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.AddJobs(ctx, id, run.ID, "plan", 1, nil)
+		_, _, _ = s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Seen: map[string][]string{"post": {"1"}}})
+		_ = s.SetCursors(ctx, id, map[string]time.Time{"post": now})
+		_, _ = s.PutRecords(ctx, []integration.StoredRecord{record(id, "post", "1", "v", now)})
+		_ = s.AddEvents(ctx, []integration.SyncEvent{{ID: integration.NewID(), IntegrationID: id, Type: "page", Status: "ok", At: now}})
+		other := uniq("int")
+		_, _ = s.PutRecords(ctx, []integration.StoredRecord{record(other, "post", "1", "v", now)})
+		if err := s.DeleteSyncData(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.LatestRun(ctx, id)
+		wantCode(t, err, integration.ENOTFOUND)
+		recs, _, _ := s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 10})
+		evs, _, _ := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Limit: 10})
+		c, _ := s.Cursors(ctx, id)
+		seen, _ := s.SeenIDs(ctx, id, run.ID, "post")
+		if len(recs)+len(evs)+len(c)+len(seen) != 0 {
+			t.Fatalf("left: %d records, %d events, %d cursors, %d seen", len(recs), len(evs), len(c), len(seen))
+		}
+		if _, err := s.GetRecord(ctx, other, "post", "1"); err != nil {
+			t.Fatalf("another integration's record: %v", err)
+		}
+		// A new run may start at once.
+		if _, started, err := s.StartRun(ctx, newRun(id, now), time.Hour); err != nil || !started {
+			t.Fatalf("start after delete: %v %v", started, err)
+		}
+	})
+}

@@ -1,0 +1,169 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// Status is where an integration's sync stands, with its latest run.
+type Status struct {
+	Integration *integration.Integration
+	Run         *integration.Run // nil before the first run
+}
+
+// Status returns an integration's sync status.
+func (e *Engine) Status(ctx context.Context, actor integration.Actor, id string) (Status, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return Status{}, err
+	}
+	run, err := e.Store.LatestRun(ctx, it.ID)
+	if integration.ErrorCode(err) == integration.ENOTFOUND {
+		return Status{Integration: it}, nil
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Integration: it, Run: run}, nil
+}
+
+// RecordPage is a page of the change feed.
+type RecordPage struct {
+	Items      []integration.StoredRecord
+	NextCursor string
+}
+
+// Records pages through a model's records in the order Joinery changed
+// them: a host app polls it with the time of the last change it saw.
+func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model string, changedAfter time.Time, limit int, cursor string) (RecordPage, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return RecordPage{}, err
+	}
+	fields := map[string]string{}
+	if c, ok := e.Connectors[it.Platform]; ok {
+		if model == "" {
+			fields["model"] = fmt.Sprintf("required: one of %v", c.Models())
+		} else if !slices.Contains(c.Models(), model) {
+			fields["model"] = fmt.Sprintf("must be one of %v", c.Models())
+		}
+	} else if model == "" {
+		fields["model"] = "required"
+	}
+	switch {
+	case limit == 0:
+		limit = integration.DefaultListLimit
+	case limit < 1 || limit > integration.MaxListLimit:
+		fields["limit"] = fmt.Sprintf("must be between 1 and %d", integration.MaxListLimit)
+	}
+	if len(fields) > 0 {
+		return RecordPage{}, integration.Invalid(fields)
+	}
+	recs, next, err := e.Store.ListRecords(ctx, integration.RecordQuery{IntegrationID: it.ID, Model: model, ChangedAfter: changedAfter, Limit: limit, Cursor: cursor})
+	if err != nil {
+		return RecordPage{}, err
+	}
+	return RecordPage{Items: recs, NextCursor: next}, nil
+}
+
+// EventPage is a page of sync events, newest first.
+type EventPage struct {
+	Items      []integration.SyncEvent
+	NextCursor string
+}
+
+// Events pages through an integration's sync events.
+func (e *Engine) Events(ctx context.Context, actor integration.Actor, id, status, typ string, limit int, cursor string) (EventPage, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return EventPage{}, err
+	}
+	fields := map[string]string{}
+	if status != "" && status != "ok" && status != "warning" && status != "error" {
+		fields["status"] = "must be ok, warning or error"
+	}
+	if len(typ) > 64 {
+		fields["type"] = "must be at most 64 characters"
+	}
+	switch {
+	case limit == 0:
+		limit = integration.DefaultListLimit
+	case limit < 1 || limit > integration.MaxListLimit:
+		fields["limit"] = fmt.Sprintf("must be between 1 and %d", integration.MaxListLimit)
+	}
+	if len(fields) > 0 {
+		return EventPage{}, integration.Invalid(fields)
+	}
+	evs, next, err := e.Store.ListEvents(ctx, integration.EventQuery{IntegrationID: it.ID, Status: status, Type: typ, Limit: limit, Cursor: cursor})
+	if err != nil {
+		return EventPage{}, err
+	}
+	return EventPage{Items: evs, NextCursor: next}, nil
+}
+
+// Health sums up an integration's sync.
+type Health struct {
+	Records           map[string]int64
+	LastSuccessAt     *time.Time
+	FailedRuns24h     int
+	FailedItems24h    int64
+	PendingPushes     int
+	LastRun           *integration.Run
+	DeadLetters       int // -1: not known here
+	SyncStatus        integration.SyncStatus
+	ConnectionStatus  integration.ConnectionStatus
+	ConnectionMessage string
+}
+
+// Health returns totals and recent failures. Failed runs and items come
+// from the last 24 hours of events.
+func (e *Engine) Health(ctx context.Context, actor integration.Actor, id string) (Health, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return Health{}, err
+	}
+	h := Health{Records: map[string]int64{}, DeadLetters: -1, SyncStatus: it.SyncStatus, ConnectionStatus: it.ConnectionStatus,
+		ConnectionMessage: it.ConnectionMessage, LastSuccessAt: it.LastSyncAt}
+	if c, ok := e.Connectors[it.Platform]; ok {
+		for _, m := range c.Models() {
+			n, err := e.Store.CountRecords(ctx, it.ID, m)
+			if err != nil {
+				return Health{}, err
+			}
+			h.Records[m] = n
+		}
+	}
+	if run, err := e.Store.LatestRun(ctx, it.ID); err == nil {
+		h.LastRun = run
+	} else if integration.ErrorCode(err) != integration.ENOTFOUND {
+		return Health{}, err
+	}
+	since := e.now().Add(-24 * time.Hour)
+	cursor := ""
+	for pages := 0; pages < 20; pages++ {
+		evs, next, err := e.Store.ListEvents(ctx, integration.EventQuery{IntegrationID: it.ID, Status: "error", Limit: 100, Cursor: cursor})
+		if err != nil {
+			return Health{}, err
+		}
+		for _, ev := range evs {
+			if ev.At.Before(since) {
+				return h, nil
+			}
+			switch ev.Type {
+			case "run_finished":
+				h.FailedRuns24h++
+			case "item_failed":
+				h.FailedItems24h++
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return h, nil
+}
