@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -21,6 +22,8 @@ import (
 	"github.com/joinery/joinery/pkg/safehttp"
 	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
+	"github.com/joinery/joinery/pkg/sqsworker"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 // settings is the runner's configuration, from flags and the environment.
@@ -53,12 +56,38 @@ func envOr(name, def string) string {
 	return def
 }
 
+// maxReceives is the sync queue's deliveries before the dead-letter queue,
+// as template.yaml's SyncMaxReceives.
+const maxReceives = 5
+
 // app is every function of Joinery in one process.
 type app struct {
 	service *integration.Service
 	queue   integration.Queue
 	routes  []route
 	closers []func() error
+	// consume delivers the sync queue's batches to the worker, as the SQS
+	// event source mapping does in AWS.
+	consume func(ctx context.Context, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) error
+	worker  *sqsworker.Worker
+}
+
+// work runs the sync worker on the queue until ctx ends.
+func (a *app) work(ctx context.Context, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := a.consume(ctx, a.worker.Handle); err != nil {
+				log.Error("sync queue", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	a.closers = append(a.closers, func() error { <-done; return nil })
 }
 
 func (a *app) Close() error {
@@ -74,8 +103,10 @@ func (a *app) Close() error {
 func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a := &app{}
 	var (
-		store   integration.Store
-		secrets integration.Secrets
+		store     integration.Store
+		syncStore integration.SyncStore
+		secrets   integration.Secrets
+		vis       sqsworker.Visibility
 	)
 	switch s.Backend {
 	case "embedded":
@@ -92,8 +123,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 			_ = a.Close()
 			return nil, err
 		}
-		store, secrets = st, sec
-		a.queue = embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: 5, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
+		store, syncStore, secrets = st, st, sec
+		q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
+		a.queue, a.consume, vis = q, q.Consume, q
 	case "aws":
 		cfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
@@ -104,17 +136,19 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 			return nil, err
 		}
 		sq := sqs.NewFromConfig(cfg)
-		qURL, dlqURL, err := sqsqueue.CreateQueues(ctx, sq, s.QueueName, 60*time.Second, 5)
+		qURL, dlqURL, err := sqsqueue.CreateQueues(ctx, sq, s.QueueName, 60*time.Second, maxReceives)
 		if err != nil {
 			return nil, err
 		}
-		store = dynamostore.New(ddb, s.Table)
+		ds := dynamostore.New(ddb, s.Table)
+		store, syncStore = ds, ds
 		secrets = smsecrets.New(secretsmanager.NewFromConfig(cfg), s.SecretPrefix, 5*time.Minute)
-		a.queue = sqsqueue.New(sq, qURL, dlqURL)
+		q := sqsqueue.New(sq, qURL, dlqURL)
+		a.queue, a.consume, vis = q, q.Consume, q
 	default:
 		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
 	}
-	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog()}
+	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog(), SyncData: syncStore}
 	api := &apigw.API{Service: a.service, Claims: s.Claims, Log: log}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {
@@ -127,6 +161,13 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		HTTP:         safehttp.New(safehttp.Options{Policy: policy}),
 	}
 	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
+	engine := &syncer.Engine{
+		Integrations: a.service, Store: syncStore, Queue: a.queue,
+		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
+		HTTP:       tester.HTTP, MaxReceives: maxReceives, Limits: &syncer.Limits{},
+	}
+	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
+	sapi := &apigw.SyncAPI{API: api, Engine: engine}
 	a.routes = []route{
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
 		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
@@ -138,6 +179,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/sites/{site_id}/keys", authJWT: true, handler: api.ListSiteKeys()},
 		{key: "POST /v1/sites/{site_id}/keys", authJWT: true, handler: api.CreateSiteKey()},
 		{key: "DELETE /v1/sites/{site_id}/keys/{key_id}", authJWT: true, handler: api.RevokeSiteKey()},
+		{key: "POST /v1/integrations/{id}/sync", authJWT: true, handler: sapi.StartSync()},
+		{key: "GET /v1/integrations/{id}/sync_status", authJWT: true, handler: sapi.SyncStatus()},
+		{key: "GET /v1/integrations/{id}/sync_health", authJWT: true, handler: sapi.SyncHealth()},
+		{key: "GET /v1/integrations/{id}/records", authJWT: true, handler: sapi.Records()},
+		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},

@@ -54,8 +54,10 @@ func startRunner(t *testing.T, backend string) *runner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.work(ctx, log)
 	srv := httptest.NewServer(newServer(auth, a.routes, log))
-	t.Cleanup(func() { srv.Close(); _ = a.Close() })
+	t.Cleanup(func() { srv.Close(); cancel(); _ = a.Close() })
 	return &runner{t: t, url: srv.URL, auth: auth}
 }
 

@@ -100,6 +100,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	a.work(ctx, log)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
@@ -180,5 +182,147 @@ func TestWordPressOnboarding(t *testing.T) {
 		if strings.Contains(b, wp["WP_ADMIN_APP_PASSWORD"]) {
 			t.Fatalf("a response contains the Application Password: %s", b)
 		}
+	}
+}
+
+// wpCount is how many posts WordPress holds in the statuses Joinery syncs.
+func wpCount(t *testing.T) int {
+	t.Helper()
+	out := wptest.PHP(t, `$q = new WP_Query(['post_type' => 'post', 'post_status' => ['publish', 'future', 'draft', 'pending', 'private', 'trash'], 'posts_per_page' => 1, 'fields' => 'ids']); echo $q->found_posts;`)
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("post count: %q", out)
+	}
+	return n
+}
+
+// syncAndWait starts a run and polls sync_status until it has finished.
+func syncAndWait(t *testing.T, r *runner, token, id, body string) map[string]any {
+	t.Helper()
+	start := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
+	want(t, start, http.StatusAccepted, "sync")
+	runID := start.body["run_id"].(string)
+	// A second request while the run is under way gets the same run.
+	again := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
+	if again.status != http.StatusOK || again.body["run_id"] != runID {
+		t.Fatalf("a second sync request during the run: %d %s (run %s)", again.status, again.raw, runID)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		st := r.do("GET", "/v1/integrations/"+id+"/sync_status", token, "")
+		want(t, st, http.StatusOK, "sync_status")
+		run, _ := st.body["run"].(map[string]any)
+		if run != nil && run["id"] == runID && run["status"] != "running" {
+			if run["status"] != "completed" || st.body["sync_status"] != "completed" || st.body["last_sync_at"] == nil {
+				t.Fatalf("run did not complete: %s", st.raw)
+			}
+			return run["progress"].(map[string]any)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("run %s did not finish in time", runID)
+	return nil
+}
+
+// allRecords pages through the change feed.
+func allRecords(t *testing.T, r *runner, token, id, query string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	cursor := ""
+	for {
+		got := r.do("GET", "/v1/integrations/"+id+"/records?model=post&limit=100"+query+cursor, token, "")
+		want(t, got, http.StatusOK, "records")
+		for _, it := range got.body["items"].([]any) {
+			rec := it.(map[string]any)
+			out[rec["external_id"].(string)] = rec
+		}
+		next, _ := got.body["next_cursor"].(string)
+		if next == "" {
+			return out
+		}
+		cursor = "&cursor=" + url.QueryEscape(next)
+	}
+}
+
+// A pull of the real WordPress through the runner's API, on both backends:
+// complete, then incremental, writing only what changed.
+func TestWordPressSync(t *testing.T) {
+	wp := wptest.Start(t, "local")
+	t.Setenv("JOINERY_ALLOW_PRIVATE_NETWORKS", hostPort(t, wp["WP_URL"]))
+	for _, backend := range []string{"embedded", "aws"} {
+		t.Run(backend, func(t *testing.T) {
+			r := startRunner(t, backend)
+			editor := r.token("acct-sync", "editor", "")
+			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"sync-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
+				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
+			want(t, created, http.StatusCreated, "create")
+			id := created.body["id"].(string)
+			pull := `{"direction":"from_external","models":["post"]}`
+
+			total := wpCount(t)
+			p := syncAndWait(t, r, editor, id, pull)
+			recs := allRecords(t, r, editor, id, "")
+			t.Logf("%s: full pull: %v pages, %v items seen, %v written; WordPress has %d posts", backend, p["pages_done"], p["items_seen"], p["items_written"], total)
+			if len(recs) != total || total < 1000 || int(p["items_written"].(float64)) != total {
+				t.Fatalf("%d records, %v written; WordPress has %d posts", len(recs), p["items_written"], total)
+			}
+			p = syncAndWait(t, r, editor, id, pull)
+			t.Logf("%s: re-run: %v items seen, %v written", backend, p["items_seen"], p["items_written"])
+			if p["items_written"].(float64) != 0 {
+				t.Fatalf("a run with nothing changed wrote %v records", p["items_written"])
+			}
+
+			// Edit three posts in WordPress, trash a fourth.
+			var ids []int
+			for k, rec := range recs {
+				if rec["status"] == "publish" && len(ids) < 4 {
+					n, _ := strconv.Atoi(k)
+					ids = append(ids, n)
+				}
+			}
+			// A poller asks for what changed after the newest change it saw.
+			newest := ""
+			for _, rec := range recs {
+				newest = max(newest, rec["changed_at"].(string))
+			}
+			wptest.PHP(t, fmt.Sprintf(`foreach ([%d, %d, %d] as $id) { wp_update_post(['ID' => $id, 'post_title' => "Edited by the %s test $id"]); }`, ids[0], ids[1], ids[2], backend))
+			p = syncAndWait(t, r, editor, id, pull)
+			t.Logf("%s: after editing 3 posts: %v items seen, %v written", backend, p["items_seen"], p["items_written"])
+			if p["items_written"].(float64) != 3 || p["items_seen"].(float64) > 50 {
+				t.Fatalf("after editing 3 posts: %v", p)
+			}
+			changed := allRecords(t, r, editor, id, "&modified_after="+url.QueryEscape(newest))
+			for _, n := range ids[:3] {
+				if !strings.HasPrefix(changed[strconv.Itoa(n)]["title"].(string), "Edited by the "+backend) {
+					t.Fatalf("post %d not in the change feed: %v", n, changed[strconv.Itoa(n)])
+				}
+			}
+			if len(changed) != 3 {
+				t.Fatalf("the change feed since the edit has %d records, want 3", len(changed))
+			}
+			wptest.PHP(t, fmt.Sprintf(`wp_trash_post(%d);`, ids[3]))
+			syncAndWait(t, r, editor, id, pull)
+			if rec := allRecords(t, r, editor, id, "")[strconv.Itoa(ids[3])]; rec["deleted"] != true || rec["status"] != "trash" {
+				t.Fatalf("trashed post: %v", rec)
+			}
+			wptest.PHP(t, fmt.Sprintf(`wp_untrash_post(%d);`, ids[3]))
+
+			live := 0
+			for _, rec := range allRecords(t, r, editor, id, "") {
+				if rec["deleted"] != true {
+					live++
+				}
+			}
+			health := r.do("GET", "/v1/integrations/"+id+"/sync_health", editor, "")
+			want(t, health, http.StatusOK, "sync_health")
+			if n := health.body["records"].(map[string]any)["post"].(float64); int(n) != live || health.body["last_success_at"] == nil {
+				t.Fatalf("sync_health: %s (want %d posts not in the trash)", health.raw, live)
+			}
+			evs := r.do("GET", "/v1/integrations/"+id+"/events?type=run_finished", editor, "")
+			if items := evs.body["items"].([]any); len(items) != 4 {
+				t.Fatalf("%d run_finished events, want 5: %s", len(items), evs.raw)
+			}
+			want(t, r.do("DELETE", "/v1/integrations/"+id, editor, ""), http.StatusNoContent, "delete")
+		})
 	}
 }

@@ -307,11 +307,11 @@ func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *i
 // fail finishes a run as error, once, and says so on the integration.
 func (e *Engine) fail(ctx context.Context, it *integration.Integration, run *integration.Run, msg string, conn integration.ConnectionStatus) {
 	ctx = context.WithoutCancel(ctx)
+	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, msg)
 	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunError, msg, e.now())
 	if err != nil || !done {
 		return
 	}
-	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, msg)
 	if conn != "" {
 		_ = e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, conn, msg, e.now())
 	}
@@ -500,11 +500,13 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			return err
 		}
 	}
-	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunCompleted, "", now)
-	if err != nil || !done {
+	// The integration first, then the run: a crash in between leaves the
+	// run active, and the redelivered last job finishes it again.
+	if err := e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, &now, ""); err != nil {
 		return err
 	}
-	if err := e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, &now, ""); err != nil {
+	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunCompleted, "", now)
+	if err != nil || !done {
 		return err
 	}
 	run, err = e.Store.GetRun(ctx, run.IntegrationID, run.ID)

@@ -28,6 +28,16 @@ func (e *Engine) Status(ctx context.Context, actor integration.Actor, id string)
 	if err != nil {
 		return Status{}, err
 	}
+	// A run that finished while the integration still says pending or
+	// syncing was overtaken by a newer write; its outcome stands.
+	if !run.Active() && (it.SyncStatus == integration.SyncPending || it.SyncStatus == integration.SyncSyncing) {
+		shown := *it
+		shown.SyncStatus, shown.SyncError = integration.SyncCompleted, ""
+		if run.Status == integration.RunError {
+			shown.SyncStatus, shown.SyncError = integration.SyncError, run.Error
+		}
+		it = &shown
+	}
 	return Status{Integration: it, Run: run}, nil
 }
 
