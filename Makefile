@@ -15,7 +15,13 @@ FUNCTIONS := \
 	UpdateStructureFunction:integrations-update-structure \
 	CreateSiteKeyFunction:sitekeys-create \
 	ListSiteKeysFunction:sitekeys-list \
-	RevokeSiteKeyFunction:sitekeys-revoke
+	RevokeSiteKeyFunction:sitekeys-revoke \
+	StartSyncFunction:integrations-sync \
+	SyncStatusFunction:integrations-sync-status \
+	SyncHealthFunction:integrations-sync-health \
+	RecordsFunction:integrations-records \
+	EventsFunction:integrations-events \
+	SyncWorkerFunction:sync-worker
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

@@ -23,10 +23,12 @@ func main() {
 	if err != nil {
 		log.Fatalf("load AWS config: %v", err) // reported by the runtime as an init error
 	}
+	store := dynamostore.New(dynamodb.NewFromConfig(cfg), os.Getenv("JOINERY_TABLE"))
 	service := &integration.Service{
-		Store:   dynamostore.New(dynamodb.NewFromConfig(cfg), os.Getenv("JOINERY_TABLE")),
-		Secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), os.Getenv("JOINERY_SECRET_PREFIX"), 5*time.Minute),
-		Catalog: connector.NewCatalog(),
+		Store:    store,
+		Secrets:  smsecrets.New(secretsmanager.NewFromConfig(cfg), os.Getenv("JOINERY_SECRET_PREFIX"), 5*time.Minute),
+		Catalog:  connector.NewCatalog(),
+		SyncData: store, // runs, records and events go with the integration
 	}
 	api := &apigw.API{Service: service, Claims: apigw.ClaimNames{
 		Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
