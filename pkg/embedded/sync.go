@@ -403,21 +403,17 @@ func (s *Store) ListEvents(_ context.Context, q integration.EventQuery) ([]integ
 	next := ""
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
+		// Start just before the cursor's event, or before the end of the
+		// integration's range.
+		from := before
+		if from == nil {
+			from = append(append([]byte{}, prefix...), 0xff)
+		}
 		var k, v []byte
-		if before != nil {
-			k, v = c.Seek(before)
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
+		if k, _ = c.Seek(from); k == nil {
+			k, v = c.Last()
 		} else {
-			k, v = c.Seek(append(append([]byte{}, prefix...), 0xff))
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
+			k, v = c.Prev()
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 			var e integration.SyncEvent
