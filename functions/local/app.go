@@ -184,6 +184,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/sync_health", authJWT: true, handler: sapi.SyncHealth()},
 		{key: "GET /v1/integrations/{id}/records", authJWT: true, handler: sapi.Records()},
 		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
+		{key: "POST /v1/integrations/{id}/records", authJWT: true, handler: sapi.Push()},
+		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},

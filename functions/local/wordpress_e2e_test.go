@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -323,6 +327,132 @@ func TestWordPressSync(t *testing.T) {
 				t.Fatalf("%d run_finished events, want 5: %s", len(items), evs.raw)
 			}
 			want(t, r.do("DELETE", "/v1/integrations/"+id, editor, ""), http.StatusNoContent, "delete")
+		})
+	}
+}
+
+func pngImage(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// waitPush polls a push until it is no longer queued.
+func waitPush(t *testing.T, r *runner, token, id, pushID string) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got := r.do("GET", "/v1/integrations/"+id+"/pushes/"+pushID, token, "")
+		want(t, got, http.StatusOK, "push")
+		if got.body["status"] != "queued" {
+			return got.body
+		}
+	}
+	t.Fatalf("push %s still queued", pushID)
+	return nil
+}
+
+// wpPost reads a post as WordPress has it.
+func wpPost(t *testing.T, id string) map[string]any {
+	t.Helper()
+	out := wptest.PHP(t, fmt.Sprintf(`$p = get_post(%s); echo json_encode(['title' => $p->post_title, 'status' => $p->post_status, 'content' => $p->post_content,
+		'categories' => wp_get_post_categories($p->ID, ['fields' => 'names']), 'tags' => wp_get_post_tags($p->ID, ['fields' => 'names']),
+		'thumbnail' => (int) get_post_thumbnail_id($p->ID)]);`, id))
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("post %s: %q", id, out)
+	}
+	return m
+}
+
+// Pushes through the runner's API to the real WordPress, on both backends.
+func TestWordPressPush(t *testing.T) {
+	wp := wptest.Start(t, "local")
+	cover := pngImage(t)
+	var imageGets atomic.Int32
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		imageGets.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(cover)
+	}))
+	defer img.Close()
+	t.Setenv("JOINERY_ALLOW_PRIVATE_NETWORKS", hostPort(t, wp["WP_URL"])+","+hostPort(t, img.URL))
+	for _, backend := range []string{"embedded", "aws"} {
+		t.Run(backend, func(t *testing.T) {
+			r := startRunner(t, backend)
+			editor := r.token("acct-push", "editor", "")
+			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"push-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
+				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
+			want(t, created, http.StatusCreated, "create")
+			id := created.body["id"].(string)
+			push := func(title string) map[string]any {
+				t.Helper()
+				body := fmt.Sprintf(`{"model":"post","local_id":"article-42","data":{"title":%q,"body_html":"<p>Pushed body</p>","status":"publish",
+					"categories":["Pushed ✓","News"],"tags":["joinery-push-%s"],"featured_image_url":%q,"featured_image_alt":"A cover"}}`, title, backend, img.URL+"/cover.png")
+				got := r.do("POST", "/v1/integrations/"+id+"/records", editor, body)
+				want(t, got, http.StatusAccepted, "push")
+				return waitPush(t, r, editor, id, got.body["push_id"].(string))
+			}
+
+			first := push("Pushed from Joinery (" + backend + ")")
+			ext, _ := first["external_id"].(string)
+			if first["status"] != "done" || ext == "" {
+				t.Fatalf("first push: %v", first)
+			}
+			post := wpPost(t, ext)
+			if post["title"] != "Pushed from Joinery ("+backend+")" || post["status"] != "publish" || post["thumbnail"].(float64) == 0 ||
+				fmt.Sprint(post["categories"]) != "[News Pushed ✓]" || fmt.Sprint(post["tags"]) != "[joinery-push-"+backend+"]" {
+				t.Fatalf("the post in WordPress: %v", post)
+			}
+
+			second := push("Pushed again (" + backend + ")")
+			if second["status"] != "done" || second["external_id"] != ext || second["seq"].(float64) != 2 {
+				t.Fatalf("second push: %v (first went to %s)", second, ext)
+			}
+			if post := wpPost(t, ext); post["title"] != "Pushed again ("+backend+")" {
+				t.Fatalf("after the second push: %v", post)
+			}
+			n := wptest.PHP(t, fmt.Sprintf(`echo count(get_posts(['post_type' => 'post', 'post_status' => 'any', 'tag' => 'joinery-push-%s', 'numberposts' => -1]));`, backend))
+			if strings.TrimSpace(n) != "1" {
+				t.Fatalf("%s posts carry this test's tag, want 1", n)
+			}
+			rec := allRecords(t, r, editor, id, "")[ext]
+			if rec["title"] != "Pushed again ("+backend+")" {
+				t.Fatalf("the pushed post's record: %v", rec)
+			}
+
+			// Someone edits the post in WordPress; under "manual" the next
+			// push leaves both versions and records a conflict.
+			want(t, r.do("PATCH", "/v1/integrations/"+id, editor, `{"config":{"conflict_policy":"manual"}}`), http.StatusOK, "set the policy")
+			time.Sleep(1100 * time.Millisecond) // WordPress keeps modification times to the second
+			wptest.PHP(t, fmt.Sprintf(`wp_update_post(['ID' => %s, 'post_title' => 'Edited in WordPress']);`, ext))
+			third := push("Third push (" + backend + ")")
+			if third["status"] != "conflict" || third["external_id"] != ext || !strings.Contains(third["error"].(string), "changed on the platform") {
+				t.Fatalf("push over a remote edit: %v", third)
+			}
+			if post := wpPost(t, ext); post["title"] != "Edited in WordPress" {
+				t.Fatalf("a conflicting push overwrote the remote edit: %v", post)
+			}
+			evs := r.do("GET", "/v1/integrations/"+id+"/events?type=conflict", editor, "")
+			if items := evs.body["items"].([]any); len(items) != 1 {
+				t.Fatalf("conflict events: %s", evs.raw)
+			}
+			health := r.do("GET", "/v1/integrations/"+id+"/sync_health", editor, "")
+			if health.body["pending_pushes"].(float64) != 0 {
+				t.Fatalf("sync_health: %s", health.raw)
+			}
+			for _, b := range []string{evs.raw, health.raw} {
+				if strings.Contains(b, wp["WP_ADMIN_APP_PASSWORD"]) {
+					t.Fatal("a response shows the Application Password")
+				}
+			}
+			wptest.PHP(t, fmt.Sprintf(`wp_delete_post(%s, true);`, ext))
 		})
 	}
 }

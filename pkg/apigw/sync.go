@@ -202,3 +202,54 @@ func (a *SyncAPI) SyncHealth() Handler {
 			string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun)}), nil
 	})
 }
+
+type pushJSON struct {
+	ID         string    `json:"id"`
+	Model      string    `json:"model"`
+	LocalID    string    `json:"local_id"`
+	Seq        int64     `json:"seq"`
+	Status     string    `json:"status"`
+	ExternalID string    `json:"external_id,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+func pushToJSON(p *integration.Push) pushJSON {
+	return pushJSON{p.ID, p.Model, p.LocalID, p.Seq, string(p.Status), p.ExternalID, p.Error, p.CreatedAt, p.UpdatedAt}
+}
+
+// Push handles POST /v1/integrations/{id}/records: 202 {push_id}; the
+// worker creates or updates the item on the platform.
+func (a *SyncAPI) Push() Handler {
+	return a.route("POST /v1/integrations/{id}/records", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var in struct {
+			Model   string           `json:"model"`
+			LocalID string           `json:"local_id"`
+			Data    *syncer.PushData `json:"data"`
+		}
+		if err := decode(req, &in); err != nil {
+			return none, err
+		}
+		if in.Data == nil {
+			return none, integration.Invalid(map[string]string{"data": "required: the record to push"})
+		}
+		p, err := a.Engine.Push(ctx, actor, req.PathParameters["id"], in.Model, in.LocalID, *in.Data)
+		if err != nil {
+			return none, err
+		}
+		resp := jsonResponse(http.StatusAccepted, map[string]any{"push_id": p.ID, "status": p.Status, "seq": p.Seq})
+		return resp, nil
+	})
+}
+
+// GetPush handles GET /v1/integrations/{id}/pushes/{push_id}.
+func (a *SyncAPI) GetPush() Handler {
+	return a.route("GET /v1/integrations/{id}/pushes/{push_id}", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		p, err := a.Engine.GetPush(ctx, actor, req.PathParameters["id"], req.PathParameters["push_id"])
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, pushToJSON(p)), nil
+	})
+}

@@ -313,4 +313,89 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 			t.Fatalf("start after delete: %v %v", started, err)
 		}
 	})
+
+	t.Run("pushes of one local id are numbered in order, concurrently", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		var wg sync.WaitGroup
+		ids := make([]string, 12)
+		for i := range ids {
+			ids[i] = integration.NewID()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := &integration.Push{ID: ids[i], AccountID: "acct", IntegrationID: id, Model: "post", LocalID: "local-1",
+					Data: []byte(fmt.Sprintf(`{"title":"v%d"}`, i)), Status: integration.PushQueued, CreatedAt: now, UpdatedAt: now}
+				if err := s.CreatePush(ctx, p); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		seen := map[string]bool{}
+		for seq := int64(1); seq <= 12; seq++ {
+			p, err := s.PushBySeq(ctx, id, "post", "local-1", seq)
+			if err != nil {
+				t.Fatalf("seq %d: %v", seq, err)
+			}
+			if p.Seq != seq || seen[p.ID] || p.Status != integration.PushQueued || p.LocalID != "local-1" || !p.CreatedAt.Equal(now) {
+				t.Fatalf("seq %d: %+v", seq, p)
+			}
+			seen[p.ID] = true
+		}
+		_, err := s.PushBySeq(ctx, id, "post", "local-1", 13)
+		wantCode(t, err, integration.ENOTFOUND)
+		other := &integration.Push{ID: integration.NewID(), IntegrationID: id, Model: "post", LocalID: "local-2", Status: integration.PushQueued, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreatePush(ctx, other); err != nil || other.Seq != 1 {
+			t.Fatalf("another local id starts at 1: %d %v", other.Seq, err)
+		}
+		if n, err := s.PendingPushes(ctx, id); err != nil || n != 13 {
+			t.Fatalf("pending: %d %v", n, err)
+		}
+		p, _ := s.GetPush(ctx, id, ids[0])
+		p.Status, p.ExternalID, p.Error, p.UpdatedAt = integration.PushDone, "42", "", now.Add(time.Second)
+		if err := s.UpdatePush(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetPush(ctx, id, ids[0])
+		if err != nil || got.Status != integration.PushDone || got.ExternalID != "42" || !got.UpdatedAt.Equal(now.Add(time.Second)) || !bytes.Contains(got.Data, []byte(`"title"`)) {
+			t.Fatalf("updated push: %+v %v", got, err)
+		}
+		if n, _ := s.PendingPushes(ctx, id); n != 12 {
+			t.Fatalf("pending after one done: %d", n)
+		}
+		_, err = s.GetPush(ctx, id, "01NOSUCHPUSH")
+		wantCode(t, err, integration.ENOTFOUND)
+	})
+
+	t.Run("a mapping is leased to one owner at a time", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		if err := s.CreatePush(ctx, &integration.Push{ID: integration.NewID(), IntegrationID: id, Model: "post", LocalID: "l", Status: integration.PushQueued, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := s.LeaseMapping(ctx, id, "post", "l", "a", time.Now().Add(time.Minute))
+		if err != nil || !ok || m.NextSeq != 1 || m.AppliedSeq != 0 || m.ExternalID != "" {
+			t.Fatalf("first lease: %+v %v %v", m, ok, err)
+		}
+		if _, ok, err := s.LeaseMapping(ctx, id, "post", "l", "b", time.Now().Add(time.Minute)); err != nil || ok {
+			t.Fatalf("second owner got the lease: %v %v", ok, err)
+		}
+		m.ExternalID, m.AppliedSeq, m.RemoteModified = "99", 1, now
+		if err := s.SaveMapping(ctx, m, "a"); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.SaveMapping(ctx, m, "b"), integration.EPRECONDITIONFAILED)
+		if err := s.ReleaseMapping(ctx, id, "post", "l", "a"); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err = s.LeaseMapping(ctx, id, "post", "l", "b", time.Now().Add(-time.Second)) // already expired
+		if err != nil || !ok || m.ExternalID != "99" || m.AppliedSeq != 1 || !m.RemoteModified.Equal(now) || m.NextSeq != 1 {
+			t.Fatalf("after release: %+v %v %v", m, ok, err)
+		}
+		if _, ok, err := s.LeaseMapping(ctx, id, "post", "l", "c", time.Now().Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("over an expired lease: %v %v", ok, err)
+		}
+		if m, ok, err := s.LeaseMapping(ctx, id, "page", "new", "a", time.Now().Add(time.Minute)); err != nil || !ok || m.NextSeq != 0 {
+			t.Fatalf("a mapping without pushes: %+v %v %v", m, ok, err)
+		}
+	})
 }

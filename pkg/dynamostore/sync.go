@@ -703,7 +703,8 @@ func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]int
 
 // DeleteSyncData deletes every item of the integration's sync partitions.
 func (s *Store) DeleteSyncData(ctx context.Context, integrationID string) error {
-	partitions := []string{"INT#" + integrationID + "#ACTIVE", "INT#" + integrationID + "#CURSOR", "INT#" + integrationID + "#EVT", recPK(integrationID), partPK(integrationID)}
+	partitions := []string{"INT#" + integrationID + "#ACTIVE", "INT#" + integrationID + "#CURSOR", "INT#" + integrationID + "#EVT", recPK(integrationID), partPK(integrationID),
+		"INT#" + integrationID + "#PUSH", "INT#" + integrationID + "#PUSHSEQ", "INT#" + integrationID + "#MAP"}
 	in := partition(runPK(integrationID))
 	in.TableName, in.ProjectionExpression = &s.table, aws.String("PK, SK")
 	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {

@@ -126,6 +126,49 @@ type JobResult struct {
 	Seen map[string][]string
 }
 
+// PushStatus is where a push stands.
+type PushStatus string
+
+const (
+	PushQueued   PushStatus = "queued"
+	PushDone     PushStatus = "done"
+	PushFailed   PushStatus = "failed"
+	PushConflict PushStatus = "conflict"
+)
+
+// Push is a change the host app asked to make on the platform.
+type Push struct {
+	ID            string
+	AccountID     string
+	IntegrationID string
+	Model         string
+	LocalID       string
+	// Seq orders the pushes of one local id: 1, 2, 3…
+	Seq        int64
+	Data       []byte // the record to push, JSON
+	Status     PushStatus
+	ExternalID string
+	Error      string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Mapping ties a host app's local id to the platform's id and orders the
+// local id's pushes.
+type Mapping struct {
+	IntegrationID string
+	Model         string
+	LocalID       string
+	ExternalID    string
+	// AppliedSeq is the last push applied (done, failed or in conflict).
+	AppliedSeq int64
+	// NextSeq is the last Seq handed out.
+	NextSeq int64
+	// RemoteModified is the platform's modification time of the item when
+	// Joinery last wrote it: a newer one means someone else changed it.
+	RemoteModified time.Time
+}
+
 // SyncStore keeps runs, their jobs' bookkeeping, records and events. Every
 // method is idempotent or says how it is not: SQS delivers at least once.
 type SyncStore interface {
@@ -170,6 +213,26 @@ type SyncStore interface {
 	AddEvents(ctx context.Context, evs []SyncEvent) error
 	// ListEvents pages through events, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]SyncEvent, string, error)
+
+	// CreatePush stores a queued push and gives it the next Seq of its
+	// local id, atomically (creating the mapping if needed).
+	CreatePush(ctx context.Context, p *Push) error
+	// GetPush returns ENOTFOUND when there is no such push.
+	GetPush(ctx context.Context, integrationID, pushID string) (*Push, error)
+	// PushBySeq returns a local id's push by Seq; ENOTFOUND if none.
+	PushBySeq(ctx context.Context, integrationID, model, localID string, seq int64) (*Push, error)
+	// UpdatePush replaces a push's status, external id and error.
+	UpdatePush(ctx context.Context, p *Push) error
+	// PendingPushes counts queued pushes.
+	PendingPushes(ctx context.Context, integrationID string) (int, error)
+	// LeaseMapping takes a local id's mapping for owner until until, unless
+	// another owner holds an unexpired lease: then false.
+	LeaseMapping(ctx context.Context, integrationID, model, localID, owner string, until time.Time) (*Mapping, bool, error)
+	// SaveMapping stores ExternalID, AppliedSeq and RemoteModified if owner
+	// still holds the lease (EPRECONDITIONFAILED otherwise).
+	SaveMapping(ctx context.Context, m *Mapping, owner string) error
+	// ReleaseMapping ends owner's lease.
+	ReleaseMapping(ctx context.Context, integrationID, model, localID, owner string) error
 
 	// DeleteSyncData removes everything of an integration kept here.
 	DeleteSyncData(ctx context.Context, integrationID string) error

@@ -31,13 +31,14 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page
+	Kind          string `json:"kind"` // plan | page | push
 	AccountID     string `json:"account_id"`
 	IntegrationID string `json:"integration_id"`
 	RunID         string `json:"run_id"`
 	JobID         string `json:"job_id"`
 	Model         string `json:"model,omitempty"`
-	Page          string `json:"page,omitempty"`
+	// Page is the page token of a page job, the local id of a push job.
+	Page string `json:"page,omitempty"`
 	// Chain: this job lists the next page itself when done (the platform
 	// gave no page count, or pages can't be addressed directly).
 	Chain bool `json:"chain,omitempty"`
@@ -229,6 +230,9 @@ func Backoff(attempt int, retryAfter time.Duration) time.Duration {
 // nil: the job is done (or is moot: its run has finished). *Retry: deliver
 // it again later. Any other error is a failure to retry as the queue will.
 func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
+	if job.Kind == "push" {
+		return e.handlePush(ctx, job, attempt)
+	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {
 		return nil // the integration was deleted with its runs

@@ -147,6 +147,9 @@ func (e *Engine) Health(ctx context.Context, actor integration.Actor, id string)
 			h.Records[m] = n
 		}
 	}
+	if h.PendingPushes, err = e.Store.PendingPushes(ctx, it.ID); err != nil {
+		return Health{}, err
+	}
 	if run, err := e.Store.LatestRun(ctx, it.ID); err == nil {
 		h.LastRun = run
 	} else if integration.ErrorCode(err) != integration.ENOTFOUND {

@@ -472,3 +472,23 @@ func retryAfter(v string) time.Duration {
 // PageToken is the token of page n: WordPress pages are numbered, so a
 // run can fan its pages out.
 func (c *Connector) PageToken(n int) string { return strconv.Itoa(n) }
+
+// PushModels are the models Joinery can create and update.
+func (c *Connector) PushModels() []string { return []string{"post", "page"} }
+
+// FindBySlug finds a post or page by slug, in any status.
+func (c *Connector) FindBySlug(ctx context.Context, conn connector.Connection, model, slug string) (integration.Record, bool, error) {
+	route, err := postRoute(model)
+	if err != nil {
+		return integration.Record{}, false, err
+	}
+	var found []wpPost
+	q := url.Values{"slug": {slug}, "status": {modelInfos[model].statuses}, "context": {"edit"}}
+	if err := c.getJSON(ctx, conn, route, q, &found); err != nil {
+		return integration.Record{}, false, err
+	}
+	if len(found) == 0 {
+		return integration.Record{}, false, nil
+	}
+	return found[0].record(model), true, nil
+}

@@ -1,0 +1,330 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/integration"
+)
+
+// Pusher is what a connector needs beyond Connector to take pushes.
+type Pusher interface {
+	// PushModels are the models that can be pushed.
+	PushModels() []string
+	EnsureTerm(ctx context.Context, c connector.Connection, model, name string) (integration.Term, error)
+	Get(ctx context.Context, c connector.Connection, model, externalID string) (integration.Record, error)
+	// FindBySlug finds an item by slug in any status; false if none.
+	FindBySlug(ctx context.Context, c connector.Connection, model, slug string) (integration.Record, bool, error)
+}
+
+// PushData is a record to push, as the host app sends it: terms by name,
+// the featured image by URL.
+type PushData struct {
+	Title            string   `json:"title"`
+	BodyHTML         string   `json:"body_html"`
+	Excerpt          string   `json:"excerpt"`
+	Slug             string   `json:"slug"`
+	Status           string   `json:"status"`
+	Categories       []string `json:"categories"`
+	Tags             []string `json:"tags"`
+	FeaturedImageURL string   `json:"featured_image_url"`
+	FeaturedImageAlt string   `json:"featured_image_alt"`
+}
+
+// Conflict policies, from config.conflict_policy.
+const (
+	RemoteWins = "remote_wins"
+	LocalWins  = "local_wins"
+	Manual     = "manual"
+)
+
+const (
+	maxPushBody  = 256 << 10
+	maxTerms     = 50
+	leaseFor     = 2 * time.Minute
+	waitForLease = 2 * time.Second
+)
+
+var pushStatuses = []string{"publish", "draft", "pending", "private", "future"}
+
+func conflictPolicy(it *integration.Integration) string {
+	if p, ok := it.Config["conflict_policy"].(string); ok && (p == LocalWins || p == Manual) {
+		return p
+	}
+	return RemoteWins
+}
+
+func validLocalID(s string) bool {
+	return s != "" && len(s) <= 128 && integration.ValidSiteID(s)
+}
+
+// Push queues a record to create or update on the platform.
+func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, localID string, d PushData) (*integration.Push, error) {
+	if err := actor.Require(integration.RoleEditor); err != nil {
+		return nil, err
+	}
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := e.Connectors[it.Platform].(Pusher)
+	fields := map[string]string{}
+	switch {
+	case !ok:
+		return nil, integration.Errorf(integration.EUNPROCESSABLE, "Pushing to %s is not available yet.", it.Platform)
+	case model == "":
+		fields["model"] = fmt.Sprintf("required: one of %v", c.PushModels())
+	case !slices.Contains(c.PushModels(), model):
+		fields["model"] = fmt.Sprintf("must be one of %v", c.PushModels())
+	}
+	if !validLocalID(localID) {
+		fields["local_id"] = "required: 1-128 letters, digits, '.', '_', ':' or '-'"
+	}
+	if d.Status != "" && !slices.Contains(pushStatuses, d.Status) {
+		fields["data.status"] = fmt.Sprintf("must be one of %v", pushStatuses)
+	}
+	if len(d.BodyHTML)+len(d.Title)+len(d.Excerpt) > maxPushBody {
+		fields["data"] = fmt.Sprintf("title, body_html and excerpt must be at most %d bytes together", maxPushBody)
+	}
+	for name, terms := range map[string][]string{"data.categories": d.Categories, "data.tags": d.Tags} {
+		if len(terms) > maxTerms {
+			fields[name] = fmt.Sprintf("must have at most %d names", maxTerms)
+		}
+		for i, t := range terms {
+			if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 200 {
+				fields[fmt.Sprintf("%s[%d]", name, i)] = "must be a name of 1-200 characters"
+			}
+		}
+	}
+	if d.FeaturedImageURL != "" {
+		if u, err := url.Parse(d.FeaturedImageURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			fields["data.featured_image_url"] = "must be an http or https URL without userinfo"
+		}
+	}
+	if len(fields) > 0 {
+		return nil, integration.Invalid(fields)
+	}
+	if !it.Credentials.HasCredentials() {
+		return nil, integration.Errorf(integration.EUNPROCESSABLE, "The integration has no credentials yet; set them first.")
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	p := &integration.Push{ID: e.newID(), AccountID: it.AccountID, IntegrationID: it.ID, Model: model, LocalID: localID, Data: data,
+		Status: integration.PushQueued, CreatedAt: now, UpdatedAt: now}
+	if err := e.Store.CreatePush(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := e.send(ctx, []Job{{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "push", JobID: p.ID, Model: model, Page: localID}}); err != nil {
+		// Nothing will apply it: say so, so the host app pushes again.
+		p.Status, p.Error, p.UpdatedAt = integration.PushFailed, "The push could not be queued; push again.", e.now()
+		_ = e.Store.UpdatePush(context.WithoutCancel(ctx), p)
+		return nil, fmt.Errorf("queue push %s: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// GetPush returns a push of an integration the actor may see.
+func (e *Engine) GetPush(ctx context.Context, actor integration.Actor, id, pushID string) (*integration.Push, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.Store.GetPush(ctx, it.ID, pushID)
+	if integration.ErrorCode(err) == integration.ENOTFOUND {
+		return nil, integration.Errorf(integration.ENOTFOUND, "Push %q not found.", pushID)
+	}
+	return p, err
+}
+
+// handlePush applies a local id's queued pushes in order, under a lease on
+// its mapping, so two workers never apply pushes of one local id at once.
+func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
+	it, err := e.Integrations.Get(ctx, system(job.AccountID), job.IntegrationID)
+	if integration.ErrorCode(err) == integration.ENOTFOUND {
+		return nil // deleted with its pushes
+	}
+	if err != nil {
+		return err
+	}
+	owner := e.newID()
+	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, job.Page, owner, e.now().Add(leaseFor))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Another worker is applying this local id's pushes; it may have
+		// looked for ours before ours existed, so come back.
+		return &Retry{After: waitForLease, Err: errors.New("local id is being pushed by another worker")}
+	}
+	defer func() { _ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, job.Page, owner) }()
+	for {
+		p, err := e.Store.PushBySeq(ctx, it.ID, job.Model, job.Page, m.AppliedSeq+1)
+		if integration.ErrorCode(err) == integration.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.Status == integration.PushQueued {
+			if err := e.applyPush(ctx, it, m, p, owner, attempt); err != nil {
+				return err
+			}
+		}
+		m.AppliedSeq = p.Seq
+		if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
+			return err
+		}
+	}
+}
+
+// applyPush applies one push and records its outcome; an error means the
+// push stays queued and the job is retried.
+func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string, attempt int) error {
+	outcome, rec, err := e.pushOne(ctx, it, m, p, owner)
+	var ce *connector.Error
+	if err != nil && !errors.As(err, &ce) {
+		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
+	}
+	if err != nil {
+		switch ce.Kind {
+		case connector.ErrRateLimited, connector.ErrUnavailable:
+			if e.MaxReceives == 0 || attempt < e.MaxReceives {
+				backoff := e.Backoff
+				if backoff == nil {
+					backoff = Backoff
+				}
+				return &Retry{After: backoff(attempt, ce.RetryAfter), Err: err}
+			}
+		case connector.ErrAuth:
+			_ = e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, integration.ConnectionReauthorizationNeeded, ce.Message, e.now())
+		}
+		p.Status, p.Error = integration.PushFailed, ce.Message
+	} else {
+		p.Status, p.ExternalID, p.Error = outcome, rec.ExternalID, ""
+		if outcome == integration.PushConflict {
+			p.Error = "The item was changed on the platform since Joinery last wrote it."
+		}
+	}
+	p.UpdatedAt = e.now()
+	if err := e.Store.UpdatePush(ctx, p); err != nil {
+		return err
+	}
+	status, msg := "ok", fmt.Sprintf("%s %s pushed as %s", p.Model, p.LocalID, rec.ExternalID)
+	switch p.Status {
+	case integration.PushFailed:
+		status, msg = "error", fmt.Sprintf("push of %s %s failed: %s", p.Model, p.LocalID, p.Error)
+	case integration.PushConflict:
+		status, msg = "warning", fmt.Sprintf("push of %s %s not applied: %s (policy %s)", p.Model, p.LocalID, p.Error, conflictPolicy(it))
+	}
+	typ := "push"
+	if p.Status == integration.PushConflict {
+		typ = "conflict"
+	}
+	return e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: it.ID, Type: typ, Status: status, Model: p.Model,
+		ExternalID: rec.ExternalID, Message: msg, At: e.now(), Details: map[string]any{"push_id": p.ID, "local_id": p.LocalID}}})
+}
+
+// pushOne creates or updates the item. A new item is created first as a
+// draft under a slug derived from the push, and the mapping saved, before
+// it is given its content: a push retried after a crash finds it by that
+// slug instead of creating a second one.
+func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string) (integration.PushStatus, integration.Record, error) {
+	conn, c, err := e.conn(ctx, it)
+	if err != nil {
+		return "", integration.Record{}, err
+	}
+	pusher := c.(Pusher)
+	var d PushData
+	if err := json.Unmarshal(p.Data, &d); err != nil {
+		return "", integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The push's data could not be read."}
+	}
+	rec := integration.Record{Model: p.Model, Title: d.Title, BodyHTML: d.BodyHTML, Excerpt: d.Excerpt, Slug: d.Slug, Status: d.Status}
+	if rec.Slug == "" {
+		rec.Slug = d.Title // WordPress makes a slug of it
+	}
+	for _, name := range d.Categories {
+		t, err := pusher.EnsureTerm(ctx, conn, "category", name)
+		if err != nil {
+			return "", integration.Record{}, err
+		}
+		rec.Categories = append(rec.Categories, t)
+	}
+	for _, name := range d.Tags {
+		t, err := pusher.EnsureTerm(ctx, conn, "tag", name)
+		if err != nil {
+			return "", integration.Record{}, err
+		}
+		rec.Tags = append(rec.Tags, t)
+	}
+	if d.FeaturedImageURL != "" {
+		rec.FeaturedImage = &integration.Image{URL: d.FeaturedImageURL, Alt: d.FeaturedImageAlt}
+	}
+	if m.ExternalID == "" {
+		marker := "joinery-" + strings.ToLower(p.ID)
+		found, ok, err := pusher.FindBySlug(ctx, conn, p.Model, marker)
+		if err != nil {
+			return "", integration.Record{}, err
+		}
+		if !ok {
+			found, err = c.Create(ctx, conn, integration.Record{Model: p.Model, Title: d.Title, Slug: marker, Status: "draft"})
+			if err != nil {
+				return "", integration.Record{}, err
+			}
+		}
+		m.ExternalID = found.ExternalID
+		if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
+			return "", integration.Record{}, err
+		}
+	} else if policy := conflictPolicy(it); policy != LocalWins && !m.RemoteModified.IsZero() {
+		remote, err := pusher.Get(ctx, conn, p.Model, m.ExternalID)
+		if err != nil {
+			return "", integration.Record{}, err
+		}
+		if remote.ModifiedAt.After(m.RemoteModified) {
+			// Someone changed the item on the platform since Joinery wrote
+			// it. remote_wins keeps theirs and stores it as the record;
+			// manual keeps both (the push's data stays on the push).
+			if policy == RemoteWins {
+				if err := e.storeRecord(ctx, it.ID, remote); err != nil {
+					return "", integration.Record{}, err
+				}
+			}
+			return integration.PushConflict, remote, nil
+		}
+	}
+	rec.ExternalID = m.ExternalID
+	if rec.Status == "" {
+		rec.Status = "draft"
+	}
+	updated, err := c.Update(ctx, conn, rec)
+	if err != nil {
+		return "", integration.Record{}, err
+	}
+	m.RemoteModified = updated.ModifiedAt
+	if err := e.storeRecord(ctx, it.ID, updated); err != nil {
+		return "", integration.Record{}, err
+	}
+	return integration.PushDone, updated, nil
+}
+
+// storeRecord writes a platform item as the integration's record.
+func (e *Engine) storeRecord(ctx context.Context, integrationID string, r integration.Record) error {
+	data, hash, err := Encode(r)
+	if err != nil {
+		return err
+	}
+	_, err = e.Store.PutRecords(ctx, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
+		Hash: hash, Data: data, Deleted: r.Deleted, ChangedAt: e.now()}})
+	return err
+}
