@@ -21,6 +21,8 @@ FUNCTIONS := \
 	SyncHealthFunction:integrations-sync-health \
 	RecordsFunction:integrations-records \
 	EventsFunction:integrations-events \
+	PushRecordFunction:integrations-push \
+	GetPushFunction:integrations-push-get \
 	SyncWorkerFunction:sync-worker
 
 STATICCHECK_VERSION := v0.8.2

@@ -135,3 +135,72 @@ func TestSampleEventWorker(t *testing.T) {
 		t.Fatalf("a message that is not a job must fail (and reach the DLQ): %v", resp)
 	}
 }
+
+func (onePage) PushModels() []string { return []string{"post"} }
+func (onePage) EnsureTerm(_ context.Context, _ connector.Connection, model, name string) (integration.Term, error) {
+	return integration.Term{ExternalID: model + ":" + name, Name: name}, nil
+}
+func (onePage) Get(_ context.Context, _ connector.Connection, model, id string) (integration.Record, error) {
+	return integration.Record{ExternalID: id, Model: model}, nil
+}
+func (onePage) FindBySlug(context.Context, connector.Connection, string, string) (integration.Record, bool, error) {
+	return integration.Record{}, false, nil
+}
+
+type createsPosts struct{ onePage }
+
+func (createsPosts) Create(_ context.Context, _ connector.Connection, r integration.Record) (integration.Record, error) {
+	r.ExternalID = "501"
+	return r, nil
+}
+func (createsPosts) Update(_ context.Context, _ connector.Connection, r integration.Record) (integration.Record, error) {
+	r.ModifiedAt = time.Now().UTC()
+	return r, nil
+}
+
+func TestSampleEventsPush(t *testing.T) {
+	api := newAPI(t)
+	if resp, _ := api.CreateIntegration()(context.Background(), loadEvent(t, "integrations-create.json")); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.Body)
+	}
+	q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: time.Second, MaxReceives: 3})
+	engine := &syncer.Engine{Integrations: api.Service, Store: api.Service.Store.(*embedded.Store), Queue: q, MaxReceives: 3,
+		Connectors: map[string]connector.Connector{"wordpress": &createsPosts{}}}
+	s := &apigw.SyncAPI{API: api, Engine: engine}
+	api.Service.NewID = integration.NewID
+	engine.NewID = func() string { return "01JDEMOPUSH000000000000000" }
+	status, body, resp := call(t, s.Push(), loadEvent(t, "integrations-push.json"))
+	engine.NewID = nil
+	if status != 202 || body["push_id"] != "01JDEMOPUSH000000000000000" || body["status"] != "queued" {
+		t.Fatalf("push: %d %s", status, resp.Body)
+	}
+	for name, bad := range map[string]map[string]any{
+		"data.status":             {"model": "post", "local_id": "a", "data": map[string]any{"status": "gone"}},
+		"model":                   {"model": "media", "local_id": "a", "data": map[string]any{}},
+		"local_id":                {"model": "post", "local_id": "a b", "data": map[string]any{}},
+		"data":                    {"model": "post", "local_id": "a"},
+		"data.featured_image_url": {"model": "post", "local_id": "a", "data": map[string]any{"featured_image_url": "file:///etc/passwd"}},
+	} {
+		status, body, resp := call(t, s.Push(), withBody(loadEvent(t, "integrations-push.json"), bad))
+		if status != 400 || body["error"].(map[string]any)["fields"].(map[string]any)[name] == nil {
+			t.Fatalf("%s: %d %s", name, status, resp.Body)
+		}
+	}
+	w := &sqsworker.Worker{Engine: engine, Visibility: q}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = q.Consume(ctx, w.Handle) }()
+	defer cancel()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if status, body, _ = call(t, s.GetPush(), loadEvent(t, "integrations-push-get.json")); body["status"] != "queued" {
+			break
+		}
+	}
+	if status != 200 || body["status"] != "done" || body["external_id"] != "501" || body["local_id"] != "article-42" {
+		t.Fatalf("push-get: %d %v", status, body)
+	}
+	other := loadEvent(t, "integrations-push-get.json")
+	other.PathParameters["push_id"] = "01JNOSUCHPUSH"
+	if status, _, _ := call(t, s.GetPush(), other); status != 404 {
+		t.Fatalf("missing push: %d", status)
+	}
+}

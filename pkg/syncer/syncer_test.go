@@ -32,10 +32,14 @@ type fakePlatform struct {
 	// served; a non-nil error is the answer.
 	fail  func(page string, call int) error
 	calls map[string]int
+	// pushes
+	creates int
+	slugs   map[string]int
+	titles  map[int]string
 }
 
 func newPlatform(n int) *fakePlatform {
-	p := &fakePlatform{posts: map[int]time.Time{}, pageSize: 10, calls: map[string]int{}}
+	p := &fakePlatform{posts: map[int]time.Time{}, pageSize: 10, calls: map[string]int{}, slugs: map[string]int{}, titles: map[int]string{}}
 	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= n; i++ {
 		p.posts[i] = old
@@ -95,11 +99,52 @@ func (p *fakePlatform) List(_ context.Context, _ connector.Connection, req conne
 	}
 	return out, nil
 }
-func (p *fakePlatform) Create(context.Context, connector.Connection, integration.Record) (integration.Record, error) {
-	return integration.Record{}, fmt.Errorf("not supported")
+func (p *fakePlatform) Create(_ context.Context, _ connector.Connection, r integration.Record) (integration.Record, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.creates++
+	id := 1000 + p.creates
+	p.posts[id] = time.Now().UTC()
+	if p.slugs == nil {
+		p.slugs = map[string]int{}
+	}
+	p.slugs[r.Slug] = id
+	r.ExternalID = strconv.Itoa(id)
+	return r, nil
 }
-func (p *fakePlatform) Update(context.Context, connector.Connection, integration.Record) (integration.Record, error) {
-	return integration.Record{}, fmt.Errorf("not supported")
+func (p *fakePlatform) Update(_ context.Context, _ connector.Connection, r integration.Record) (integration.Record, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, _ := strconv.Atoi(r.ExternalID)
+	if _, ok := p.posts[id]; !ok {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrNotFound, Message: "no such post"}
+	}
+	p.posts[id] = time.Now().UTC()
+	for slug, sid := range p.slugs {
+		if sid == id {
+			delete(p.slugs, slug)
+		}
+	}
+	p.slugs[r.Slug] = id
+	p.titles[id] = r.Title
+	r.ModifiedAt = p.posts[id]
+	return r, nil
+}
+func (p *fakePlatform) PushModels() []string { return []string{"post"} }
+func (p *fakePlatform) EnsureTerm(_ context.Context, _ connector.Connection, model, name string) (integration.Term, error) {
+	return integration.Term{ExternalID: model + ":" + name, Name: name}, nil
+}
+func (p *fakePlatform) Get(_ context.Context, _ connector.Connection, model, ext string) (integration.Record, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, _ := strconv.Atoi(ext)
+	return integration.Record{ExternalID: ext, Model: model, Title: p.titles[id], ModifiedAt: p.posts[id]}, nil
+}
+func (p *fakePlatform) FindBySlug(_ context.Context, _ connector.Connection, model, slug string) (integration.Record, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, ok := p.slugs[slug]
+	return integration.Record{ExternalID: strconv.Itoa(id), Model: model}, ok, nil
 }
 func (p *fakePlatform) Delete(context.Context, connector.Connection, string, string, bool) error {
 	return fmt.Errorf("not supported")
@@ -428,5 +473,129 @@ func TestDeleteRemovesSyncData(t *testing.T) {
 	evs, _, _ := h.store.ListEvents(context.Background(), integration.EventQuery{IntegrationID: h.it.ID, Limit: 100})
 	if _, err := h.store.LatestRun(context.Background(), h.it.ID); integration.ErrorCode(err) != integration.ENOTFOUND || len(recs) != 0 || len(evs) != 0 {
 		t.Fatalf("left behind: run %v, %d records, %d events", err, len(recs), len(evs))
+	}
+}
+
+// flakyMappings fails the first SaveMapping after the item was created: the
+// worker dies before it could remember the item's id.
+type flakyMappings struct {
+	integration.SyncStore
+	failed atomic.Bool
+}
+
+func (f *flakyMappings) SaveMapping(ctx context.Context, m *integration.Mapping, owner string) error {
+	if m.ExternalID != "" && f.failed.CompareAndSwap(false, true) {
+		return fmt.Errorf("worker died")
+	}
+	return f.SyncStore.SaveMapping(ctx, m, owner)
+}
+
+func (h *harness) push(localID, title string) *integration.Push {
+	h.t.Helper()
+	p, err := h.engine.Push(context.Background(), h.actor, h.it.ID, "post", localID, syncer.PushData{Title: title, Status: "publish", Categories: []string{"News"}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// drain runs the queue until every push is applied.
+func (h *harness) drain(ids ...string) map[string]*integration.Push {
+	h.t.Helper()
+	w := &sqsworker.Worker{Engine: h.engine, Visibility: h.queue, Log: slog.New(slog.NewTextHandler(logOut, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.queue.Consume(ctx, w.Handle) }()
+	defer func() { cancel(); <-done }()
+	out := map[string]*integration.Push{}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		pending := 0
+		for _, id := range ids {
+			p, err := h.store.GetPush(context.Background(), h.it.ID, id)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			out[id] = p
+			if p.Status == integration.PushQueued {
+				pending++
+			}
+		}
+		if pending == 0 {
+			time.Sleep(100 * time.Millisecond) // let duplicates run too
+			return out
+		}
+	}
+	h.t.Fatal("pushes still queued")
+	return nil
+}
+
+func TestPushesApplyInOrderOnce(t *testing.T) {
+	h := newHarness(t, newPlatform(0))
+	h.engine.Queue = dupQueue{h.queue} // every push job delivered twice
+	var ids []string
+	for i := 1; i <= 5; i++ {
+		ids = append(ids, h.push("article-1", fmt.Sprintf("v%d", i)).ID)
+	}
+	other := h.push("article-2", "other").ID
+	got := h.drain(append(ids, other)...)
+	for i, id := range ids {
+		if got[id].Status != integration.PushDone || got[id].ExternalID != "1001" || got[id].Seq != int64(i+1) {
+			t.Fatalf("push %d: %+v", i+1, got[id])
+		}
+	}
+	if h.platform.creates != 2 || h.platform.titles[1001] != "v5" || got[other].ExternalID != "1002" {
+		t.Fatalf("%d items created (want 2), article-1 is %q (want the last push, v5)", h.platform.creates, h.platform.titles[1001])
+	}
+	rec, err := h.store.GetRecord(context.Background(), h.it.ID, "post", "1001")
+	if err != nil || !strings.Contains(string(rec.Data), `"v5"`) {
+		t.Fatalf("the pushed record: %v %v", rec, err)
+	}
+}
+
+func TestPushRetriedAfterACrashCreatesNoSecondItem(t *testing.T) {
+	h := newHarness(t, newPlatform(0))
+	flaky := &flakyMappings{SyncStore: h.store}
+	h.engine.Store = flaky
+	p := h.push("article-9", "once")
+	got := h.drain(p.ID)
+	if !flaky.failed.Load() || got[p.ID].Status != integration.PushDone || h.platform.creates != 1 || got[p.ID].ExternalID != "1001" {
+		t.Fatalf("push %+v; %d items created, want 1", got[p.ID], h.platform.creates)
+	}
+}
+
+func TestPushConflictPolicies(t *testing.T) {
+	for _, policy := range []string{"remote_wins", "local_wins", "manual"} {
+		t.Run(policy, func(t *testing.T) {
+			h := newHarness(t, newPlatform(0))
+			if _, err := h.service.Update(context.Background(), h.actor, h.it.ID, integration.PatchInput{ConfigPatch: map[string]any{"conflict_policy": policy}}); err != nil {
+				t.Fatal(err)
+			}
+			first := h.push("a", "mine 1")
+			h.drain(first.ID)
+			time.Sleep(5 * time.Millisecond)
+			h.platform.mu.Lock()
+			h.platform.posts[1001], h.platform.titles[1001] = time.Now().UTC(), "theirs"
+			h.platform.mu.Unlock()
+			second := h.push("a", "mine 2")
+			got := h.drain(second.ID)[second.ID]
+			rec, _ := h.store.GetRecord(context.Background(), h.it.ID, "post", "1001")
+			switch policy {
+			case "local_wins":
+				if got.Status != integration.PushDone || h.platform.titles[1001] != "mine 2" {
+					t.Fatalf("%+v, platform has %q", got, h.platform.titles[1001])
+				}
+			case "remote_wins":
+				if got.Status != integration.PushConflict || h.platform.titles[1001] != "theirs" || !strings.Contains(string(rec.Data), `"theirs"`) {
+					t.Fatalf("%+v, platform has %q, record %s", got, h.platform.titles[1001], rec.Data)
+				}
+			case "manual":
+				if got.Status != integration.PushConflict || h.platform.titles[1001] != "theirs" || !strings.Contains(string(rec.Data), `"mine 1"`) {
+					t.Fatalf("%+v, platform has %q, record %s", got, h.platform.titles[1001], rec.Data)
+				}
+				if n := len(h.events("conflict")); n != 1 {
+					t.Fatalf("%d conflict events", n)
+				}
+			}
+		})
 	}
 }
