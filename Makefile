@@ -23,6 +23,7 @@ FUNCTIONS := \
 	EventsFunction:integrations-events \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \
+	SchedulerFunction:sync-scheduler \
 	SyncWorkerFunction:sync-worker
 
 STATICCHECK_VERSION := v0.8.2

@@ -70,6 +70,7 @@ type app struct {
 	// event source mapping does in AWS.
 	consume func(ctx context.Context, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) error
 	worker  *sqsworker.Worker
+	engine  *syncer.Engine
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -87,7 +88,13 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
-	a.closers = append(a.closers, func() error { <-done; return nil })
+	// The scheduler's tick, as the EventBridge rule runs it in AWS.
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		a.engine.Every(ctx, time.Minute, func(err error) { log.Error("scheduler", "err", err) })
+	}()
+	a.closers = append(a.closers, func() error { <-done; <-ticked; return nil })
 }
 
 func (a *app) Close() error {
@@ -167,6 +174,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, Limits: &syncer.Limits{},
 	}
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
+	a.engine = engine
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
 	a.routes = []route{
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},

@@ -40,6 +40,7 @@ type integrationJSON struct {
 	SyncStatus          string         `json:"sync_status"`
 	LastSyncAt          *time.Time     `json:"last_sync_at"`
 	SyncError           string         `json:"sync_error"`
+	NextSyncAt          *time.Time     `json:"next_sync_at"`
 	ConnectionStatus    string         `json:"connection_status"`
 	ConnectionMessage   string         `json:"connection_message"`
 	ConnectionCheckedAt *time.Time     `json:"connection_checked_at"`
@@ -62,7 +63,7 @@ func toJSON(it *integration.Integration) integrationJSON {
 		ExternalSiteURL: it.ExternalSiteURL, Config: cfg,
 		HasCredentials: it.Credentials.HasCredentials(), CredentialFields: fields,
 		IsActive: it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,
-		SyncStatus: string(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError,
+		SyncStatus: string(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError, NextSyncAt: it.NextSyncAt,
 		ConnectionStatus: string(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
 		ConnectionCheckedAt: it.ConnectionCheckedAt,
 		CreatedAt:           it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,

@@ -452,4 +452,61 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 			t.Fatalf("count after expiry = %d (%v), want 1", n, err)
 		}
 	})
+	t.Run("due integrations across accounts, earliest first", func(t *testing.T) {
+		s := newStore(t)
+		a, b := uniq("acct"), uniq("acct")
+		base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+		mine := map[string]bool{a: true, b: true}
+		var ids []string
+		for i, acct := range []string{a, b, a, b} {
+			in := newIntegration(acct, fmt.Sprintf("due-%d", i), "wordpress", int(seq.Add(1)))
+			at := base.Add(time.Duration(3-i) * time.Minute) // the last created is due first
+			in.NextSyncAt = &at
+			if i == 3 {
+				later := base.Add(time.Hour)
+				in.NextSyncAt = &later
+			}
+			if err := s.CreateIntegration(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, in.ID)
+		}
+		unscheduled := newIntegration(a, "due-none", "wordpress", int(seq.Add(1)))
+		if err := s.CreateIntegration(ctx, unscheduled); err != nil {
+			t.Fatal(err)
+		}
+		due := func(at time.Time) []string {
+			got, err := s.DueIntegrations(ctx, at, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, it := range got {
+				if mine[it.AccountID] {
+					out = append(out, it.ID)
+				}
+			}
+			return out
+		}
+		if got := due(base.Add(3 * time.Minute)); fmt.Sprint(got) != fmt.Sprint([]string{ids[2], ids[1], ids[0]}) {
+			t.Fatalf("due: %v, want %v", got, []string{ids[2], ids[1], ids[0]})
+		}
+		if got := due(base.Add(90 * time.Second)); len(got) != 1 || got[0] != ids[2] {
+			t.Fatalf("due at +90s: %v", got)
+		}
+		// Unscheduled: out of the index.
+		cur, _ := s.GetIntegration(ctx, a, ids[2])
+		next := *cur
+		next.NextSyncAt, next.Version = nil, cur.Version+1
+		if err := s.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+			t.Fatal(err)
+		}
+		if got := due(base.Add(2 * time.Hour)); len(got) != 3 || got[0] != ids[1] {
+			t.Fatalf("after unscheduling: %v", got)
+		}
+		got, err := s.GetIntegration(ctx, b, ids[3])
+		if err != nil || got.NextSyncAt == nil || !got.NextSyncAt.Equal(base.Add(time.Hour)) {
+			t.Fatalf("next_sync_at round trip: %v %v", got.NextSyncAt, err)
+		}
+	})
 }

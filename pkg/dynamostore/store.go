@@ -5,6 +5,7 @@
 //	integration       ACCT#<account> / INT#<id>
 //	                  GSI1: ACCT#<account>#SITE#<site> / PLAT#<platform>#INT#<id>  (by site)
 //	                  GSI2: ACCT#<account>#PLAT#<platform> / INT#<id>              (by platform)
+//	                  GSI3: DUE / <next sync at>#<account>#<id>  (sparse: due integrations, for the scheduler)
 //	uniqueness guard  UNIQ#ACCT#<account>#SITE#<site>#PLAT#<platform> / UNIQ
 //	site key          SITEKEY#<id> / SITEKEY
 //	                  GSI1: ACCT#<account>#SITE#<site> / KEY#<id>                 (by site)
@@ -49,6 +50,8 @@ type item struct {
 	GSI1SK              string     `dynamodbav:"GSI1SK"`
 	GSI2PK              string     `dynamodbav:"GSI2PK"`
 	GSI2SK              string     `dynamodbav:"GSI2SK"`
+	GSI3PK              string     `dynamodbav:"GSI3PK,omitempty"`
+	GSI3SK              string     `dynamodbav:"GSI3SK,omitempty"`
 	Entity              string     `dynamodbav:"entity"`
 	ID                  string     `dynamodbav:"id"`
 	AccountID           string     `dynamodbav:"account_id"`
@@ -65,6 +68,7 @@ type item struct {
 	SyncStatus          string     `dynamodbav:"sync_status"`
 	LastSyncAt          *time.Time `dynamodbav:"last_sync_at,omitempty"`
 	SyncError           string     `dynamodbav:"sync_error,omitempty"`
+	NextSyncAt          *time.Time `dynamodbav:"next_sync_at,omitempty"`
 	ConnectionStatus    string     `dynamodbav:"connection_status"`
 	ConnectionMessage   string     `dynamodbav:"connection_message,omitempty"`
 	ConnectionCheckedAt *time.Time `dynamodbav:"connection_checked_at,omitempty"`
@@ -96,10 +100,15 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 		ExternalSiteURL: in.ExternalSiteURL, Config: string(cfg),
 		SecretName: in.Credentials.SecretName, SecretVersion: in.Credentials.VersionID, CredentialFields: in.Credentials.Fields,
 		IsActive: in.IsActive, SyncEnabled: in.SyncEnabled, SyncIntervalMinutes: in.SyncIntervalMinutes,
-		SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt, SyncError: in.SyncError,
+		SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt, SyncError: in.SyncError, NextSyncAt: in.NextSyncAt,
 		ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 		Version: in.Version, DeletingSince: in.DeletingSince,
+	}
+	// Only integrations with a next sync are in the scheduler's sparse
+	// index, and not while they are being deleted.
+	if in.NextSyncAt != nil && in.DeletingSince == nil {
+		it.GSI3PK, it.GSI3SK = duePK, feedTime(*in.NextSyncAt)+"#"+in.AccountID+"#"+in.ID
 	}
 	return attributevalue.MarshalMap(it)
 }
@@ -118,7 +127,7 @@ func fromItem(av map[string]types.AttributeValue) (*integration.Integration, err
 		Config:      cfg,
 		Credentials: integration.CredentialsRef{SecretName: it.SecretName, VersionID: it.SecretVersion, Fields: it.CredentialFields},
 		IsActive:    it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,
-		SyncStatus: integration.SyncStatus(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError,
+		SyncStatus: integration.SyncStatus(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError, NextSyncAt: it.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
 		ConnectionCheckedAt: it.ConnectionCheckedAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 		Version: it.Version, DeletingSince: it.DeletingSince,
@@ -350,4 +359,28 @@ func (s *Store) ListIntegrations(ctx context.Context, q integration.ListQuery) (
 		next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return items, next, nil
+}
+
+// duePK is the scheduler index's one partition. At one scheduler query a
+// minute it is far from any partition limit; integrations spread over time
+// in the sort key.
+const duePK = "DUE"
+
+// DueIntegrations queries the sparse scheduler index (GSI3).
+func (s *Store) DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*integration.Integration, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{TableName: &s.table, IndexName: aws.String("GSI3"), Limit: aws.Int32(int32(limit)),
+		KeyConditionExpression:    aws.String("GSI3PK = :pk AND GSI3SK <= :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(duePK), ":t": str(feedTime(t) + "$")}})
+	if err != nil {
+		return nil, fmt.Errorf("due integrations: %w", err)
+	}
+	items := make([]*integration.Integration, 0, len(out.Items))
+	for _, av := range out.Items {
+		it, err := fromItem(av)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
 }

@@ -26,9 +26,9 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:              aws.String(table),
 		BillingMode:            types.BillingModePayPerRequest,
-		AttributeDefinitions:   []types.AttributeDefinition{attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK"), attr("GSI2PK"), attr("GSI2SK")},
+		AttributeDefinitions:   []types.AttributeDefinition{attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK"), attr("GSI2PK"), attr("GSI2SK"), attr("GSI3PK"), attr("GSI3SK")},
 		KeySchema:              keys("PK", "SK"),
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{gsi("GSI1"), gsi("GSI2")},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{gsi("GSI1"), gsi("GSI2"), gsi("GSI3")},
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {

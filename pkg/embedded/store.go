@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -76,6 +77,7 @@ type record struct {
 	SyncStatus          string         `json:"sync_status"`
 	LastSyncAt          *time.Time     `json:"last_sync_at,omitempty"`
 	SyncError           string         `json:"sync_error,omitempty"`
+	NextSyncAt          *time.Time     `json:"next_sync_at,omitempty"`
 	ConnectionStatus    string         `json:"connection_status"`
 	ConnectionMessage   string         `json:"connection_message,omitempty"`
 	ConnectionCheckedAt *time.Time     `json:"connection_checked_at,omitempty"`
@@ -91,7 +93,7 @@ func toRecord(in *integration.Integration) record {
 		Config: in.Config, SecretName: in.Credentials.SecretName, SecretVersion: in.Credentials.VersionID,
 		CredentialFields: in.Credentials.Fields, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled,
 		SyncIntervalMinutes: in.SyncIntervalMinutes, SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt,
-		SyncError: in.SyncError, ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
+		SyncError: in.SyncError, NextSyncAt: in.NextSyncAt, ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 		Version: in.Version, DeletingSince: in.DeletingSince,
 	}
@@ -103,7 +105,7 @@ func (r record) integration() *integration.Integration {
 		Config:      r.Config,
 		Credentials: integration.CredentialsRef{SecretName: r.SecretName, VersionID: r.SecretVersion, Fields: r.CredentialFields},
 		IsActive:    r.IsActive, SyncEnabled: r.SyncEnabled, SyncIntervalMinutes: r.SyncIntervalMinutes,
-		SyncStatus: integration.SyncStatus(r.SyncStatus), LastSyncAt: r.LastSyncAt, SyncError: r.SyncError,
+		SyncStatus: integration.SyncStatus(r.SyncStatus), LastSyncAt: r.LastSyncAt, SyncError: r.SyncError, NextSyncAt: r.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(r.ConnectionStatus), ConnectionMessage: r.ConnectionMessage,
 		ConnectionCheckedAt: r.ConnectionCheckedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Version: r.Version, DeletingSince: r.DeletingSince,
@@ -268,4 +270,27 @@ func (s *Store) ListIntegrations(_ context.Context, q integration.ListQuery) ([]
 		err = fmt.Errorf("list integrations: %w", err)
 	}
 	return out, next, err
+}
+
+// DueIntegrations walks every integration: the embedded store serves one
+// developer's few integrations, where an index would not pay.
+func (s *Store) DueIntegrations(_ context.Context, t time.Time, limit int) ([]*integration.Integration, error) {
+	var out []*integration.Integration
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIntegrations).ForEach(func(_, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.NextSyncAt != nil && !r.NextSyncAt.After(t) && r.DeletingSince == nil {
+				out = append(out, r.integration())
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].NextSyncAt.Before(*out[j].NextSyncAt) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
 }

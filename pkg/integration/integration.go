@@ -50,6 +50,9 @@ type Integration struct {
 	SyncStatus SyncStatus
 	LastSyncAt *time.Time
 	SyncError  string
+	// NextSyncAt is when the scheduler next starts a run; nil unless the
+	// integration is active and sync_enabled.
+	NextSyncAt *time.Time
 
 	ConnectionStatus    ConnectionStatus
 	ConnectionMessage   string
@@ -118,6 +121,9 @@ type Store interface {
 	// ListIntegrations returns a page and the cursor of the next one ("" on the
 	// last page). An unusable cursor is EINVALID.
 	ListIntegrations(ctx context.Context, q ListQuery) ([]*Integration, string, error)
+	// DueIntegrations returns integrations of every account whose
+	// NextSyncAt is at or before t, earliest first, at most limit.
+	DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*Integration, error)
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
 	CreateSiteKey(ctx context.Context, k *SiteKey) error

@@ -127,6 +127,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 	if it.Config == nil {
 		it.Config = map[string]any{}
 	}
+	it.NextSyncAt = nextSync(it, now)
 	if err := s.createItem(ctx, it); err != nil {
 		return nil, err
 	}
@@ -392,7 +393,43 @@ func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
 	}
 	next.Version = cur.Version + 1
 	next.UpdatedAt = s.now()
+	if in.IsActive != nil || in.SyncEnabled != nil || in.SyncIntervalMinutes != nil {
+		next.NextSyncAt = nextSync(&next, next.UpdatedAt)
+	}
 	return &next, nil
+}
+
+// nextSync is when the scheduler should next sync it, counted from now.
+func nextSync(it *Integration, now time.Time) *time.Time {
+	if !it.IsActive || !it.SyncEnabled || it.SyncIntervalMinutes <= 0 {
+		return nil
+	}
+	t := now.Add(time.Duration(it.SyncIntervalMinutes) * time.Minute).UTC()
+	return &t
+}
+
+// Due returns integrations whose scheduled sync is due at t.
+func (s *Service) Due(ctx context.Context, t time.Time, limit int) ([]*Integration, error) {
+	return s.Store.DueIntegrations(ctx, t, limit)
+}
+
+// Reschedule sets an integration's next sync to its interval after now
+// (or clears it when it no longer syncs on a schedule).
+func (s *Service) Reschedule(ctx context.Context, accountID, id string, now time.Time) error {
+	actor := Actor{Subject: "joinery:scheduler", AccountID: accountID, Role: RoleOwner}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.visible(ctx, actor, id)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.NextSyncAt = nextSync(cur, now)
+		next.Version, next.UpdatedAt = cur.Version+1, s.now()
+		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
+		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
+			return err
+		}
+	}
 }
 
 // Delete removes an integration and its secret. It first marks the item as

@@ -599,3 +599,42 @@ func TestPushConflictPolicies(t *testing.T) {
 		})
 	}
 }
+
+func TestSchedulerStartsDueSyncs(t *testing.T) {
+	h := newHarness(t, newPlatform(12))
+	ctx := context.Background()
+	clock := time.Now().UTC()
+	h.service.Now = func() time.Time { return clock }
+	h.engine.Now = func() time.Time { return clock }
+	interval := 15
+	enabled := true
+	it, err := h.service.Update(ctx, h.actor, h.it.ID, integration.PatchInput{SyncEnabled: &enabled, SyncIntervalMinutes: &interval})
+	if err != nil || it.NextSyncAt == nil || !it.NextSyncAt.Equal(clock.Add(15*time.Minute)) {
+		t.Fatalf("next sync after enabling: %v %v", it.NextSyncAt, err)
+	}
+	if n, err := h.engine.Tick(ctx); err != nil || n != 0 {
+		t.Fatalf("tick before due: %d %v", n, err)
+	}
+	clock = clock.Add(16 * time.Minute)
+	if n, err := h.engine.Tick(ctx); err != nil || n != 1 {
+		t.Fatalf("tick when due: %d %v", n, err)
+	}
+	it = h.integration()
+	if it.NextSyncAt == nil || !it.NextSyncAt.Equal(clock.Add(15*time.Minute)) {
+		t.Fatalf("next sync after the tick: %v", it.NextSyncAt)
+	}
+	if n, _ := h.engine.Tick(ctx); n != 0 {
+		t.Fatalf("a second tick started %d runs", n)
+	}
+	run, err := h.store.LatestRun(ctx, h.it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.wait(run.ID); got.Status != integration.RunCompleted || got.Progress.ItemsWritten != 12 {
+		t.Fatalf("scheduled run: %+v", got)
+	}
+	disabled := false
+	if it, _ := h.service.Update(ctx, h.actor, h.it.ID, integration.PatchInput{SyncEnabled: &disabled}); it.NextSyncAt != nil {
+		t.Fatalf("disabled, still scheduled at %v", it.NextSyncAt)
+	}
+}
