@@ -91,6 +91,11 @@ bench: build
 	@go run ./functions/internal/benchtable .build $(FUNCTIONS)
 	@echo; echo "==> warm handler latency on embedded backends"
 	@go test -count=1 -run '^$$' -bench . -benchmem ./pkg/... | grep -E '^(Benchmark|ok|FAIL|goos|cpu)'
+	@echo; echo "==> sync against the real WordPress (1,052 posts; PHP's server with 4 workers): a full pull through"
+	@echo "    queue, workers and store (and DynamoDB requests per record on moto), next to a plain sequential HTTP loop"
+	@bash pkg/connector/wordpress/wptest/wp.sh install
+	@go test -count=1 -run '^$$' -bench 'WordPress' -benchtime 1x ./functions/local/ | grep -E '^(Benchmark|ok|FAIL)' | \
+		sed -E 's/-[0-9]+ +/ /; s/ +[0-9]+ +([0-9]+) ns\/op/  \1 ns/'
 
 clean:
 	rm -rf .build .bin $(LOGS)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
@@ -34,6 +35,9 @@ type settings struct {
 	SecretPrefix string
 	QueueName    string
 	Claims       apigw.ClaimNames
+	// AWSAPIOptions are added to every AWS client's middleware stack (the
+	// benchmarks count DynamoDB requests with one).
+	AWSAPIOptions []func(*middleware.Stack) error
 }
 
 func settingsFromEnv(dataDir string) settings {
@@ -134,7 +138,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
 		a.queue, a.consume, vis = q, q.Consume, q
 	case "aws":
-		cfg, err := config.LoadDefaultConfig(ctx)
+		var opts []func(*config.LoadOptions) error
+		if len(s.AWSAPIOptions) > 0 {
+			opts = append(opts, config.WithAPIOptions(s.AWSAPIOptions))
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("load AWS config: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
@@ -26,16 +27,22 @@ func TestMain(m *testing.M) {
 }
 
 type runner struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	auth *devAuth
 }
 
-func startRunner(t *testing.T, backend string) *runner {
+func startRunner(t testing.TB, backend string) *runner {
+	return startRunnerWith(t, backend)
+}
+
+// startRunnerWith starts the runner with extra AWS middleware.
+func startRunnerWith(t testing.TB, backend string, awsOptions ...func(*middleware.Stack) error) *runner {
 	t.Helper()
 	dir := t.TempDir()
 	s := settingsFromEnv(dir)
 	s.Backend = backend
+	s.AWSAPIOptions = awsOptions
 	if backend == "aws" {
 		endpoint := awstest.Moto(t)
 		t.Setenv("AWS_ENDPOINT_URL", endpoint)
@@ -111,7 +118,7 @@ func (r *runner) do(method, path, token, body string, headers ...string) reply {
 	return out
 }
 
-func want(t *testing.T, got reply, status int, what string) {
+func want(t testing.TB, got reply, status int, what string) {
 	t.Helper()
 	if got.status != status {
 		t.Fatalf("%s: status %d, want %d; body %s", what, got.status, status, got.raw)

@@ -19,7 +19,7 @@ import (
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
 
-func hostPort(t *testing.T, raw string) string {
+func hostPort(t testing.TB, raw string) string {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -190,7 +190,7 @@ func TestWordPressOnboarding(t *testing.T) {
 }
 
 // wpCount is how many posts WordPress holds in the statuses Joinery syncs.
-func wpCount(t *testing.T) int {
+func wpCount(t testing.TB) int {
 	t.Helper()
 	out := wptest.PHP(t, `$q = new WP_Query(['post_type' => 'post', 'post_status' => ['publish', 'future', 'draft', 'pending', 'private', 'trash'], 'posts_per_page' => 1, 'fields' => 'ids']); echo $q->found_posts;`)
 	n, err := strconv.Atoi(strings.TrimSpace(out))
@@ -201,7 +201,7 @@ func wpCount(t *testing.T) int {
 }
 
 // syncAndWait starts a run and polls sync_status until it has finished.
-func syncAndWait(t *testing.T, r *runner, token, id, body string) map[string]any {
+func syncAndWait(t testing.TB, r *runner, token, id, body string) map[string]any {
 	t.Helper()
 	start := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
 	want(t, start, http.StatusAccepted, "sync")
@@ -229,7 +229,7 @@ func syncAndWait(t *testing.T, r *runner, token, id, body string) map[string]any
 }
 
 // allRecords pages through the change feed.
-func allRecords(t *testing.T, r *runner, token, id, query string) map[string]map[string]any {
+func allRecords(t testing.TB, r *runner, token, id, query string) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
 	cursor := ""
