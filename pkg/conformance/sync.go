@@ -363,6 +363,12 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		if n, _ := s.PendingPushes(ctx, id); n != 12 {
 			t.Fatalf("pending after one done: %d", n)
 		}
+		if ps, err := s.ListPushes(ctx, id, integration.PushDone); err != nil || len(ps) != 1 || ps[0].ID != ids[0] {
+			t.Fatalf("done pushes: %v %v", ps, err)
+		}
+		if ps, err := s.ListPushes(ctx, id, integration.PushQueued, integration.PushFailed); err != nil || len(ps) != 12 {
+			t.Fatalf("queued or failed pushes: %d %v", len(ps), err)
+		}
 		_, err = s.GetPush(ctx, id, "01NOSUCHPUSH")
 		wantCode(t, err, integration.ENOTFOUND)
 	})

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -231,4 +232,36 @@ func seqValues(next, prev int64) map[string]types.AttributeValue {
 		v[":prev"] = num(prev)
 	}
 	return v
+}
+
+// ListPushes queries the integration's pushes, filtered by status.
+func (s *Store) ListPushes(ctx context.Context, integrationID string, statuses ...integration.PushStatus) ([]*integration.Push, error) {
+	values := map[string]types.AttributeValue{":pk": str("INT#" + integrationID + "#PUSH")}
+	var names []string
+	for i, st := range statuses {
+		k := fmt.Sprintf(":s%d", i)
+		values[k] = str(string(st))
+		names = append(names, k)
+	}
+	in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeValues: values}
+	if len(names) > 0 {
+		in.FilterExpression = aws.String("#s IN (" + strings.Join(names, ", ") + ")")
+		in.ExpressionAttributeNames = map[string]string{"#s": "status"}
+	}
+	var out []*integration.Push
+	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
+			p, err := pushFromItem(integrationID, it)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pushes: %w", err)
+	}
+	return out, nil
 }

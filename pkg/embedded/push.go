@@ -175,3 +175,26 @@ func (s *Store) ReleaseMapping(_ context.Context, integrationID, model, localID,
 		return putJSON(tx, bucketMappings, key(integrationID, model, localID), m)
 	})
 }
+
+// ListPushes returns the pushes in the given statuses.
+func (s *Store) ListPushes(_ context.Context, integrationID string, statuses ...integration.PushStatus) ([]*integration.Push, error) {
+	var out []*integration.Push
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := key(integrationID, "")
+		c := tx.Bucket(bucketPushes).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var p integration.Push
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			for _, st := range statuses {
+				if p.Status == st {
+					out = append(out, &p)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}

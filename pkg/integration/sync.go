@@ -223,6 +223,8 @@ type SyncStore interface {
 	PushBySeq(ctx context.Context, integrationID, model, localID string, seq int64) (*Push, error)
 	// UpdatePush replaces a push's status, external id and error.
 	UpdatePush(ctx context.Context, p *Push) error
+	// ListPushes returns the integration's pushes in any of statuses.
+	ListPushes(ctx context.Context, integrationID string, statuses ...PushStatus) ([]*Push, error)
 	// PendingPushes counts queued pushes.
 	PendingPushes(ctx context.Context, integrationID string) (int, error)
 	// LeaseMapping takes a local id's mapping for owner until until, unless

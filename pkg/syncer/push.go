@@ -328,3 +328,58 @@ func (e *Engine) storeRecord(ctx context.Context, integrationID string, r integr
 		Hash: hash, Data: data, Deleted: r.Deleted, ChangedAt: e.now()}})
 	return err
 }
+
+// repush queues again what a to_external run pushes: every local id whose
+// latest push failed gets that push again (as a new push, after any
+// newer), and every local id with queued pushes gets a job, in case its
+// job was lost. It returns how many local ids it queued.
+func (e *Engine) repush(ctx context.Context, it *integration.Integration, run *integration.Run) (int, error) {
+	if _, ok := e.Connectors[it.Platform].(Pusher); !ok {
+		return 0, nil
+	}
+	pushes, err := e.Store.ListPushes(ctx, it.ID, integration.PushQueued, integration.PushFailed)
+	if err != nil {
+		return 0, err
+	}
+	type localID struct{ model, id string }
+	latestFailed := map[localID]*integration.Push{}
+	queued := map[localID]bool{}
+	for _, p := range pushes {
+		k := localID{p.Model, p.LocalID}
+		if p.Status == integration.PushQueued {
+			queued[k] = true
+			continue
+		}
+		if cur := latestFailed[k]; cur == nil || p.Seq > cur.Seq {
+			latestFailed[k] = p
+		}
+	}
+	var jobs []Job
+	for k, p := range latestFailed {
+		// Only if nothing newer was pushed since.
+		if next, err := e.Store.PushBySeq(ctx, it.ID, k.model, k.id, p.Seq+1); err == nil && next != nil {
+			continue
+		} else if integration.ErrorCode(err) != integration.ENOTFOUND {
+			return 0, err
+		}
+		now := e.now()
+		again := &integration.Push{ID: e.newID(), AccountID: it.AccountID, IntegrationID: it.ID, Model: k.model, LocalID: k.id, Data: p.Data,
+			Status: integration.PushQueued, CreatedAt: now, UpdatedAt: now}
+		if err := e.Store.CreatePush(ctx, again); err != nil {
+			return 0, err
+		}
+		queued[k] = true
+	}
+	for k := range queued {
+		jobs = append(jobs, Job{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "push", JobID: run.ID + "/" + k.model + "/" + k.id, Model: k.model, Page: k.id})
+	}
+	if len(jobs) > 0 {
+		if err := e.send(ctx, jobs); err != nil {
+			return 0, err
+		}
+	}
+	if len(jobs) > 0 {
+		_ = e.event(ctx, run, "repush", "ok", "", fmt.Sprintf("%d local ids queued to push again", len(jobs)), nil)
+	}
+	return len(jobs), nil
+}

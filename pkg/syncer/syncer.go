@@ -118,9 +118,7 @@ func (e *Engine) start(ctx context.Context, it *integration.Integration, in Star
 	c, ok := e.Connectors[it.Platform]
 	fields := map[string]string{}
 	switch in.Direction {
-	case integration.DirectionMetadata, integration.DirectionFromExternal, integration.DirectionBoth:
-	case integration.DirectionToExternal:
-		fields["direction"] = "to_external is not available yet: pushes are not implemented"
+	case integration.DirectionMetadata, integration.DirectionFromExternal, integration.DirectionBoth, integration.DirectionToExternal:
 	case "":
 		fields["direction"] = "required: metadata, from_external, to_external or both"
 	default:
@@ -376,8 +374,16 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 			return res, err
 		}
 	}
-	if run.Direction == integration.DirectionMetadata {
-		return res, nil
+	if run.Direction == integration.DirectionToExternal || run.Direction == integration.DirectionBoth {
+		n, err := e.repush(ctx, it, run)
+		if err != nil {
+			return res, err
+		}
+		res.Progress.ItemsSeen += int64(n)
+	}
+	if run.Direction == integration.DirectionMetadata || run.Direction == integration.DirectionToExternal {
+		res.Progress.PagesDone, res.Progress.PagesTotal = 1, 1
+		return res, e.Store.AddJobs(ctx, run.IntegrationID, run.ID, job.JobID, 0, nil)
 	}
 	var children []Job
 	totals := map[string]int64{}
@@ -479,7 +485,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 	now := e.now()
 	cursors := map[string]time.Time{}
 	var warnings []string
-	if run.Direction != integration.DirectionMetadata {
+	if run.Direction == integration.DirectionFromExternal || run.Direction == integration.DirectionBoth {
 		for _, m := range run.Models {
 			seen, err := e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, m)
 			if err != nil {

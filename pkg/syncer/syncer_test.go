@@ -33,8 +33,9 @@ type fakePlatform struct {
 	fail  func(page string, call int) error
 	calls map[string]int
 	// pushes
-	creates int
-	slugs   map[string]int
+	creates       int
+	rejectUpdates bool
+	slugs         map[string]int
 	titles  map[int]string
 }
 
@@ -115,6 +116,9 @@ func (p *fakePlatform) Create(_ context.Context, _ connector.Connection, r integ
 func (p *fakePlatform) Update(_ context.Context, _ connector.Connection, r integration.Record) (integration.Record, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.rejectUpdates {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Status: 400, Message: "WordPress rejected the post."}
+	}
 	id, _ := strconv.Atoi(r.ExternalID)
 	if _, ok := p.posts[id]; !ok {
 		return integration.Record{}, &connector.Error{Kind: connector.ErrNotFound, Message: "no such post"}
@@ -636,5 +640,28 @@ func TestSchedulerStartsDueSyncs(t *testing.T) {
 	disabled := false
 	if it, _ := h.service.Update(ctx, h.actor, h.it.ID, integration.PatchInput{SyncEnabled: &disabled}); it.NextSyncAt != nil {
 		t.Fatalf("disabled, still scheduled at %v", it.NextSyncAt)
+	}
+}
+
+func TestToExternalPushesFailedAgain(t *testing.T) {
+	h := newHarness(t, newPlatform(0))
+	h.platform.rejectUpdates = true
+	p := h.push("article-5", "try me")
+	if got := h.drain(p.ID)[p.ID]; got.Status != integration.PushFailed || !strings.Contains(got.Error, "rejected") {
+		t.Fatalf("push: %+v", got)
+	}
+	h.platform.mu.Lock()
+	h.platform.rejectUpdates = false
+	h.platform.mu.Unlock()
+	run := h.sync(syncer.StartInput{Direction: integration.DirectionToExternal})
+	if run.Status != integration.RunCompleted || run.Progress.ItemsSeen != 1 {
+		t.Fatalf("to_external run: %+v", run)
+	}
+	again, err := h.store.PushBySeq(context.Background(), h.it.ID, "post", "article-5", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.drain(again.ID)[again.ID]; got.Status != integration.PushDone || h.platform.titles[1001] != "try me" || h.platform.creates != 1 {
+		t.Fatalf("pushed again: %+v; %d created", got, h.platform.creates)
 	}
 }
