@@ -36,7 +36,7 @@ type fakePlatform struct {
 	creates       int
 	rejectUpdates bool
 	slugs         map[string]int
-	titles  map[int]string
+	titles        map[int]string
 }
 
 func newPlatform(n int) *fakePlatform {
