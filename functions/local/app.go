@@ -181,6 +181,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, Limits: &syncer.Limits{},
 	}
+	if s.Backend == "embedded" {
+		// The embedded queue lives in memory: a run under way when the
+		// runner stopped lost its jobs. Let a new run start over it soon.
+		engine.StaleAfter = 15 * time.Minute
+	}
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
 	a.engine = engine
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}

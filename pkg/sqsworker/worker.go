@@ -67,19 +67,23 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 // one runs a message's job and reports whether it is done with.
 func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 	log := w.log()
+	var job syncer.Job
+	attempt, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	lastTry := w.Engine.MaxReceives > 0 && attempt >= w.Engine.MaxReceives
 	defer func() {
 		if p := recover(); p != nil {
 			log.ErrorContext(ctx, "sync job panicked", "message_id", m.MessageId, "panic", p, "stack", string(debug.Stack()))
+			if lastTry {
+				w.Engine.Abandon(context.WithoutCancel(ctx), job, "an internal error")
+			}
 			ok = false
 		}
 	}()
-	var job syncer.Job
 	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || job.RunID == "" || job.IntegrationID == "" {
 		// Not a job: let it reach the DLQ, where it can be looked at.
 		log.ErrorContext(ctx, "not a sync job", "message_id", m.MessageId)
 		return false
 	}
-	attempt, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	err := w.Engine.Handle(ctx, job, max(attempt, 1))
 	if err == nil {
 		return true
@@ -96,6 +100,9 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 		return false
 	}
 	log.ErrorContext(ctx, "sync job failed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
+	if lastTry {
+		w.Engine.Abandon(context.WithoutCancel(ctx), job, "an internal error")
+	}
 	return false
 }
 

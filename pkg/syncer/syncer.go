@@ -582,3 +582,21 @@ func encodeJSON(r RecordJSON) ([]byte, string, error) {
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:]), nil
 }
+
+// Abandon ends a job's run as error when the job is about to go to the
+// DLQ for a reason the engine did not see (a panic, a store failure), so
+// the run does not stay "running" until it goes stale.
+func (e *Engine) Abandon(ctx context.Context, job Job, reason string) {
+	if job.Kind == "push" {
+		return // the push stays queued; a to_external run queues it again
+	}
+	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
+	if err != nil || !run.Active() {
+		return
+	}
+	it, err := e.Integrations.Get(ctx, system(run.AccountID), run.IntegrationID)
+	if err != nil {
+		return
+	}
+	e.fail(ctx, it, run, fmt.Sprintf("job %s could not be run: %s", job.JobID, reason), "")
+}

@@ -665,3 +665,17 @@ func TestToExternalPushesFailedAgain(t *testing.T) {
 		t.Fatalf("pushed again: %+v; %d created", got, h.platform.creates)
 	}
 }
+
+func TestAJobThatPanicsEndsItsRunOnItsLastDelivery(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	h.platform.fail = func(page string, _ int) error {
+		if page == "2" {
+			panic("a bug")
+		}
+		return nil
+	}
+	run := h.sync(pull)
+	if run.Status != integration.RunError || !strings.Contains(run.Error, "post/2 could not be run") || h.platform.calls["2"] != 3 {
+		t.Fatalf("run: %s %q; page 2 tried %d times", run.Status, run.Error, h.platform.calls["2"])
+	}
+}
