@@ -69,11 +69,20 @@ type ListPage struct {
 	// Total and TotalPages are -1 when the platform does not say.
 	Total      int
 	TotalPages int
+	// Failed are the page's items that could not be read, each with its
+	// id (when it could be read) and why; the rest of the page is usable.
+	Failed []ItemFailure
 	// MaxModified is the newest modification time on the page. It is not a
 	// safe incremental cursor by itself (WordPress gives scheduled posts
 	// future modification times): advance the cursor to when the listing
 	// started.
 	MaxModified time.Time
+}
+
+// ItemFailure is one item of a page that could not be read.
+type ItemFailure struct {
+	ExternalID string
+	Message    string
 }
 
 // Connector talks to one platform.

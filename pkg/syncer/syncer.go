@@ -473,7 +473,20 @@ func (e *Engine) store(ctx context.Context, run *integration.Run, model string, 
 	if err != nil {
 		return integration.Progress{}, nil, err
 	}
-	p := integration.Progress{PagesDone: 1, ItemsSeen: int64(len(recs)), ItemsWritten: int64(written)}
+	// An item that could not be read still exists: it counts as seen, so
+	// it is never marked deleted, and as failed, with an event saying why.
+	var evs []integration.SyncEvent
+	for _, f := range page.Failed {
+		seen = append(seen, f.ExternalID)
+		evs = append(evs, integration.SyncEvent{ID: e.newID(), IntegrationID: run.IntegrationID, RunID: run.ID, Type: "item_failed", Status: "error",
+			Model: model, ExternalID: f.ExternalID, Message: f.Message, At: now})
+	}
+	if len(evs) > 0 {
+		if err := e.Store.AddEvents(ctx, evs); err != nil {
+			return integration.Progress{}, nil, err
+		}
+	}
+	p := integration.Progress{PagesDone: 1, ItemsSeen: int64(len(recs) + len(page.Failed)), ItemsWritten: int64(written), ItemsFailed: int64(len(page.Failed))}
 	_ = e.event(ctx, run, "page", "ok", model, fmt.Sprintf("%s: %d items, %d written", model, len(recs), written),
 		map[string]any{"items_seen": len(recs), "items_written": written})
 	return p, seen, nil

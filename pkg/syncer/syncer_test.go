@@ -33,6 +33,7 @@ type fakePlatform struct {
 	fail  func(page string, call int) error
 	calls map[string]int
 	// pushes
+	broken        int // an item that can't be read
 	creates       int
 	rejectUpdates bool
 	slugs         map[string]int
@@ -93,6 +94,10 @@ func (p *fakePlatform) List(_ context.Context, _ connector.Connection, req conne
 	pages := (len(ids) + p.pageSize - 1) / p.pageSize
 	out := connector.ListPage{Total: len(ids), TotalPages: pages}
 	for _, id := range ids[min((n-1)*p.pageSize, len(ids)):min(n*p.pageSize, len(ids))] {
+		if id == p.broken {
+			out.Failed = append(out.Failed, connector.ItemFailure{ExternalID: strconv.Itoa(id), Message: "unreadable"})
+			continue
+		}
 		out.Records = append(out.Records, integration.Record{ExternalID: strconv.Itoa(id), Model: "post", Title: fmt.Sprintf("Post %d", id), ModifiedAt: p.posts[id]})
 	}
 	if n < pages {
@@ -677,5 +682,24 @@ func TestAJobThatPanicsEndsItsRunOnItsLastDelivery(t *testing.T) {
 	run := h.sync(pull)
 	if run.Status != integration.RunError || !strings.Contains(run.Error, "post/2 could not be run") || h.platform.calls["2"] != 3 {
 		t.Fatalf("run: %s %q; page 2 tried %d times", run.Status, run.Error, h.platform.calls["2"])
+	}
+}
+
+func TestAnUnreadableItemFailsAloneAndIsNeverMarkedDeleted(t *testing.T) {
+	h := newHarness(t, newPlatform(25))
+	h.sync(pull)
+	h.platform.mu.Lock()
+	h.platform.broken = 12
+	h.platform.mu.Unlock()
+	run := h.sync(syncer.StartInput{Direction: integration.DirectionFromExternal, Full: true})
+	if run.Status != integration.RunCompleted || run.Progress.ItemsFailed != 1 || run.Progress.ItemsSeen != 25 {
+		t.Fatalf("run: %s %+v", run.Status, run.Progress)
+	}
+	if recs := h.records(); recs["12"].Deleted || len(recs) != 25 {
+		t.Fatalf("the unreadable item's record: %+v", recs["12"])
+	}
+	evs := h.events("item_failed")
+	if len(evs) != 1 || evs[0].ExternalID != "12" || evs[0].Status != "error" {
+		t.Fatalf("item_failed events: %+v", evs)
 	}
 }

@@ -92,9 +92,9 @@ func (c *Connector) List(ctx context.Context, conn connector.Connection, req con
 	}
 	var out connector.ListPage
 	if info.statuses == "" || req.Model == "category" || req.Model == "tag" {
-		out.Records, err = parseTerms(body, req.Model)
+		out.Records, out.Failed, err = parseTerms(body, req.Model)
 	} else {
-		out.Records, err = parsePosts(body, req.Model)
+		out.Records, out.Failed, err = parsePosts(body, req.Model)
 	}
 	if err != nil {
 		return connector.ListPage{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress answered JSON that Joinery could not read.", Err: err}
@@ -200,19 +200,43 @@ func (p wpPost) record(model string) integration.Record {
 }
 
 // parsePosts reads a list of posts, pages or media. It never panics.
-func parsePosts(b []byte, model string) ([]integration.Record, error) {
-	var list []wpPost
+//
+// An item that can't be read is reported as failed, with its id, and the
+// rest of the page is kept; an item without a readable id fails the page,
+// as nothing could tell later which item it was.
+func parsePosts(b []byte, model string) ([]integration.Record, []connector.ItemFailure, error) {
+	return parseItems(b, func(raw json.RawMessage) (integration.Record, error) {
+		var p wpPost
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return integration.Record{}, err
+		}
+		return p.record(model), nil
+	})
+}
+
+// parseItems reads a JSON array item by item.
+func parseItems(b []byte, parse func(json.RawMessage) (integration.Record, error)) ([]integration.Record, []connector.ItemFailure, error) {
+	var list []json.RawMessage
 	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]integration.Record, 0, len(list))
-	for _, p := range list {
-		if p.ID <= 0 {
-			return nil, errors.New("an item without an id")
+	var failed []connector.ItemFailure
+	for _, raw := range list {
+		var head struct {
+			ID int `json:"id"`
 		}
-		out = append(out, p.record(model))
+		if err := json.Unmarshal(raw, &head); err != nil || head.ID <= 0 {
+			return nil, nil, errors.New("an item without an id")
+		}
+		r, err := parse(raw)
+		if err != nil {
+			failed = append(failed, connector.ItemFailure{ExternalID: strconv.Itoa(head.ID), Message: "WordPress answered this item in a shape Joinery could not read: " + err.Error()})
+			continue
+		}
+		out = append(out, r)
 	}
-	return out, nil
+	return out, failed, nil
 }
 
 type wpTerm struct {
@@ -223,19 +247,14 @@ type wpTerm struct {
 }
 
 // parseTerms reads a list of categories or tags. Term names come HTML-escaped.
-func parseTerms(b []byte, model string) ([]integration.Record, error) {
-	var list []wpTerm
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, err
-	}
-	out := make([]integration.Record, 0, len(list))
-	for _, t := range list {
-		if t.ID <= 0 {
-			return nil, errors.New("a term without an id")
+func parseTerms(b []byte, model string) ([]integration.Record, []connector.ItemFailure, error) {
+	return parseItems(b, func(raw json.RawMessage) (integration.Record, error) {
+		var t wpTerm
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return integration.Record{}, err
 		}
-		out = append(out, integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link})
-	}
-	return out, nil
+		return integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link}, nil
+	})
 }
 
 func postRoute(model string) (string, error) {

@@ -62,10 +62,16 @@ func FuzzParsePosts(f *testing.F) {
 	f.Add([]byte(`[{"id":0}]`))
 	f.Add([]byte(`[{"id":1,"title":null,"modified_gmt":"not a date"}]`))
 	f.Add([]byte(`{"code":"rest_forbidden"}`))
+	f.Add([]byte(`[{"id":7,"title":{"raw":"ok"}},{"id":8,"title":42,"modified_gmt":"2026-01-02T03:04:06"}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		recs, err := parsePosts(b, "post")
+		recs, failed, err := parsePosts(b, "post")
 		if err != nil {
 			return
+		}
+		for _, f := range failed {
+			if f.ExternalID == "" || f.ExternalID == "0" || f.Message == "" {
+				t.Fatalf("failure without an id or a reason: %+v", f)
+			}
 		}
 		for _, r := range recs {
 			if r.ExternalID == "" || r.ExternalID == "0" {
