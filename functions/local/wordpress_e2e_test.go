@@ -411,7 +411,11 @@ func TestWordPressPush(t *testing.T) {
 				t.Fatalf("the post in WordPress: %v", post)
 			}
 
+			gets := imageGets.Load()
 			second := push("Pushed again (" + backend + ")")
+			if n := imageGets.Load() - gets; n != 0 {
+				t.Fatalf("the second push fetched the same featured image again (%d times)", n)
+			}
 			if second["status"] != "done" || second["external_id"] != ext || second["seq"].(float64) != 2 {
 				t.Fatalf("second push: %v (first went to %s)", second, ext)
 			}

@@ -385,7 +385,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		if _, ok, err := s.LeaseMapping(ctx, id, "post", "l", "b", time.Now().Add(time.Minute)); err != nil || ok {
 			t.Fatalf("second owner got the lease: %v %v", ok, err)
 		}
-		m.ExternalID, m.AppliedSeq, m.RemoteModified = "99", 1, now
+		m.ExternalID, m.AppliedSeq, m.RemoteModified, m.ImageURL, m.ImageID = "99", 1, now, "https://cdn.example.com/a.png", "7"
 		if err := s.SaveMapping(ctx, m, "a"); err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +394,8 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 			t.Fatal(err)
 		}
 		m, ok, err = s.LeaseMapping(ctx, id, "post", "l", "b", time.Now().Add(-time.Second)) // already expired
-		if err != nil || !ok || m.ExternalID != "99" || m.AppliedSeq != 1 || !m.RemoteModified.Equal(now) || m.NextSeq != 1 {
+		if err != nil || !ok || m.ExternalID != "99" || m.AppliedSeq != 1 || !m.RemoteModified.Equal(now) || m.NextSeq != 1 ||
+			m.ImageURL != "https://cdn.example.com/a.png" || m.ImageID != "7" {
 			t.Fatalf("after release: %+v %v %v", m, ok, err)
 		}
 		if _, ok, err := s.LeaseMapping(ctx, id, "post", "l", "c", time.Now().Add(time.Minute)); err != nil || !ok {

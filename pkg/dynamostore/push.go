@@ -170,7 +170,7 @@ func (s *Store) PendingPushes(ctx context.Context, integrationID string) (int, e
 
 func mappingFromItem(integrationID, model, localID string, it map[string]types.AttributeValue) *integration.Mapping {
 	m := &integration.Mapping{IntegrationID: integrationID, Model: model, LocalID: localID, ExternalID: strAttr(it, "external_id"),
-		AppliedSeq: numAttr(it, "applied_seq"), NextSeq: numAttr(it, "next_seq")}
+		AppliedSeq: numAttr(it, "applied_seq"), NextSeq: numAttr(it, "next_seq"), ImageURL: strAttr(it, "image_url"), ImageID: strAttr(it, "image_id")}
 	if t, err := time.Parse(time.RFC3339Nano, strAttr(it, "remote_modified")); err == nil {
 		m.RemoteModified = t
 	}
@@ -201,9 +201,10 @@ func (s *Store) SaveMapping(ctx context.Context, m *integration.Mapping, owner s
 		remote = m.RemoteModified.UTC().Format(time.RFC3339Nano)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: mapKey(m.IntegrationID, m.Model, m.LocalID),
-		UpdateExpression:          aws.String("SET external_id = :x, applied_seq = :a, remote_modified = :r"),
-		ConditionExpression:       aws.String("lease_owner = :o"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":x": str(m.ExternalID), ":a": num(m.AppliedSeq), ":r": str(remote), ":o": str(owner)}})
+		UpdateExpression:    aws.String("SET external_id = :x, applied_seq = :a, remote_modified = :r, image_url = :iu, image_id = :ii"),
+		ConditionExpression: aws.String("lease_owner = :o"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":x": str(m.ExternalID), ":a": num(m.AppliedSeq), ":r": str(remote), ":o": str(owner),
+			":iu": str(m.ImageURL), ":ii": str(m.ImageID)}})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return integration.Errorf(integration.EPRECONDITIONFAILED, "The mapping's lease was lost.")

@@ -159,7 +159,7 @@ func (s *Store) SaveMapping(_ context.Context, in *integration.Mapping, owner st
 		if m.LeaseOwner != owner {
 			return integration.Errorf(integration.EPRECONDITIONFAILED, "The mapping's lease was lost.")
 		}
-		m.ExternalID, m.AppliedSeq, m.RemoteModified = in.ExternalID, in.AppliedSeq, in.RemoteModified
+		m.ExternalID, m.AppliedSeq, m.RemoteModified, m.ImageURL, m.ImageID = in.ExternalID, in.AppliedSeq, in.RemoteModified, in.ImageURL, in.ImageID
 		return putJSON(tx, bucketMappings, key(in.IntegrationID, in.Model, in.LocalID), m)
 	})
 }

@@ -167,6 +167,11 @@ type Mapping struct {
 	// RemoteModified is the platform's modification time of the item when
 	// Joinery last wrote it: a newer one means someone else changed it.
 	RemoteModified time.Time
+	// ImageURL and ImageID are the featured image last uploaded for the
+	// item, so pushing the same URL again reuses it instead of uploading
+	// a copy.
+	ImageURL string
+	ImageID  string
 }
 
 // SyncStore keeps runs, their jobs' bookkeeping, records and events. Every

@@ -269,6 +269,10 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 	}
 	if d.FeaturedImageURL != "" {
 		rec.FeaturedImage = &integration.Image{URL: d.FeaturedImageURL, Alt: d.FeaturedImageAlt}
+		if d.FeaturedImageURL == m.ImageURL && m.ImageID != "" {
+			// Uploaded by an earlier push: reuse it, don't upload a copy.
+			rec.FeaturedImage = &integration.Image{ExternalID: m.ImageID}
+		}
 	}
 	if m.ExternalID == "" {
 		marker := "joinery-" + strings.ToLower(p.ID)
@@ -312,6 +316,10 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 		return "", integration.Record{}, err
 	}
 	m.RemoteModified = updated.ModifiedAt
+	m.ImageURL, m.ImageID = "", ""
+	if d.FeaturedImageURL != "" && updated.FeaturedImage != nil {
+		m.ImageURL, m.ImageID = d.FeaturedImageURL, updated.FeaturedImage.ExternalID
+	}
 	if err := e.storeRecord(ctx, it.ID, updated); err != nil {
 		return "", integration.Record{}, err
 	}
