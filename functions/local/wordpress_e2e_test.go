@@ -205,12 +205,26 @@ func syncAndWait(t testing.TB, r *runner, token, id, body string) map[string]any
 	t.Helper()
 	start := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
 	want(t, start, http.StatusAccepted, "sync")
+	return waitRun(t, r, token, id, start.body["run_id"].(string))
+}
+
+// syncTwiceAndWait starts a run and, while it is under way (a full pull
+// takes seconds), asks again: the answer is the same run.
+func syncTwiceAndWait(t testing.TB, r *runner, token, id, body string) map[string]any {
+	t.Helper()
+	start := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
+	want(t, start, http.StatusAccepted, "sync")
 	runID := start.body["run_id"].(string)
-	// A second request while the run is under way gets the same run.
 	again := r.do("POST", "/v1/integrations/"+id+"/sync", token, body)
 	if again.status != http.StatusOK || again.body["run_id"] != runID {
 		t.Fatalf("a second sync request during the run: %d %s (run %s)", again.status, again.raw, runID)
 	}
+	return waitRun(t, r, token, id, runID)
+}
+
+// waitRun polls sync_status until the run has finished.
+func waitRun(t testing.TB, r *runner, token, id, runID string) map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		st := r.do("GET", "/v1/integrations/"+id+"/sync_status", token, "")
@@ -264,7 +278,7 @@ func TestWordPressSync(t *testing.T) {
 			pull := `{"direction":"from_external","models":["post"]}`
 
 			total := wpCount(t)
-			p := syncAndWait(t, r, editor, id, pull)
+			p := syncTwiceAndWait(t, r, editor, id, pull)
 			recs := allRecords(t, r, editor, id, "")
 			t.Logf("%s: full pull: %v pages, %v items seen, %v written; WordPress has %d posts", backend, p["pages_done"], p["items_seen"], p["items_written"], total)
 			if len(recs) != total || total < 1000 || int(p["items_written"].(float64)) != total {

@@ -96,10 +96,22 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 			t.Fatal(err)
 		}
 		totals := map[string]int64{"post": 250}
-		for range 2 {
-			if err := s.AddJobs(ctx, id, run.ID, "plan", 8, totals); err != nil {
-				t.Fatal(err)
-			}
+		var children []string
+		for j := range 8 {
+			children = append(children, fmt.Sprintf(`{"kind":"page","job_id":"post/%d","page":"%d"}`, j+2, j+2))
+		}
+		got, err := s.AddJobs(ctx, id, run.ID, "plan", children, totals)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(children) {
+			t.Fatalf("add jobs: %v %v", got, err)
+		}
+		// A replay with another list (the platform answered differently)
+		// changes nothing and gets the first list back.
+		got, err = s.AddJobs(ctx, id, run.ID, "plan", children[:3], map[string]int64{"post": 1})
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(children) {
+			t.Fatalf("replayed add jobs: %v %v", got, err)
+		}
+		if got, err := s.AddJobs(ctx, id, run.ID, "post/9", nil, nil); err != nil || len(got) != 0 {
+			t.Fatalf("no children: %v %v", got, err)
 		}
 		var wg sync.WaitGroup
 		firsts := make(chan string, 32)
@@ -126,13 +138,13 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		if n := len(firsts); n != 8 {
 			t.Fatalf("%d first completions, want 8", n)
 		}
-		got, first, err := s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Progress: integration.Progress{PagesDone: 1, PagesTotal: 1}})
+		run2, first, err := s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Progress: integration.Progress{PagesDone: 1, PagesTotal: 1}})
 		if err != nil || !first {
 			t.Fatal(err)
 		}
-		if got.JobsTotal != 9 || got.JobsDone != 9 || got.Progress.PagesDone != 9 || got.Progress.PagesTotal != 9 ||
-			got.Progress.ItemsSeen != 80 || got.Progress.ItemsWritten != 24 || got.Totals["post"] != 250 {
-			t.Fatalf("run after its jobs: %+v", got)
+		if run2.JobsTotal != 9 || run2.JobsDone != 9 || run2.Progress.PagesDone != 9 || run2.Progress.PagesTotal != 9 ||
+			run2.Progress.ItemsSeen != 80 || run2.Progress.ItemsWritten != 24 || run2.Totals["post"] != 250 {
+			t.Fatalf("run after its jobs: %+v", run2)
 		}
 		seen, err := s.SeenIDs(ctx, id, run.ID, "post")
 		if err != nil || len(seen) != 16 || !seen["15"] {
@@ -286,7 +298,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		if _, _, err := s.StartRun(ctx, run, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		_ = s.AddJobs(ctx, id, run.ID, "plan", 1, nil)
+		_, _ = s.AddJobs(ctx, id, run.ID, "plan", []string{"{}"}, nil)
 		_, _, _ = s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Seen: map[string][]string{"post": {"1"}}})
 		_ = s.SetCursors(ctx, id, map[string]time.Time{"post": now})
 		_, _ = s.PutRecords(ctx, []integration.StoredRecord{record(id, "post", "1", "v", now)})

@@ -212,35 +212,79 @@ func (s *Store) LatestRun(ctx context.Context, integrationID string) (*integrati
 
 func expiresIn(d time.Duration) types.AttributeValue { return num(time.Now().Add(d).Unix()) }
 
-// AddJobs records the parent's spawn and adds to the totals atomically.
-func (s *Store) AddJobs(ctx context.Context, integrationID, runID, parentJobID string, n int64, totals map[string]int64) error {
+// AddJobs records the parent's children (gzipped JSON: a plan's page
+// jobs differ only in their page) and adds to the totals, in one
+// transaction; a replay reads back the children recorded first.
+func (s *Store) AddJobs(ctx context.Context, integrationID, runID, parentJobID string, children []string, totals map[string]int64) ([]string, error) {
+	if children == nil {
+		children = []string{}
+	}
+	raw, err := json.Marshal(children)
+	if err != nil {
+		return nil, err
+	}
+	z, err := gzipBytes(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(z) > partSize {
+		return nil, fmt.Errorf("add jobs to run %s: %d children are too many for one job to spawn", runID, len(children))
+	}
 	mark := pk(spawnPK(integrationID, runID), parentJobID)
 	mark["expires_at"] = expiresIn(markerRetention)
+	mark["children"] = &types.AttributeValueMemberB{Value: z}
+	n := int64(len(children))
 	update := "ADD jobs_total :n, pages_total :n"
 	values := map[string]types.AttributeValue{":n": num(n)}
 	if totals != nil {
 		b, err := json.Marshal(totals)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		update += " SET totals = :t"
 		values[":t"] = str(string(b))
 	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: mark, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Update: &types.Update{TableName: &s.table, Key: pk(runPK(integrationID), runID), UpdateExpression: aws.String(update),
 			ConditionExpression: aws.String("attribute_exists(PK)"), ExpressionAttributeValues: values}},
 	}})
 	if conditionFailedAt(err, 0) {
-		return nil // this parent's jobs were added before
+		// This parent's jobs were added before: hand back those.
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pk(spawnPK(integrationID, runID), parentJobID), ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return nil, fmt.Errorf("read spawned jobs: %w", gerr)
+		}
+		b, _ := out.Item["children"].(*types.AttributeValueMemberB)
+		if b == nil {
+			return nil, fmt.Errorf("spawned jobs of %s: missing", parentJobID)
+		}
+		raw, err := decodeData(b.Value, true)
+		if err != nil {
+			return nil, err
+		}
+		var prev []string
+		return prev, json.Unmarshal(raw, &prev)
 	}
 	if conditionFailedAt(err, 1) {
-		return integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
+		return nil, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
 	}
 	if err != nil {
-		return fmt.Errorf("add jobs to run %s: %w", runID, err)
+		return nil, fmt.Errorf("add jobs to run %s: %w", runID, err)
 	}
-	return nil
+	return children, nil
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // CompleteJob writes the job's marker and adds its result in one
@@ -391,15 +435,10 @@ func encodeData(data []byte) (stored []byte, gz bool, parts [][]byte, err error)
 	if len(data) <= compressAbove {
 		return data, false, nil, nil
 	}
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(data); err != nil {
+	z, err := gzipBytes(data)
+	if err != nil {
 		return nil, false, nil, err
 	}
-	if err := w.Close(); err != nil {
-		return nil, false, nil, err
-	}
-	z := buf.Bytes()
 	if len(z) <= partSize {
 		return z, true, nil, nil
 	}

@@ -131,17 +131,20 @@ func (s *Store) LatestRun(_ context.Context, integrationID string) (*integration
 	return out, err
 }
 
-// AddJobs adds n jobs once per parent.
-func (s *Store) AddJobs(_ context.Context, integrationID, runID, parentJobID string, n int64, totals map[string]int64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// AddJobs records a parent's children once.
+func (s *Store) AddJobs(_ context.Context, integrationID, runID, parentJobID string, children []string, totals map[string]int64) ([]string, error) {
+	out := children
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		mark := key(integrationID, runID, parentJobID)
-		if tx.Bucket(bucketSpawns).Get(mark) != nil {
-			return nil
+		if raw := tx.Bucket(bucketSpawns).Get(mark); raw != nil {
+			out = nil
+			return json.Unmarshal(raw, &out)
 		}
 		r, err := loadRun(tx, integrationID, runID)
 		if err != nil {
 			return err
 		}
+		n := int64(len(children))
 		r.JobsTotal += n
 		r.Progress.PagesTotal += n
 		for m, t := range totals {
@@ -150,11 +153,15 @@ func (s *Store) AddJobs(_ context.Context, integrationID, runID, parentJobID str
 			}
 			r.Totals[m] = t
 		}
-		if err := tx.Bucket(bucketSpawns).Put(mark, nil); err != nil {
+		if children == nil {
+			children = []string{}
+		}
+		if err := putJSON(tx, bucketSpawns, mark, children); err != nil {
 			return err
 		}
 		return putJSON(tx, bucketRuns, runKey(integrationID, runID), r)
 	})
+	return out, err
 }
 
 // CompleteJob counts a job once.

@@ -185,10 +185,13 @@ type SyncStore interface {
 	GetRun(ctx context.Context, integrationID, runID string) (*Run, error)
 	// LatestRun returns the integration's newest run; ENOTFOUND if none.
 	LatestRun(ctx context.Context, integrationID string) (*Run, error)
-	// AddJobs adds n jobs (and n pages) to the run's totals, once per
-	// parent job: a repeated call for the same parent changes nothing.
-	// totals, when not nil, are recorded as the run's Totals.
-	AddJobs(ctx context.Context, integrationID, runID, parentJobID string, n int64, totals map[string]int64) error
+	// AddJobs records the jobs a parent job spawns (their messages) and
+	// adds them (as jobs and as pages) to the run's totals, once per parent:
+	// a repeated call for the same parent changes nothing and returns the
+	// children recorded the first time, which the parent sends again —
+	// never a recomputed list that could differ. totals, when not nil, are
+	// recorded as the run's Totals.
+	AddJobs(ctx context.Context, integrationID, runID, parentJobID string, children []string, totals map[string]int64) ([]string, error)
 	// CompleteJob counts a job done and adds its result, once: for a job
 	// already completed it changes nothing and returns false. It returns
 	// the run as it is afterwards.

@@ -31,6 +31,9 @@ type Worker struct {
 	Parallel int
 }
 
+// jobMargin is kept back from the invocation's deadline to report.
+const jobMargin = 5 * time.Second
+
 // maxVisibility is SQS's limit on a message's visibility timeout.
 const maxVisibility = 12 * time.Hour
 
@@ -84,7 +87,16 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 		log.ErrorContext(ctx, "not a sync job", "message_id", m.MessageId)
 		return false
 	}
-	err := w.Engine.Handle(ctx, job, max(attempt, 1))
+	// A job gets until shortly before the invocation's deadline, so one
+	// that runs out of time fails here, where the failure is counted and,
+	// on the last delivery, ends its run — not with the invocation.
+	jobCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		jobCtx, cancel = context.WithDeadline(ctx, deadline.Add(-jobMargin))
+		defer cancel()
+	}
+	err := w.Engine.Handle(jobCtx, job, max(attempt, 1))
 	if err == nil {
 		return true
 	}

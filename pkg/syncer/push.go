@@ -298,7 +298,10 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 		if remote.ModifiedAt.After(m.RemoteModified) {
 			// Someone changed the item on the platform since Joinery wrote
 			// it. remote_wins keeps theirs and stores it as the record;
-			// manual keeps both (the push's data stays on the push).
+			// manual keeps both (the push's data stays on the push). Their
+			// version is now the one Joinery knows: a later push is a new
+			// decision and applies.
+			m.RemoteModified = remote.ModifiedAt
 			if policy == RemoteWins {
 				if err := e.storeRecord(ctx, it.ID, remote); err != nil {
 					return "", integration.Record{}, err
@@ -319,6 +322,11 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 	m.ImageURL, m.ImageID = "", ""
 	if d.FeaturedImageURL != "" && updated.FeaturedImage != nil {
 		m.ImageURL, m.ImageID = d.FeaturedImageURL, updated.FeaturedImage.ExternalID
+	}
+	// Remembered at once: if what follows fails and the push is retried,
+	// its own write must not look like someone else's change.
+	if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
+		return "", integration.Record{}, err
 	}
 	if err := e.storeRecord(ctx, it.ID, updated); err != nil {
 		return "", integration.Record{}, err

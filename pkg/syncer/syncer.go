@@ -44,6 +44,12 @@ type Job struct {
 	Chain bool `json:"chain,omitempty"`
 }
 
+// ExistenceChecker is implemented by connectors that can tell whether one
+// item still exists; a full run asks before it marks an item deleted.
+type ExistenceChecker interface {
+	Exists(ctx context.Context, c connector.Connection, model, externalID string) (bool, error)
+}
+
 // PageAddresser is implemented by connectors whose page tokens can be
 // made up front from a page number, so a run's pages can be fanned out.
 type PageAddresser interface {
@@ -169,9 +175,8 @@ func (e *Engine) start(ctx context.Context, it *integration.Integration, in Star
 	if err != nil || !started {
 		return active, false, err
 	}
-	if err := e.setStatus(ctx, it.AccountID, it.ID, integration.SyncPending, nil, ""); err != nil {
-		return nil, false, err
-	}
+	// The pending status is only shown; the run goes ahead without it.
+	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncPending, nil, "")
 	if err := e.send(ctx, []Job{{Kind: "plan", AccountID: it.AccountID, IntegrationID: it.ID, RunID: run.ID, JobID: "plan"}}); err != nil {
 		// Nothing will run it: finish it now, so the next request can start one.
 		_, _ = e.Store.FinishRun(context.WithoutCancel(ctx), it.ID, run.ID, integration.RunError, "The run could not be queued.", e.now())
@@ -312,6 +317,7 @@ func (e *Engine) fail(ctx context.Context, it *integration.Integration, run *int
 	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, msg)
 	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunError, msg, e.now())
 	if err != nil || !done {
+		e.reconcile(ctx, it, run.ID)
 		return
 	}
 	if conn != "" {
@@ -383,7 +389,7 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	}
 	if run.Direction == integration.DirectionMetadata || run.Direction == integration.DirectionToExternal {
 		res.Progress.PagesDone, res.Progress.PagesTotal = 1, 1
-		return res, e.Store.AddJobs(ctx, run.IntegrationID, run.ID, job.JobID, 0, nil)
+		return res, e.spawn(ctx, run, job.JobID, nil, nil)
 	}
 	var children []Job
 	totals := map[string]int64{}
@@ -407,7 +413,11 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 		if ok && page.TotalPages > 1 {
 			for n := 2; n <= page.TotalPages; n++ {
 				children = append(children, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
-					JobID: fmt.Sprintf("%s/%d", m, n), Model: m, Page: addr.PageToken(n)})
+					JobID: fmt.Sprintf("%s/%d", m, n), Model: m, Page: addr.PageToken(n),
+					// Items that enter the listing while the run reads it
+					// push later ones past the planned last page: that
+					// page goes on to the next while there is one.
+					Chain: n == page.TotalPages})
 			}
 		} else {
 			children = append(children, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
@@ -416,15 +426,31 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	}
 	// The plan's own pages count as done pages: one per model.
 	res.Progress.PagesTotal = int64(len(run.Models))
-	if err := e.Store.AddJobs(ctx, run.IntegrationID, run.ID, job.JobID, int64(len(children)), totals); err != nil {
-		return res, err
-	}
-	if len(children) > 0 {
-		if err := e.send(ctx, children); err != nil {
-			return res, err
+	return res, e.spawn(ctx, run, job.JobID, children, totals)
+}
+
+// spawn records a job's children once and sends them. A replayed job
+// sends the children recorded the first time, never a recomputed list
+// (the platform may answer differently by then), so the run's job count
+// and the jobs sent always agree.
+func (e *Engine) spawn(ctx context.Context, run *integration.Run, parentJobID string, children []Job, totals map[string]int64) error {
+	bodies := make([]string, len(children))
+	for i, j := range children {
+		b, err := json.Marshal(j)
+		if err != nil {
+			return err
 		}
+		bodies[i] = string(b)
 	}
-	return res, nil
+	recorded, err := e.Store.AddJobs(ctx, run.IntegrationID, run.ID, parentJobID, bodies, totals)
+	if err != nil || len(recorded) == 0 {
+		return err
+	}
+	msgs := make([]integration.Message, len(recorded))
+	for i, b := range recorded {
+		msgs[i] = integration.Message{Body: b}
+	}
+	return e.Queue.Send(ctx, msgs)
 }
 
 func (e *Engine) page(ctx context.Context, it *integration.Integration, run *integration.Run, job Job) (integration.JobResult, error) {
@@ -441,15 +467,16 @@ func (e *Engine) page(ctx context.Context, it *integration.Integration, run *int
 		return integration.JobResult{}, err
 	}
 	res := integration.JobResult{Progress: p, Seen: map[string][]string{job.Model: seen}}
+	var next []Job
 	if job.Chain && page.NextPage != "" {
-		next := Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
-			JobID: job.Model + "/" + page.NextPage, Model: job.Model, Page: page.NextPage, Chain: true}
-		if err := e.Store.AddJobs(ctx, run.IntegrationID, run.ID, job.JobID, 1, nil); err != nil {
-			return res, err
-		}
-		if err := e.send(ctx, []Job{next}); err != nil {
-			return res, err
-		}
+		next = append(next, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
+			JobID: job.Model + "/" + page.NextPage, Model: job.Model, Page: page.NextPage, Chain: true})
+	}
+	if job.Chain {
+		// Recorded even when there is no next page, so a replay that
+		// finds one (the listing grew) does not add a job the count
+		// never expected.
+		return res, e.spawn(ctx, run, job.JobID, next, nil)
 	}
 	return res, nil
 }
@@ -466,8 +493,12 @@ func (e *Engine) store(ctx context.Context, run *integration.Run, model string, 
 			return integration.Progress{}, nil, err
 		}
 		recs = append(recs, integration.StoredRecord{IntegrationID: run.IntegrationID, Model: model, ExternalID: r.ExternalID,
-			Hash: hash, Data: data, Deleted: r.Deleted, ChangedAt: now})
+			Hash: hash, Data: data, Deleted: r.Deleted})
 		seen = append(seen, r.ExternalID)
+	}
+	// Stamped just before the write: the change feed's order.
+	for i := range recs {
+		recs[i].ChangedAt = e.now()
 	}
 	written, err := e.Store.PutRecords(ctx, recs)
 	if err != nil {
@@ -514,7 +545,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 			cursors[m] = run.ListedAt
 			if run.Full {
-				if err := e.markDeleted(ctx, run, m, seen, now); err != nil {
+				if err := e.markDeleted(ctx, it, run, m, seen); err != nil {
 					return err
 				}
 			}
@@ -529,8 +560,12 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 		return err
 	}
 	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunCompleted, "", now)
-	if err != nil || !done {
+	if err != nil {
 		return err
+	}
+	if !done {
+		e.reconcile(ctx, it, run.ID)
+		return nil
 	}
 	run, err = e.Store.GetRun(ctx, run.IntegrationID, run.ID)
 	if err != nil {
@@ -545,7 +580,21 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 }
 
 // markDeleted marks the model's records a complete run did not see.
-func (e *Engine) markDeleted(ctx context.Context, run *integration.Run, model string, seen map[string]bool, now time.Time) error {
+//
+// A listing read page by page can miss an item when others are deleted
+// while it reads (later items move onto pages already read). So when the
+// connector can tell, each item is checked before it is marked: one that
+// still exists is left as it is.
+func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, run *integration.Run, model string, seen map[string]bool) error {
+	var check ExistenceChecker
+	var conn connector.Connection
+	if c, ok := e.Connectors[it.Platform].(ExistenceChecker); ok {
+		var err error
+		if conn, _, err = e.conn(ctx, it); err != nil {
+			return err
+		}
+		check = c
+	}
 	cursor := ""
 	for {
 		recs, next, err := e.Store.ListRecords(ctx, integration.RecordQuery{IntegrationID: run.IntegrationID, Model: model, Limit: 100, Cursor: cursor})
@@ -557,6 +606,15 @@ func (e *Engine) markDeleted(ctx context.Context, run *integration.Run, model st
 			if r.Deleted || seen[r.ExternalID] || r.ChangedAt.After(run.ListedAt) {
 				continue
 			}
+			if check != nil {
+				exists, err := check.Exists(ctx, conn, model, r.ExternalID)
+				if err != nil {
+					return err
+				}
+				if exists {
+					continue
+				}
+			}
 			var rec RecordJSON
 			if err := json.Unmarshal(r.Data, &rec); err != nil {
 				return err
@@ -567,9 +625,12 @@ func (e *Engine) markDeleted(ctx context.Context, run *integration.Run, model st
 				return err
 			}
 			gone = append(gone, integration.StoredRecord{IntegrationID: r.IntegrationID, Model: model, ExternalID: r.ExternalID,
-				Hash: hash, Data: data, Deleted: true, ChangedAt: now})
+				Hash: hash, Data: data, Deleted: true})
 		}
 		if len(gone) > 0 {
+			for i := range gone {
+				gone[i].ChangedAt = e.now() // just before the write: the feed's order
+			}
 			if _, err := e.Store.PutRecords(ctx, gone); err != nil {
 				return err
 			}
@@ -612,4 +673,18 @@ func (e *Engine) Abandon(ctx context.Context, job Job, reason string) {
 		return
 	}
 	e.fail(ctx, it, run, fmt.Sprintf("job %s could not be run: %s", job.JobID, reason), "")
+}
+
+// reconcile makes the integration's sync status say what its run's did,
+// after another job finished the run first.
+func (e *Engine) reconcile(ctx context.Context, it *integration.Integration, runID string) {
+	run, err := e.Store.GetRun(ctx, it.ID, runID)
+	if err != nil || run.Active() {
+		return
+	}
+	if run.Status == integration.RunError {
+		_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, run.Error)
+		return
+	}
+	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, run.FinishedAt, "")
 }

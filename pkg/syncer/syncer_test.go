@@ -34,6 +34,7 @@ type fakePlatform struct {
 	calls map[string]int
 	// pushes
 	broken        int // an item that can't be read
+	hidden        int // an item the listing misses
 	creates       int
 	rejectUpdates bool
 	slugs         map[string]int
@@ -94,6 +95,9 @@ func (p *fakePlatform) List(_ context.Context, _ connector.Connection, req conne
 	pages := (len(ids) + p.pageSize - 1) / p.pageSize
 	out := connector.ListPage{Total: len(ids), TotalPages: pages}
 	for _, id := range ids[min((n-1)*p.pageSize, len(ids)):min(n*p.pageSize, len(ids))] {
+		if id == p.hidden {
+			continue // the listing misses it, as one that shifted would be
+		}
 		if id == p.broken {
 			out.Failed = append(out.Failed, connector.ItemFailure{ExternalID: strconv.Itoa(id), Message: "unreadable"})
 			continue
@@ -605,6 +609,11 @@ func TestPushConflictPolicies(t *testing.T) {
 					t.Fatalf("%d conflict events", n)
 				}
 			}
+			// The conflict is settled: the next push applies.
+			third := h.push("a", "mine 3")
+			if got := h.drain(third.ID)[third.ID]; got.Status != integration.PushDone || h.platform.titles[1001] != "mine 3" {
+				t.Fatalf("the push after the conflict: %+v, platform has %q", got, h.platform.titles[1001])
+			}
 		})
 	}
 }
@@ -701,5 +710,60 @@ func TestAnUnreadableItemFailsAloneAndIsNeverMarkedDeleted(t *testing.T) {
 	evs := h.events("item_failed")
 	if len(evs) != 1 || evs[0].ExternalID != "12" || evs[0].Status != "error" {
 		t.Fatalf("item_failed events: %+v", evs)
+	}
+}
+
+func (p *fakePlatform) Exists(_ context.Context, _ connector.Connection, _, ext string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, _ := strconv.Atoi(ext)
+	_, ok := p.posts[id]
+	return ok, nil
+}
+
+func TestAnItemTheListingMissedIsNotMarkedDeleted(t *testing.T) {
+	h := newHarness(t, newPlatform(25))
+	h.sync(pull)
+	h.platform.mu.Lock()
+	h.platform.hidden = 7
+	h.platform.mu.Unlock()
+	h.sync(syncer.StartInput{Direction: integration.DirectionFromExternal, Full: true})
+	if h.records()["7"].Deleted {
+		t.Fatal("an item that still exists was marked deleted")
+	}
+}
+
+// failFirstFanOut fails the first send of page jobs, then lets a hook run.
+type failFirstFanOut struct {
+	integration.Queue
+	failed atomic.Bool
+	then   func()
+}
+
+func (f *failFirstFanOut) Send(ctx context.Context, msgs []integration.Message) error {
+	if len(msgs) > 1 && f.failed.CompareAndSwap(false, true) {
+		f.then()
+		return fmt.Errorf("queue unavailable")
+	}
+	return f.Queue.Send(ctx, msgs)
+}
+
+func TestAReplayedPlanSendsThePagesItCounted(t *testing.T) {
+	h := newHarness(t, newPlatform(35))
+	// The plan's fan-out fails; by its redelivery the site has grown by
+	// 15 posts (two more pages).
+	h.engine.Queue = &failFirstFanOut{Queue: h.queue, then: func() {
+		h.platform.mu.Lock()
+		for id := 36; id <= 50; id++ {
+			h.platform.posts[id] = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		h.platform.mu.Unlock()
+	}}
+	run := h.sync(pull)
+	if run.Status != integration.RunCompleted || run.JobsDone != run.JobsTotal {
+		t.Fatalf("run: %s, %d of %d jobs", run.Status, run.JobsDone, run.JobsTotal)
+	}
+	if n := len(h.records()); n != 50 {
+		t.Fatalf("%d records, want 50: the last planned page reads on while there are more", n)
 	}
 }

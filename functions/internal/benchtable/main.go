@@ -62,7 +62,9 @@ func coldStart(bin string) (time.Duration, error) {
 	defer api.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + api.Addr, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=bench",
-		"AWS_SECRET_ACCESS_KEY=bench", "JOINERY_TABLE=bench", "JOINERY_SECRET_PREFIX=bench/", "HOME=" + os.TempDir()}
+		"AWS_SECRET_ACCESS_KEY=bench", "JOINERY_TABLE=bench", "JOINERY_SECRET_PREFIX=bench/", "HOME=" + os.TempDir(),
+		// As template.yaml gives the sync functions.
+		"JOINERY_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/000000000000/bench", "JOINERY_SYNC_MAX_RECEIVES=5"}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, err

@@ -387,12 +387,15 @@ func (c *Connector) uploadImage(ctx context.Context, conn connector.Connection, 
 		e.Message = "Featured image: " + e.Message
 		return "", e
 	}
-	defer resp.Body.Close()
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(mt, "image/") {
+		resp.Body.Close()
 		return "", &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("The featured image URL answered HTTP %d with %q, not an image.", resp.StatusCode, mt)}
 	}
 	data, err := io.ReadAll(resp.Body)
+	// Closed before the upload below: an open body holds one of the
+	// integration's request slots, and the upload needs another.
+	resp.Body.Close()
 	if err != nil {
 		return "", transportError(err)
 	}
@@ -510,4 +513,27 @@ func (c *Connector) FindBySlug(ctx context.Context, conn connector.Connection, m
 		return integration.Record{}, false, nil
 	}
 	return found[0].record(model), true, nil
+}
+
+// Exists reports whether an item is still on the site (in any status,
+// the trash included): a sync checks before it marks an item deleted.
+func (c *Connector) Exists(ctx context.Context, conn connector.Connection, model, externalID string) (bool, error) {
+	info, ok := modelInfos[model]
+	if !ok {
+		return false, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("WordPress has no model %q.", model)}
+	}
+	if _, err := strconv.Atoi(externalID); err != nil {
+		return false, nil
+	}
+	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route+"/"+externalID, url.Values{"context": {"edit"}}, nil)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return false, nil
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		return true, nil
+	}
+	return false, statusError(resp, body)
 }
