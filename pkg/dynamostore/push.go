@@ -85,6 +85,12 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 			continue
 		}
 		if conditionFailedAt(err, 1) {
+			// Push ids are fresh ULIDs: one that exists is this very push,
+			// written by an attempt whose answer was lost.
+			if stored, gerr := s.GetPush(ctx, p.IntegrationID, p.ID); gerr == nil && stored.LocalID == p.LocalID {
+				p.Seq = stored.Seq
+				return nil
+			}
 			return integration.Errorf(integration.ECONFLICT, "Push %q already exists.", p.ID)
 		}
 		if err != nil {
