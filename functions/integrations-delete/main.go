@@ -11,11 +11,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/smsecrets"
+	"github.com/joinery/joinery/pkg/sqsqueue"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 func main() {
@@ -30,6 +33,9 @@ func main() {
 		Catalog:  connector.NewCatalog(),
 		SyncData: store, // runs, records and events go with the integration
 	}
+	// They can be many: the sync workers remove them, off the request.
+	purger := &syncer.Engine{Queue: sqsqueue.New(sqs.NewFromConfig(cfg), os.Getenv("JOINERY_QUEUE_URL"), "")}
+	service.PurgeLater = purger.QueuePurge
 	api := &apigw.API{Service: service, Claims: apigw.ClaimNames{
 		Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
 	}}

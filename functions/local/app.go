@@ -186,6 +186,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		// runner stopped lost its jobs. Let a new run start over it soon.
 		engine.StaleAfter = 15 * time.Minute
 	}
+	a.service.PurgeLater = engine.QueuePurge
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
 	a.engine = engine
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}

@@ -20,8 +20,12 @@ type Service struct {
 	SyncData interface {
 		DeleteSyncData(ctx context.Context, integrationID string) error
 	}
-	Now   func() time.Time // defaults to time.Now
-	NewID func() string    // defaults to NewID
+	// PurgeLater, when set, hands a deleted integration's sync data (which
+	// can be large) to the workers to remove, and returns once that is
+	// queued; if it fails, the data is removed at once instead.
+	PurgeLater func(ctx context.Context, it *Integration) error
+	Now        func() time.Time // defaults to time.Now
+	NewID      func() string    // defaults to NewID
 }
 
 // NewID returns a ULID: unique, and sorting by creation time, so listings
@@ -471,7 +475,8 @@ func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
 	if err := s.Secrets.DeleteSecret(ctx, secretRef(it)); err != nil {
 		return fmt.Errorf("delete secret of %s: %w", it.ID, err)
 	}
-	if s.SyncData != nil {
+	queued := s.PurgeLater != nil && s.PurgeLater(ctx, it) == nil
+	if s.SyncData != nil && !queued {
 		if err := s.SyncData.DeleteSyncData(ctx, it.ID); err != nil {
 			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)
 		}

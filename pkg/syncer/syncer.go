@@ -31,7 +31,7 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page | push
+	Kind          string `json:"kind"` // plan | page | push | purge
 	AccountID     string `json:"account_id"`
 	IntegrationID string `json:"integration_id"`
 	RunID         string `json:"run_id"`
@@ -233,8 +233,13 @@ func Backoff(attempt int, retryAfter time.Duration) time.Duration {
 // nil: the job is done (or is moot: its run has finished). *Retry: deliver
 // it again later. Any other error is a failure to retry as the queue will.
 func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
-	if job.Kind == "push" {
+	switch job.Kind {
+	case "push":
 		return e.handlePush(ctx, job, attempt)
+	case "purge":
+		// The integration is deleted: remove what it synced. Resumable:
+		// a retry goes on where this one stopped.
+		return e.Store.DeleteSyncData(ctx, job.IntegrationID)
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {
@@ -687,4 +692,10 @@ func (e *Engine) reconcile(ctx context.Context, it *integration.Integration, run
 		return
 	}
 	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, run.FinishedAt, "")
+}
+
+// QueuePurge queues the removal of a deleted integration's runs, records,
+// events, pushes and mappings (Service.PurgeLater).
+func (e *Engine) QueuePurge(ctx context.Context, it *integration.Integration) error {
+	return e.send(ctx, []Job{{Kind: "purge", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "purge", JobID: "purge"}})
 }

@@ -767,3 +767,26 @@ func TestAReplayedPlanSendsThePagesItCounted(t *testing.T) {
 		t.Fatalf("%d records, want 50: the last planned page reads on while there are more", n)
 	}
 }
+
+func TestDeleteHandsTheSyncDataToTheWorkers(t *testing.T) {
+	h := newHarness(t, newPlatform(12))
+	h.service.PurgeLater = h.engine.QueuePurge
+	h.sync(pull)
+	if err := h.service.Delete(context.Background(), h.actor, h.it.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.service.Get(context.Background(), h.actor, h.it.ID); integration.ErrorCode(err) != integration.ENOTFOUND {
+		t.Fatalf("the integration after delete: %v", err)
+	}
+	w := &sqsworker.Worker{Engine: h.engine, Visibility: h.queue}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = h.queue.Consume(ctx, w.Handle) }()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		recs, _, _ := h.store.ListRecords(context.Background(), integration.RecordQuery{IntegrationID: h.it.ID, Model: "post", Limit: 10})
+		if _, err := h.store.LatestRun(context.Background(), h.it.ID); len(recs) == 0 && integration.ErrorCode(err) == integration.ENOTFOUND {
+			return
+		}
+	}
+	t.Fatal("the sync data was not removed")
+}
