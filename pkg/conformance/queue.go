@@ -28,6 +28,9 @@ type Queue interface {
 	Consume(ctx context.Context, h BatchHandler) error
 	// DeadLetters removes and returns the bodies in the dead-letter queue.
 	DeadLetters(ctx context.Context) ([]string, error)
+	// ChangeVisibility sets when a received message comes back, as SQS's
+	// ChangeMessageVisibility: the sync worker's backoff.
+	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
 }
 
 // QueueOptions configure a fresh queue for one subtest.
@@ -177,6 +180,52 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T, o QueueOptions) Queue) 
 			if n := len(r.deliveries(b)); n != 1 {
 				t.Fatalf("%s delivered %d times", b, n)
 			}
+		}
+	})
+	t.Run("a changed visibility decides when a failed message comes back", func(t *testing.T) {
+		q := newQueue(t, opts)
+		if err := q.Send(ctx, []integration.Message{{Body: "later"}, {Body: "now"}}); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		seen := map[string][]time.Time{}
+		h := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			var resp events.SQSEventResponse
+			for _, m := range ev.Records {
+				mu.Lock()
+				seen[m.Body] = append(seen[m.Body], time.Now())
+				first := len(seen[m.Body]) == 1
+				mu.Unlock()
+				if !first {
+					continue
+				}
+				d := 3 * time.Second
+				if m.Body == "now" {
+					d = 0
+				}
+				if err := q.ChangeVisibility(ctx, m.ReceiptHandle, d); err != nil {
+					t.Error(err)
+				}
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
+			return resp, nil
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- q.Consume(cctx, h) }()
+		defer func() { cancel(); <-done }()
+		waitFor(t, 20*time.Second, "both redelivered", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(seen["later"]) == 2 && len(seen["now"]) == 2
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if gap := seen["later"][1].Sub(seen["later"][0]); gap < 2800*time.Millisecond {
+			t.Fatalf("visibility 3s: back after %v", gap)
+		}
+		if gap := seen["now"][1].Sub(seen["now"][0]); gap > 900*time.Millisecond {
+			t.Fatalf("visibility 0: back after %v, not at once", gap)
 		}
 	})
 	t.Run("a failed batch comes back whole", func(t *testing.T) {
