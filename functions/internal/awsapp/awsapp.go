@@ -1,0 +1,131 @@
+// Package awsapp builds Joinery's pieces for a Lambda on AWS from the
+// values its main reads from the environment. Each main reads its own
+// variables, so what a function reads stays next to its template entry
+// (the deploy tests check the two agree); this package only assembles.
+package awsapp
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/wordpress"
+	"github.com/joinery/joinery/pkg/dynamostore"
+	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/safehttp"
+	"github.com/joinery/joinery/pkg/smsecrets"
+	"github.com/joinery/joinery/pkg/sqsqueue"
+	"github.com/joinery/joinery/pkg/syncer"
+)
+
+// Env is what a function was configured with.
+type Env struct {
+	Table string
+	// SecretPrefix names the secrets a function creates; functions that
+	// only read secrets leave it empty.
+	SecretPrefix string
+	// QueueURL is the sync queue, for functions that queue jobs.
+	QueueURL string
+	// MaxReceives is the sync queue's maxReceiveCount (the worker's).
+	MaxReceives int
+	Claims      apigw.ClaimNames
+}
+
+// Claims names the JWT claims; empty names take the defaults.
+func Claims(account, role, sites string) apigw.ClaimNames {
+	return apigw.ClaimNames{Account: account, Role: role, Sites: sites}
+}
+
+// App is one function's Joinery.
+type App struct {
+	Env     Env
+	Store   *dynamostore.Store
+	Service *integration.Service
+	cfg     aws.Config
+	http    *http.Client
+	queue   *sqsqueue.Queue
+	engine  *syncer.Engine
+}
+
+// New loads the AWS configuration and builds the store and the service.
+// A failure stops the process: the runtime reports it as an init error.
+func New(env Env) *App {
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Fatalf("load AWS config: %v", err)
+	}
+	store := dynamostore.New(dynamodb.NewFromConfig(cfg), env.Table)
+	a := &App{Env: env, Store: store, cfg: cfg, Service: &integration.Service{
+		Store:   store,
+		Secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), env.SecretPrefix, 5*time.Minute),
+		Catalog: connector.NewCatalog(),
+		// An integration's runs, records and events go with it.
+		SyncData: store,
+	}}
+	if env.QueueURL != "" {
+		// They can be many: the sync workers remove them, off the request.
+		a.Service.PurgeLater = a.Engine().QueuePurge
+	}
+	return a
+}
+
+// API is the integrations API.
+func (a *App) API() *apigw.API {
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims}
+}
+
+// httpClient is the SSRF-safe client. In AWS it is always strict: no
+// private networks, whatever the environment says.
+func (a *App) httpClient() *http.Client {
+	if a.http == nil {
+		a.http = safehttp.New(safehttp.Options{})
+	}
+	return a.http
+}
+
+func (a *App) connectors() map[string]connector.Connector {
+	return map[string]connector.Connector{"wordpress": wordpress.New()}
+}
+
+// Connections is the API that talks to the platforms.
+func (a *App) Connections() *apigw.ConnectionAPI {
+	testers := map[string]connector.ConnectionTester{}
+	for name, c := range a.connectors() {
+		testers[name] = c
+	}
+	tester := &connector.Tester{Integrations: a.Service, Connectors: testers, HTTP: a.httpClient()}
+	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester}}
+}
+
+// Engine is the sync engine, queueing to the sync queue when there is one.
+func (a *App) Engine() *syncer.Engine {
+	if a.engine == nil {
+		a.engine = &syncer.Engine{Integrations: a.Service, Store: a.Store, Connectors: a.connectors(),
+			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, Limits: &syncer.Limits{}}
+		if a.Env.QueueURL != "" {
+			a.engine.Queue = a.Queue()
+		}
+	}
+	return a.engine
+}
+
+// Queue is the sync queue.
+func (a *App) Queue() *sqsqueue.Queue {
+	if a.queue == nil {
+		a.queue = sqsqueue.New(sqs.NewFromConfig(a.cfg), a.Env.QueueURL, "")
+	}
+	return a.queue
+}
+
+// Sync is the sync API.
+func (a *App) Sync() *apigw.SyncAPI {
+	return &apigw.SyncAPI{API: a.API(), Engine: a.Engine()}
+}
