@@ -234,3 +234,16 @@ func (a *API) log() *slog.Logger {
 	}
 	return a.Log
 }
+
+// limitParam reads the limit query parameter of a list (0 when absent).
+func limitParam(q map[string]string) (int, error) {
+	raw, ok := q["limit"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
+	}
+	return n, nil
+}

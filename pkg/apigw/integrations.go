@@ -143,12 +143,9 @@ func (a *API) GetIntegration() Handler {
 func (a *API) ListIntegrations() Handler {
 	return a.route("GET /v1/integrations", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
-		limit := 0
-		if raw, ok := q["limit"]; ok {
-			var err error
-			if limit, err = strconv.Atoi(raw); err != nil || limit < 1 {
-				return none, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
-			}
+		limit, err := limitParam(q)
+		if err != nil {
+			return none, err
 		}
 		page, err := a.Service.List(ctx, actor, q["site_id"], q["platform"], limit, q["cursor"])
 		if err != nil {

@@ -3,7 +3,6 @@ package apigw
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,12 +54,9 @@ func (a *API) CreateSiteKey() Handler {
 func (a *API) ListSiteKeys() Handler {
 	return a.route("GET /v1/sites/{site_id}/keys", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
-		limit := 0
-		if raw, ok := q["limit"]; ok {
-			var err error
-			if limit, err = strconv.Atoi(raw); err != nil || limit < 1 {
-				return none, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
-			}
+		limit, err := limitParam(q)
+		if err != nil {
+			return none, err
 		}
 		page, err := a.Service.ListSiteKeys(ctx, actor, req.PathParameters["site_id"], limit, q["cursor"])
 		if err != nil {

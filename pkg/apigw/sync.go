@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -86,18 +85,6 @@ func (a *SyncAPI) SyncStatus() Handler {
 			Run        *runJSON   `json:"run"`
 		}{string(st.Integration.SyncStatus), st.Integration.LastSyncAt, st.Integration.SyncError, runToJSON(st.Run)}), nil
 	})
-}
-
-func limitParam(q map[string]string) (int, error) {
-	raw, ok := q["limit"]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 {
-		return 0, integration.Invalid(map[string]string{"limit": "must be a whole number between 1 and 100"})
-	}
-	return n, nil
 }
 
 // Records handles GET /v1/integrations/{id}/records: the change feed.

@@ -157,21 +157,13 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 
 // PendingPushes counts queued pushes with a COUNT query.
 func (s *Store) PendingPushes(ctx context.Context, integrationID string) (int, error) {
-	n := 0
-	in := &dynamodb.QueryInput{TableName: &s.table, Select: types.SelectCount, KeyConditionExpression: aws.String("PK = :pk"),
+	n, err := s.count(ctx, &dynamodb.QueryInput{KeyConditionExpression: aws.String("PK = :pk"),
 		FilterExpression: aws.String("#s = :q"), ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("INT#" + integrationID + "#PUSH"), ":q": str(string(integration.PushQueued))}}
-	for {
-		out, err := s.db.Query(ctx, in)
-		if err != nil {
-			return 0, fmt.Errorf("pending pushes: %w", err)
-		}
-		n += int(out.Count)
-		if len(out.LastEvaluatedKey) == 0 {
-			return n, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("INT#" + integrationID + "#PUSH"), ":q": str(string(integration.PushQueued))}})
+	if err != nil {
+		return 0, fmt.Errorf("pending pushes: %w", err)
 	}
+	return int(n), nil
 }
 
 func mappingFromItem(integrationID, model, localID string, it map[string]types.AttributeValue) *integration.Mapping {

@@ -653,15 +653,24 @@ func (s *Store) ListRecords(ctx context.Context, q integration.RecordQuery) ([]i
 
 // CountRecords counts with a COUNT query over the model's key range.
 func (s *Store) CountRecords(ctx context.Context, integrationID, model string) (int64, error) {
-	var n int64
-	in := &dynamodb.QueryInput{TableName: &s.table, Select: types.SelectCount,
+	n, err := s.count(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :m)"),
 		FilterExpression:          aws.String("deleted = :f"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(recPK(integrationID)), ":m": str(model + "#"), ":f": &types.AttributeValueMemberBOOL{Value: false}}}
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(recPK(integrationID)), ":m": str(model + "#"), ":f": &types.AttributeValueMemberBOOL{Value: false}}})
+	if err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
+}
+
+// count runs a COUNT query to its end.
+func (s *Store) count(ctx context.Context, in *dynamodb.QueryInput) (int64, error) {
+	in.TableName, in.Select = &s.table, types.SelectCount
+	var n int64
 	for {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return 0, fmt.Errorf("count records: %w", err)
+			return 0, err
 		}
 		n += int64(out.Count)
 		if len(out.LastEvaluatedKey) == 0 {

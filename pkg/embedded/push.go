@@ -110,23 +110,9 @@ func (s *Store) UpdatePush(_ context.Context, p *integration.Push) error {
 }
 
 // PendingPushes counts queued pushes.
-func (s *Store) PendingPushes(_ context.Context, integrationID string) (int, error) {
-	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
-		prefix := key(integrationID, "")
-		c := tx.Bucket(bucketPushes).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var p integration.Push
-			if err := json.Unmarshal(v, &p); err != nil {
-				return err
-			}
-			if p.Status == integration.PushQueued {
-				n++
-			}
-		}
-		return nil
-	})
-	return n, err
+func (s *Store) PendingPushes(ctx context.Context, integrationID string) (int, error) {
+	queued, err := s.ListPushes(ctx, integrationID, integration.PushQueued)
+	return len(queued), err
 }
 
 // LeaseMapping takes the mapping's lease.

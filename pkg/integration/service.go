@@ -266,12 +266,7 @@ func (s *Service) List(ctx context.Context, actor Actor, siteID, platform string
 	if platform != "" {
 		checkPlatform(fields, s.Catalog, platform)
 	}
-	switch {
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit < 1 || limit > MaxListLimit:
-		fields["limit"] = fmt.Sprintf("must be between 1 and %d", MaxListLimit)
-	}
+	limit = CheckLimit(fields, limit)
 	if len(fields) > 0 {
 		return Page{}, Invalid(fields)
 	}
@@ -294,6 +289,18 @@ func (s *Service) List(ctx context.Context, actor Actor, siteID, platform string
 		}
 	}
 	return Page{Items: out, NextCursor: next}, nil
+}
+
+// CheckLimit returns a list's page size: the default for 0; any other value
+// outside 1..MaxListLimit is noted in fields.
+func CheckLimit(fields map[string]string, limit int) int {
+	if limit == 0 {
+		return DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		fields["limit"] = fmt.Sprintf("must be between 1 and %d", MaxListLimit)
+	}
+	return limit
 }
 
 // Update applies a patch. Without an expected version it is retried on

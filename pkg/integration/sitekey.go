@@ -109,12 +109,7 @@ func (s *Service) ListSiteKeys(ctx context.Context, actor Actor, siteID string, 
 	}
 	fields := map[string]string{}
 	checkSiteID(fields, "site_id", siteID)
-	switch {
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit < 1 || limit > MaxListLimit:
-		fields["limit"] = fmt.Sprintf("must be between 1 and %d", MaxListLimit)
-	}
+	limit = CheckLimit(fields, limit)
 	if len(fields) > 0 {
 		return SiteKeyPage{}, Invalid(fields)
 	}

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"io"
 	"net/http"
 	"sync"
 )
@@ -59,4 +60,17 @@ func (l limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The slot is held until the body is read and closed.
 	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-l.sem }}
 	return resp, nil
+}
+
+// releaseBody gives the request slot back when the body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }

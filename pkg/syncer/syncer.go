@@ -168,7 +168,7 @@ func (e *Engine) start(ctx context.Context, it *integration.Integration, in Star
 	now := e.now()
 	run := &integration.Run{
 		ID: e.newID(), AccountID: it.AccountID, IntegrationID: it.ID, Direction: in.Direction, Models: models, Full: in.Full,
-		Status: integration.RunRunning, JobsTotal: 1, Progress: integration.Progress{PagesTotal: 0},
+		Status: integration.RunRunning, JobsTotal: 1,
 		Since: since, ListedAt: now, StartedAt: now,
 	}
 	active, started, err := e.Store.StartRun(ctx, run, e.staleAfter())

@@ -64,12 +64,7 @@ func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model
 	} else if model == "" {
 		fields["model"] = "required"
 	}
-	switch {
-	case limit == 0:
-		limit = integration.DefaultListLimit
-	case limit < 1 || limit > integration.MaxListLimit:
-		fields["limit"] = fmt.Sprintf("must be between 1 and %d", integration.MaxListLimit)
-	}
+	limit = integration.CheckLimit(fields, limit)
 	if len(fields) > 0 {
 		return RecordPage{}, integration.Invalid(fields)
 	}
@@ -99,12 +94,7 @@ func (e *Engine) Events(ctx context.Context, actor integration.Actor, id, status
 	if len(typ) > 64 {
 		fields["type"] = "must be at most 64 characters"
 	}
-	switch {
-	case limit == 0:
-		limit = integration.DefaultListLimit
-	case limit < 1 || limit > integration.MaxListLimit:
-		fields["limit"] = fmt.Sprintf("must be between 1 and %d", integration.MaxListLimit)
-	}
+	limit = integration.CheckLimit(fields, limit)
 	if len(fields) > 0 {
 		return EventPage{}, integration.Invalid(fields)
 	}
