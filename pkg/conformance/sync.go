@@ -178,18 +178,18 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		for i := range 25 {
 			recs = append(recs, record(id, "post", fmt.Sprint(i), "v1", now.Add(time.Duration(i)*time.Millisecond)))
 		}
-		if n, err := s.PutRecords(ctx, recs); err != nil || n != 25 {
+		if n, err := s.PutRecords(ctx, integration.WriteScope{}, recs); err != nil || n.Written != 25 {
 			t.Fatalf("first write: %d %v", n, err)
 		}
-		if n, err := s.PutRecords(ctx, recs); err != nil || n != 0 {
+		if n, err := s.PutRecords(ctx, integration.WriteScope{}, recs); err != nil || n.Written != 0 {
 			t.Fatalf("unchanged: wrote %d (%v), want 0", n, err)
 		}
 		changed := record(id, "post", "3", "v2", now.Add(time.Second))
 		changed.Deleted = true
-		if n, err := s.PutRecords(ctx, []integration.StoredRecord{recs[0], changed}); err != nil || n != 1 {
+		if n, err := s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{recs[0], changed}); err != nil || n.Written != 1 {
 			t.Fatalf("one change: wrote %d (%v), want 1", n, err)
 		}
-		if _, err := s.PutRecords(ctx, []integration.StoredRecord{record(id, "page", "3", "v1", now)}); err != nil {
+		if _, err := s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{record(id, "page", "3", "v1", now)}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetRecord(ctx, id, "post", "3")
@@ -237,7 +237,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		for i, body := range [][]byte{noise, text} {
 			data, _ := json.Marshal(map[string]string{"body_html": base64.StdEncoding.EncodeToString(body)})
 			r := integration.StoredRecord{IntegrationID: id, Model: "post", ExternalID: fmt.Sprint(i), Hash: fmt.Sprint(len(data)), Data: data, ChangedAt: now}
-			if n, err := s.PutRecords(ctx, []integration.StoredRecord{r}); err != nil || n != 1 {
+			if n, err := s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{r}); err != nil || n.Written != 1 {
 				t.Fatalf("big record %d: %d %v", i, n, err)
 			}
 			got, err := s.GetRecord(ctx, id, "post", fmt.Sprint(i))
@@ -301,10 +301,10 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		_, _ = s.AddJobs(ctx, id, run.ID, "plan", []string{"{}"}, nil)
 		_, _, _ = s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Seen: map[string][]string{"post": {"1"}}})
 		_ = s.SetCursors(ctx, id, map[string]time.Time{"post": now})
-		_, _ = s.PutRecords(ctx, []integration.StoredRecord{record(id, "post", "1", "v", now)})
+		_, _ = s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{record(id, "post", "1", "v", now)})
 		_ = s.AddEvents(ctx, []integration.SyncEvent{{ID: integration.NewID(), IntegrationID: id, Type: "page", Status: "ok", At: now}})
 		other := uniq("int")
-		_, _ = s.PutRecords(ctx, []integration.StoredRecord{record(other, "post", "1", "v", now)})
+		_, _ = s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{record(other, "post", "1", "v", now)})
 		if err := s.DeleteSyncData(ctx, id); err != nil {
 			t.Fatal(err)
 		}

@@ -77,6 +77,34 @@ type ListPage struct {
 	// future modification times): advance the cursor to when the listing
 	// started.
 	MaxModified time.Time
+	// ServerTime is the platform's own clock when it answered (its Date
+	// header; zero if it sent none). Incremental cursors come from it, so
+	// a platform whose clock differs from Joinery's loses nothing.
+	ServerTime time.Time
+}
+
+// Windowed is implemented by connectors whose listings are positions in a
+// stable order (offset paging): the engine then reads a run's pages as
+// windows of the listing, each after the first starting one item early,
+// so it can tell when the listing shifted under the run.
+type Windowed interface {
+	// WindowToken is the page token of the window starting at offset; its
+	// size is ListRequest.PageSize.
+	WindowToken(offset int) string
+	// MaxPageSize is the largest PageSize the platform allows.
+	MaxPageSize() int
+}
+
+// IDLister is implemented by connectors that can list just the ids of a
+// page, so an item too large to read can still be named.
+type IDLister interface {
+	ListIDs(ctx context.Context, c Connection, req ListRequest) ([]string, error)
+}
+
+// Getter is implemented by connectors that can read one item, so items a
+// run could not read are read again on later runs. ErrNotFound: it is gone.
+type Getter interface {
+	Get(ctx context.Context, c Connection, model, externalID string) (integration.Record, error)
 }
 
 // ItemFailure is one item of a page that could not be read.
@@ -113,6 +141,7 @@ const (
 	ErrUnavailable           // 5xx, timeouts, connection failures: retry later
 	ErrInvalid               // the platform rejected the data
 	ErrBlocked               // the SSRF-safe client refused the address
+	ErrTooLarge              // the answer was larger than Joinery reads: ask for less
 )
 
 // Error is a connector failure with a kind and a message safe to show.

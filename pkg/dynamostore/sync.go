@@ -486,7 +486,12 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 
 // PutRecords reads the stored hashes 100 at a time and writes only the
 // records that changed.
-func (s *Store) PutRecords(ctx context.Context, recs []integration.StoredRecord) (int, error) {
+func (s *Store) PutRecords(ctx context.Context, _ integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
+	n, err := s.putRecords(ctx, recs)
+	return integration.PutResult{Written: n}, err
+}
+
+func (s *Store) putRecords(ctx context.Context, recs []integration.StoredRecord) (int, error) {
 	// The last occurrence of a record in recs wins.
 	latest := map[string]integration.StoredRecord{}
 	var order []string

@@ -271,7 +271,12 @@ type storedRecord struct {
 func feedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
 
 // PutRecords writes what changed, in one transaction.
-func (s *Store) PutRecords(_ context.Context, recs []integration.StoredRecord) (int, error) {
+func (s *Store) PutRecords(_ context.Context, _ integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
+	n, err := s.putRecords(recs)
+	return integration.PutResult{Written: n}, err
+}
+
+func (s *Store) putRecords(recs []integration.StoredRecord) (int, error) {
 	written := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		written = 0

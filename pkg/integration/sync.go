@@ -84,6 +84,86 @@ type StoredRecord struct {
 	// ChangedAt is when Joinery last changed the record: the order of the
 	// change feed.
 	ChangedAt time.Time
+	// ModifiedAt is the platform's modification time of the item (zero:
+	// unknown). A write never replaces a stored record whose ModifiedAt is
+	// newer; an equal one is replaced, so same-second edits land.
+	ModifiedAt time.Time
+	// Unreadable is set, with Data nil, on a record of a listing whose
+	// stored data could not be read back (a part missing or corrupt): it
+	// fails alone instead of failing the page.
+	Unreadable string
+}
+
+// WriteScope says on whose behalf records are written. With a RunID the
+// write is refused with ErrRunStopped once that run is no longer running
+// (finished, taken over when stale, or its integration deleted), so the
+// jobs of a stopped run write nothing. With a JobID the store keeps the
+// job's count deltas until CompleteJob applies them, once; without one
+// (a push, the deletion check of a finishing run) they are applied with
+// the write. Every write is refused with ErrRunStopped once the
+// integration's sync data has been purged.
+type WriteScope struct {
+	RunID string
+	JobID string
+}
+
+// PutResult is what PutRecords did.
+type PutResult struct {
+	// Written counts the records created, changed or deleted.
+	Written int
+	// Stale counts the records not written because the stored one is
+	// newer (its ModifiedAt is after the record's).
+	Stale int
+}
+
+// RecordChange is one entry of the outbox: a record created, updated or
+// deleted. It is written in the same transaction as the record, keyed by
+// integration, model, external id and ChangedAt, so a redelivered write
+// emits nothing new and a crash loses nothing.
+type RecordChange struct {
+	IntegrationID string
+	Model         string
+	ExternalID    string
+	Type          string // created | updated | deleted
+	ChangedAt     time.Time
+}
+
+// Record change types.
+const (
+	ChangeCreated = "created"
+	ChangeUpdated = "updated"
+	ChangeDeleted = "deleted"
+)
+
+// ErrRunStopped refuses a write on behalf of a run that is no longer
+// running, or of an integration whose sync data was purged. A job that
+// gets it is moot: it stops, and its message is done with.
+var ErrRunStopped = &Error{Code: ECONFLICT, Message: "The run has stopped: its integration was deleted, or it finished or was taken over."}
+
+// PageRead is what a job read of one page of a positional listing, kept
+// with the job so the finishing job can tell whether the run's listing
+// shifted under it.
+type PageRead struct {
+	Model string `json:"model"`
+	// Offset is the position the page was read from; pages after the
+	// first start one item early, so their first item (Overlap) must be
+	// the previous page's last.
+	Offset int `json:"offset"`
+	// Limit is how many items the page asked for; Count how many it got.
+	Limit int `json:"limit"`
+	Count int `json:"count"`
+	// FirstID and LastID are the first and last ids the page listed ("":
+	// none).
+	FirstID string `json:"first_id,omitempty"`
+	LastID  string `json:"last_id,omitempty"`
+	// Total is the listing's size the platform reported with the page (-1:
+	// it did not say).
+	Total int `json:"total"`
+	// Doubt: the job itself saw the listing shift (its smaller re-reads
+	// of a page too large to answer did not line up).
+	Doubt bool `json:"doubt,omitempty"`
+	// Seq orders the run's reads in time (the plan's reads come first).
+	Seq int64 `json:"seq"`
 }
 
 // RecordQuery pages through one model's records in change order.
@@ -93,6 +173,9 @@ type RecordQuery struct {
 	ChangedAfter  time.Time // exclusive; zero: from the start
 	Limit         int
 	Cursor        string
+	// Before, when set, leaves out records changed at or after it: the
+	// change feed shows only records whose write has surely committed.
+	Before time.Time
 }
 
 // SyncEvent is one entry of an integration's sync log.
@@ -124,6 +207,11 @@ type JobResult struct {
 	// Seen are the external ids the job listed, per model, for deletion
 	// detection at the end of a full run.
 	Seen map[string][]string
+	// Pages are the positional pages the job read.
+	Pages []PageRead
+	// Clock is the platform's clock per model when the job listed it (the
+	// plan job's: the run's cursor if it succeeds).
+	Clock map[string]time.Time
 }
 
 // PushStatus is where a push stands.
@@ -179,7 +267,8 @@ type Mapping struct {
 type SyncStore interface {
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
-	// run and false.
+	// run and false. A stale run it takes over is finished as error in the
+	// same step, so that run's jobs stop writing (ErrRunStopped).
 	StartRun(ctx context.Context, run *Run, staleAfter time.Duration) (*Run, bool, error)
 	// GetRun returns ENOTFOUND when there is no such run.
 	GetRun(ctx context.Context, integrationID, runID string) (*Run, error)
@@ -198,6 +287,14 @@ type SyncStore interface {
 	CompleteJob(ctx context.Context, integrationID, runID, jobID string, res JobResult) (*Run, bool, error)
 	// SeenIDs returns the union of the ids the run's jobs saw for a model.
 	SeenIDs(ctx context.Context, integrationID, runID, model string) (map[string]bool, error)
+	// RunReads returns every PageRead and the merged Clock of the run's
+	// completed jobs.
+	RunReads(ctx context.Context, integrationID, runID string) ([]PageRead, map[string]time.Time, error)
+	// ClaimFinish lets one job finalise a running run whose jobs are all
+	// done: true for the first job to claim it and for that same job
+	// again (a redelivery resumes a finalisation cut short), false for
+	// any other job or a run no longer running.
+	ClaimFinish(ctx context.Context, integrationID, runID, jobID string) (bool, error)
 	// FinishRun sets a running run's final status, once, and frees the
 	// integration for the next run; false if it was already finished.
 	FinishRun(ctx context.Context, integrationID, runID string, status RunStatus, message string, at time.Time) (bool, error)
@@ -208,14 +305,31 @@ type SyncStore interface {
 	SetCursors(ctx context.Context, integrationID string, cursors map[string]time.Time) error
 
 	// PutRecords writes the records whose Hash differs from the stored one
-	// (or that are new) and returns how many it wrote.
-	PutRecords(ctx context.Context, recs []StoredRecord) (int, error)
+	// (or that are new), unless the stored one's ModifiedAt is newer, each
+	// with its outbox entry (RecordChange) in the same transaction. Large
+	// data goes to content-addressed parts written before the record that
+	// names them. A record's new not-deleted count delta is kept per scope
+	// (see WriteScope). ErrRunStopped if the scope's run stopped.
+	PutRecords(ctx context.Context, scope WriteScope, recs []StoredRecord) (PutResult, error)
 	// GetRecord returns ENOTFOUND when there is no such record.
 	GetRecord(ctx context.Context, integrationID, model, externalID string) (*StoredRecord, error)
 	// ListRecords pages through a model's records by ChangedAt, oldest first.
 	ListRecords(ctx context.Context, q RecordQuery) ([]StoredRecord, string, error)
-	// CountRecords counts a model's records that are not deleted.
+	// CountRecords counts a model's records that are not deleted, from
+	// counters kept by CompleteJob and scope-less writes (no query over
+	// the records).
 	CountRecords(ctx context.Context, integrationID, model string) (int64, error)
+	// ListChanges pages through the outbox, oldest key first ("" cursor:
+	// from the start).
+	ListChanges(ctx context.Context, integrationID string, limit int, cursor string) ([]RecordChange, string, error)
+
+	// AddRetries adds items to the integration's retry set (id → why): the
+	// items a run could not read, which later runs read again one by one.
+	AddRetries(ctx context.Context, integrationID, model string, items map[string]string) error
+	// Retries returns up to limit ids of a model's retry set.
+	Retries(ctx context.Context, integrationID, model string, limit int) (map[string]string, error)
+	// RemoveRetries removes items from the retry set.
+	RemoveRetries(ctx context.Context, integrationID, model string, ids []string) error
 
 	// AddEvents stores events; they expire after the store's retention.
 	AddEvents(ctx context.Context, evs []SyncEvent) error
@@ -244,6 +358,8 @@ type SyncStore interface {
 	// ReleaseMapping ends owner's lease.
 	ReleaseMapping(ctx context.Context, integrationID, model, localID, owner string) error
 
-	// DeleteSyncData removes everything of an integration kept here.
+	// DeleteSyncData removes everything of an integration kept here. It
+	// first stops the integration's runs and marks its sync data purged,
+	// so a job still under way writes nothing afterwards (ErrRunStopped).
 	DeleteSyncData(ctx context.Context, integrationID string) error
 }

@@ -340,7 +340,7 @@ func (e *Engine) storeRecord(ctx context.Context, integrationID string, r integr
 	if err != nil {
 		return err
 	}
-	_, err = e.Store.PutRecords(ctx, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
+	_, err = e.Store.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
 		Hash: hash, Data: data, Deleted: r.Deleted, ChangedAt: e.now()}})
 	return err
 }

@@ -505,7 +505,8 @@ func (e *Engine) store(ctx context.Context, run *integration.Run, model string, 
 	for i := range recs {
 		recs[i].ChangedAt = e.now()
 	}
-	written, err := e.Store.PutRecords(ctx, recs)
+	put, err := e.Store.PutRecords(ctx, integration.WriteScope{RunID: run.ID}, recs)
+	written := put.Written
 	if err != nil {
 		return integration.Progress{}, nil, err
 	}
@@ -636,7 +637,7 @@ func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, r
 			for i := range gone {
 				gone[i].ChangedAt = e.now() // just before the write: the feed's order
 			}
-			if _, err := e.Store.PutRecords(ctx, gone); err != nil {
+			if _, err := e.Store.PutRecords(ctx, integration.WriteScope{RunID: run.ID}, gone); err != nil {
 				return err
 			}
 			_ = e.event(ctx, run, "deleted", "ok", model, fmt.Sprintf("%s: %d items gone from the platform marked deleted", model, len(gone)), nil)
