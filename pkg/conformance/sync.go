@@ -417,4 +417,6 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 			t.Fatalf("a mapping without pushes: %+v %v %v", m, ok, err)
 		}
 	})
+
+	testSyncWrites(t, newStore, now)
 }

@@ -54,7 +54,9 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 	for attempt := 0; attempt < 30; attempt++ {
 		if attempt > 0 {
 			// Another push of the same local id won: wait a little, at random.
-			time.Sleep(time.Duration(rand.IntN(10*min(attempt, 10))+1) * time.Millisecond)
+			if err := s.pause(ctx, time.Duration(rand.IntN(10*min(attempt, 10))+1)*time.Millisecond); err != nil {
+				return fmt.Errorf("create push: %w", err)
+			}
 		}
 		m, err := s.getMapping(ctx, p.IntegrationID, p.Model, p.LocalID)
 		if err != nil {

@@ -11,7 +11,8 @@
 //	                  GSI1: ACCT#<account>#SITE#<site> / KEY#<id>                 (by site)
 //	counter           COUNT#<bucket> / COUNT   (TTL: expires_at)
 //
-// Every request path is a GetItem, a Query or a transaction: no Scan.
+// Every request path is a GetItem, a Query or a transaction: no Scan. The
+// one Scan is the background records backfill (migrate.go).
 package dynamostore
 
 import (
@@ -23,6 +24,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,12 +38,29 @@ import (
 type Store struct {
 	db    *dynamodb.Client
 	table string
+	// Sleep waits between retries of throttled or contended writes; tests
+	// replace it to run without waiting.
+	Sleep func(time.Duration)
+	// migrated caches that the records backfill has finished: it never
+	// goes back.
+	migrated atomic.Bool
 }
 
 var _ integration.Store = (*Store)(nil)
 
 // New returns a store on the given table.
-func New(db *dynamodb.Client, table string) *Store { return &Store{db: db, table: table} }
+func New(db *dynamodb.Client, table string) *Store {
+	return &Store{db: db, table: table, Sleep: time.Sleep}
+}
+
+// pause waits d, or less if ctx ends first.
+func (s *Store) pause(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.Sleep(d)
+	return ctx.Err()
+}
 
 type item struct {
 	PK                  string     `dynamodbav:"PK"`

@@ -2,15 +2,14 @@ package dynamostore
 
 // Sync items (PK / SK):
 //
-//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last)
-//	active run     INT#<id>#ACTIVE / ACTIVE               (run_id, started_at)
-//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids; TTL)
+//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last; finisher)
+//	active run     INT#<id>#ACTIVE / ACTIVE               (run_id, started_at; took_over: a run to sweep)
+//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids, pages, clock; TTL)
 //	jobs spawned   INT#<id>#RUN#<run>#SPAWN / <job id>    (TTL)
 //	cursors        INT#<id>#CURSOR / CURSOR               (c_<model> = time)
-//	record         INT#<id>#REC / <model>#<external id>   (hash, data, deleted, changed_at)
-//	               GSI1: INT#<id>#FEED#<model> / <changed at>#<external id>   (the change feed)
-//	record part    INT#<id>#RECPART / <model>#<external id>#<n>   (records too big for one item)
 //	event          INT#<id>#EVT / <event id>              (TTL: expires_at)
+//
+// Records, their parts, the outbox, count deltas and counts: records.go.
 
 import (
 	"bytes"
@@ -20,7 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +136,10 @@ func conditionFailedAt(err error, i int) bool {
 }
 
 // StartRun takes the integration's active-run item and stores the run in
-// one transaction.
+// one transaction. Over a stale run, the same transaction finishes that
+// run as error, so its jobs stop writing; then the count deltas of its
+// jobs that did not complete are swept into the counts (sweepDeltas). The
+// item names the run taken over (took_over) until that sweep is done.
 func (s *Store) StartRun(ctx context.Context, run *integration.Run, staleAfter time.Duration) (*integration.Run, bool, error) {
 	av, err := runItem(run)
 	if err != nil {
@@ -145,18 +147,35 @@ func (s *Store) StartRun(ctx context.Context, run *integration.Run, staleAfter t
 	}
 	lock := activeKey(run.IntegrationID)
 	lock["run_id"], lock["started_at"] = str(run.ID), num(run.StartedAt.Unix())
-	cond := "attribute_not_exists(PK) OR started_at < :stale"
-	values := map[string]types.AttributeValue{":stale": num(time.Now().Add(-staleAfter).Unix())}
-	for attempt := 0; attempt < 3; attempt++ {
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: &s.table, Item: lock, ConditionExpression: aws.String(cond), ExpressionAttributeValues: values}},
-			{Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		}})
+	old, finishOld := "", false // the holder to take the item over from; whether it is still running
+	for attempt := 0; attempt < 5; attempt++ {
+		put := &types.Put{TableName: &s.table, Item: lock, ConditionExpression: aws.String("attribute_not_exists(PK)")}
+		delete(lock, "took_over")
+		if old != "" {
+			put.ConditionExpression = aws.String("run_id = :old")
+			put.ExpressionAttributeValues = map[string]types.AttributeValue{":old": str(old)}
+			// Named until its sweep is done, so a sweep cut short is resumed.
+			lock["took_over"] = str(old)
+		}
+		items := []types.TransactWriteItem{{Put: put}, {Put: &types.Put{TableName: &s.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
+		if finishOld {
+			items = append(items, types.TransactWriteItem{Update: finishUpdate(&s.table, run.IntegrationID, old, integration.RunError,
+				fmt.Sprintf("The run stopped making progress and was replaced by run %s.", run.ID), time.Now())})
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
+			// The start has succeeded either way: a sweep that fails here
+			// stays named on the item, for the next StartRun that reads it
+			// or this run's FinishRun.
+			_ = s.sweepTookOver(ctx, run.IntegrationID, lock)
 			return run, true, nil
 		}
 		if !cancelled(err) {
 			return nil, false, fmt.Errorf("start run: %w", err)
+		}
+		if finishOld && conditionFailedAt(err, 2) && !conditionFailedAt(err, 0) && !conditionFailedAt(err, 1) {
+			finishOld = false // it finished meanwhile: take its item over only
+			continue
 		}
 		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: activeKey(run.IntegrationID), ConsistentRead: aws.Bool(true)})
 		if gerr != nil {
@@ -164,24 +183,65 @@ func (s *Store) StartRun(ctx context.Context, run *integration.Run, staleAfter t
 		}
 		holder := strAttr(out.Item, "run_id")
 		if holder == run.ID {
+			_ = s.sweepTookOver(ctx, run.IntegrationID, out.Item)
 			return run, true, nil // a retried start that had succeeded
 		}
+		// A sweep the holder's start left: done before the item can be
+		// replaced and the name lost.
+		if err := s.sweepTookOver(ctx, run.IntegrationID, out.Item); err != nil {
+			return nil, false, fmt.Errorf("start run: %w", err)
+		}
+		old, finishOld = holder, false
 		if holder == "" {
 			continue // freed meanwhile
 		}
 		cur, gerr := s.GetRun(ctx, run.IntegrationID, holder)
-		if gerr == nil && cur.Active() {
-			return cur, false, nil
-		}
 		if gerr != nil && integration.ErrorCode(gerr) != integration.ENOTFOUND {
 			return nil, false, gerr
 		}
-		// The holder finished but its lock was left (a crash between the
-		// two writes of FinishRun): take it over.
-		cond = "run_id = :old"
-		values = map[string]types.AttributeValue{":old": str(holder)}
+		if gerr == nil && cur.Active() {
+			if numAttr(out.Item, "started_at") >= time.Now().Add(-staleAfter).Unix() {
+				return cur, false, nil
+			}
+			finishOld = true
+		}
+		// Otherwise the holder finished but its item was left (FinishRun
+		// cut short before freeing it, its sweep perhaps too): take it
+		// over, and sweep it.
 	}
 	return nil, false, integration.Errorf(integration.ECONFLICT, "Another run is starting; try again.")
+}
+
+// sweepTookOver sweeps the count deltas of the run that the active-run
+// item lock says its holder took over (took_over), then clears the name
+// (a name left costs a sweep that finds nothing).
+func (s *Store) sweepTookOver(ctx context.Context, integrationID string, lock map[string]types.AttributeValue) error {
+	old, holder := strAttr(lock, "took_over"), strAttr(lock, "run_id")
+	if old == "" || holder == "" {
+		return nil
+	}
+	if err := s.sweepDeltas(ctx, integrationID, old); err != nil {
+		return err
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: activeKey(integrationID),
+		UpdateExpression:          aws.String("REMOVE took_over"),
+		ConditionExpression:       aws.String("run_id = :r AND took_over = :o"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": str(holder), ":o": str(old)}})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("clear the run taken over: %w", err)
+	}
+	return nil
+}
+
+// finishUpdate sets a running run's final status.
+func finishUpdate(table *string, integrationID, runID string, status integration.RunStatus, message string, at time.Time) *types.Update {
+	return &types.Update{TableName: table, Key: pk(runPK(integrationID), runID),
+		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at"),
+		ConditionExpression:      aws.String("#s = :running"),
+		ExpressionAttributeNames: map[string]string{"#s": "status", "#e": "error"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(status)), ":e": str(message),
+			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning))}}
 }
 
 // GetRun reads a run, strongly consistent.
@@ -287,8 +347,66 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// CompleteJob writes the job's marker and adds its result in one
-// transaction; an existing marker means it was counted already.
+// jobDelta is a job's count deltas not applied yet, as read.
+type jobDelta struct {
+	v int64            // bumped by every write of the deltas
+	d map[string]int64 // per model
+}
+
+func deltaOf(it map[string]types.AttributeValue) jobDelta {
+	jd := jobDelta{v: numAttr(it, "v"), d: map[string]int64{}}
+	for name := range it {
+		if m, ok := strings.CutPrefix(name, "d_"); ok {
+			if n := numAttr(it, name); n != 0 {
+				jd.d[m] = n
+			}
+		}
+	}
+	return jd
+}
+
+// takeDelta returns the transaction items that move a job's deltas, as
+// read (it: nil if there was no delta item), to the counts item. They are
+// conditioned on the delta item being as read, absent included: deltas
+// written meanwhile by a copy of the job, or swept meanwhile because the
+// job's run stopped, are neither lost nor applied twice.
+func (s *Store) takeDelta(integrationID string, key map[string]types.AttributeValue, it map[string]types.AttributeValue) []types.TransactWriteItem {
+	if it == nil {
+		return []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: key,
+			ConditionExpression: aws.String("attribute_not_exists(PK)")}}}
+	}
+	jd := deltaOf(it)
+	neg := map[string]int64{}
+	for m, n := range jd.d {
+		neg[m] = -n
+	}
+	take, tnames, tvalues := addUpdate("d_", neg)
+	if take == "" {
+		return []types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: key,
+			ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: map[string]string{"#v": "v"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(jd.v)}}}}
+	}
+	tnames["#v"], tvalues[":one"], tvalues[":v"] = "v", num(1), num(jd.v)
+	add, anames, avalues := addUpdate("n_", jd.d)
+	return []types.TransactWriteItem{
+		{Update: &types.Update{TableName: &s.table, Key: key, UpdateExpression: aws.String("ADD " + take + ", #v :one"),
+			ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: tnames, ExpressionAttributeValues: tvalues}},
+		{Update: &types.Update{TableName: &s.table, Key: countKey(integrationID), UpdateExpression: aws.String("ADD " + add),
+			ExpressionAttributeNames: anames, ExpressionAttributeValues: avalues}},
+	}
+}
+
+func (s *Store) purgedCheck(integrationID string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.table, Key: purgedKey(integrationID),
+		ConditionExpression: aws.String("attribute_not_exists(PK)")}}
+}
+
+// CompleteJob writes the job's marker, adds its result to the run and
+// its record count deltas to the counts item, in one transaction; an
+// existing marker means it was counted already. A job of a stopped run is
+// still counted; its deltas were swept into the counts when the run
+// stopped, so it applies none (or, if that sweep was cut short, what is
+// left, which the sweep then no longer finds).
 func (s *Store) CompleteJob(ctx context.Context, integrationID, runID, jobID string, res integration.JobResult) (*integration.Run, bool, error) {
 	seen, err := json.Marshal(res.Seen)
 	if err != nil {
@@ -296,21 +414,66 @@ func (s *Store) CompleteJob(ctx context.Context, integrationID, runID, jobID str
 	}
 	mark := pk(jobPK(integrationID, runID), jobID)
 	mark["seen"], mark["expires_at"] = str(string(seen)), expiresIn(markerRetention)
-	p := res.Progress
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: mark, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		{Update: &types.Update{TableName: &s.table, Key: pk(runPK(integrationID), runID),
-			UpdateExpression:    aws.String("ADD jobs_done :one, pages_done :pd, pages_total :pt, items_seen :is, items_written :iw, items_failed :if"),
-			ConditionExpression: aws.String("attribute_exists(PK)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":pd": num(p.PagesDone), ":pt": num(p.PagesTotal),
-				":is": num(p.ItemsSeen), ":iw": num(p.ItemsWritten), ":if": num(p.ItemsFailed)}}},
-	}})
-	first := err == nil
-	if conditionFailedAt(err, 1) {
-		return nil, false, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
+	if len(res.Pages) > 0 {
+		b, err := json.Marshal(res.Pages)
+		if err != nil {
+			return nil, false, err
+		}
+		mark["pages"] = str(string(b))
 	}
-	if err != nil && !conditionFailedAt(err, 0) {
-		return nil, false, fmt.Errorf("complete job %s: %w", jobID, err)
+	if len(res.Clock) > 0 {
+		b, err := json.Marshal(res.Clock)
+		if err != nil {
+			return nil, false, err
+		}
+		mark["clock"] = str(string(b))
+	}
+	p := res.Progress
+	dkey := pk(deltaPK(integrationID, runID), jobID)
+	first := false
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if attempt > putRetries {
+				return nil, false, fmt.Errorf("complete job %s: its count deltas kept changing", jobID)
+			}
+			if err := s.pause(ctx, backoff(attempt)); err != nil {
+				return nil, false, fmt.Errorf("complete job %s: %w", jobID, err)
+			}
+		}
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: dkey, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, false, fmt.Errorf("read job deltas: %w", err)
+		}
+		items := []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.table, Item: mark, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+			{Update: &types.Update{TableName: &s.table, Key: pk(runPK(integrationID), runID),
+				UpdateExpression:    aws.String("ADD jobs_done :one, pages_done :pd, pages_total :pt, items_seen :is, items_written :iw, items_failed :if"),
+				ConditionExpression: aws.String("attribute_exists(PK)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":pd": num(p.PagesDone), ":pt": num(p.PagesTotal),
+					":is": num(p.ItemsSeen), ":iw": num(p.ItemsWritten), ":if": num(p.ItemsFailed)}}},
+			s.purgedCheck(integrationID),
+		}
+		items = append(items, s.takeDelta(integrationID, dkey, out.Item)...)
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			first = true
+			break
+		}
+		if conditionFailedAt(err, 0) {
+			break // counted already
+		}
+		if conditionFailedAt(err, 1) {
+			return nil, false, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
+		}
+		if conditionFailedAt(err, 2) {
+			return nil, false, integration.ErrRunStopped
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return nil, false, fmt.Errorf("complete job %s: %w", jobID, err)
+		}
+		// The deltas changed since read, or a concurrent transaction got in
+		// the way: read again.
 	}
 	run, err := s.GetRun(ctx, integrationID, runID)
 	return run, first, err
@@ -360,15 +523,51 @@ func (s *Store) SeenIDs(ctx context.Context, integrationID, runID, model string)
 	return out, nil
 }
 
-// FinishRun sets the final status if the run is running, then frees the
-// active-run item if it is still this run's.
+// FinishRun sets the final status if the run is running. Then, whether
+// this call or an earlier one finished it, it sweeps the count deltas of
+// the run's jobs that did not complete into the counts (sweepDeltas) and
+// frees the active-run item if it is still this run's. The item is freed
+// last: a sweep cut short leaves it naming a finished run, which the next
+// StartRun takes over and sweeps again, as does FinishRun called again.
 func (s *Store) FinishRun(ctx context.Context, integrationID, runID string, status integration.RunStatus, message string, at time.Time) (bool, error) {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pk(runPK(integrationID), runID),
-		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at"),
-		ConditionExpression:      aws.String("#s = :running"),
-		ExpressionAttributeNames: map[string]string{"#s": "status", "#e": "error"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(status)), ":e": str(message),
-			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning))}})
+	done, err := s.setFinished(ctx, integrationID, runID, status, message, at)
+	if err != nil {
+		return false, err
+	}
+	if err := s.sweepDeltas(ctx, integrationID, runID); err != nil {
+		return false, fmt.Errorf("finish run %s: %w", runID, err)
+	}
+	// The item may name a run this one took over whose sweep was cut short.
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: activeKey(integrationID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, fmt.Errorf("finish run %s: read active run: %w", runID, err)
+	}
+	if strAttr(out.Item, "run_id") == runID {
+		if err := s.sweepTookOver(ctx, integrationID, out.Item); err != nil {
+			return false, fmt.Errorf("finish run %s: %w", runID, err)
+		}
+	}
+	s.freeActive(ctx, integrationID, runID)
+	return done, nil
+}
+
+// finishRun finishes a running run and frees the active-run item without
+// sweeping: for a purge, whose counts go with the data.
+func (s *Store) finishRun(ctx context.Context, integrationID, runID string, status integration.RunStatus, message string, at time.Time) (bool, error) {
+	done, err := s.setFinished(ctx, integrationID, runID, status, message, at)
+	if err != nil || !done {
+		return done, err
+	}
+	s.freeActive(ctx, integrationID, runID)
+	return true, nil
+}
+
+// setFinished sets the final status of a running run; false if it is not
+// running (or not there).
+func (s *Store) setFinished(ctx context.Context, integrationID, runID string, status integration.RunStatus, message string, at time.Time) (bool, error) {
+	u := finishUpdate(&s.table, integrationID, runID, status, message, at)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
@@ -376,11 +575,162 @@ func (s *Store) FinishRun(ctx context.Context, integrationID, runID string, stat
 	if err != nil {
 		return false, fmt.Errorf("finish run %s: %w", runID, err)
 	}
-	// Free the active-run item if it is still this run's. If this fails,
-	// StartRun takes over an item whose run has finished.
+	return true, nil
+}
+
+// freeActive deletes the active-run item if it is still runID's. If this
+// fails, StartRun takes over an item whose run has finished.
+func (s *Store) freeActive(ctx context.Context, integrationID, runID string) {
 	_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: activeKey(integrationID),
 		ConditionExpression: aws.String("run_id = :r"), ExpressionAttributeValues: map[string]types.AttributeValue{":r": str(runID)}})
+}
+
+// sweepGroup is how many delta items one sweep transaction applies.
+const sweepGroup = 25
+
+// sweepDeltas applies to the counts the deltas that the jobs of a stopped
+// run kept and no completion applied (a job that failed, was dead-lettered
+// or was stopped under its run), deleting each delta item in the same
+// transaction, conditioned on it being as read. The run's status changed
+// first, so no write of the run adds to a delta item any more; a
+// completion racing the sweep is conditioned on the delta item as it read
+// it too, so of the two exactly one applies it. Idempotent: what is swept
+// is gone, and a delta item a completion applied holds nothing.
+func (s *Store) sweepDeltas(ctx context.Context, integrationID, runID string) error {
+	var pending []map[string]types.AttributeValue
+	in := partition(deltaPK(integrationID, runID))
+	in.TableName = &s.table
+	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
+			if len(deltaOf(it).d) > 0 {
+				pending = append(pending, it)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sweep count deltas of run %s: %w", runID, err)
+	}
+	for len(pending) > 0 {
+		n := min(sweepGroup, len(pending))
+		if err := s.sweepItems(ctx, integrationID, pending[:n]); err != nil {
+			return fmt.Errorf("sweep count deltas of run %s: %w", runID, err)
+		}
+		pending = pending[n:]
+	}
+	return nil
+}
+
+// sweepItems applies and deletes delta items in one transaction; items
+// changed meanwhile (applied by their job's completion) are read again.
+func (s *Store) sweepItems(ctx context.Context, integrationID string, group []map[string]types.AttributeValue) error {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if attempt > putRetries {
+				return fmt.Errorf("the count deltas kept changing")
+			}
+			if err := s.pause(ctx, backoff(attempt)); err != nil {
+				return err
+			}
+			var again []map[string]types.AttributeValue
+			for _, it := range group {
+				out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pk(strAttr(it, "PK"), strAttr(it, "SK")), ConsistentRead: aws.Bool(true)})
+				if err != nil {
+					return fmt.Errorf("read count deltas: %w", err)
+				}
+				if out.Item != nil && len(deltaOf(out.Item).d) > 0 {
+					again = append(again, out.Item)
+				}
+			}
+			group = again
+		}
+		if len(group) == 0 {
+			return nil
+		}
+		// The purge check first: a purge removes the counts with the data,
+		// and a sweep must not bring the counts item back.
+		items := []types.TransactWriteItem{s.purgedCheck(integrationID)}
+		sum := map[string]int64{}
+		for _, it := range group {
+			jd := deltaOf(it)
+			for m, n := range jd.d {
+				sum[m] += n
+			}
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.table, Key: pk(strAttr(it, "PK"), strAttr(it, "SK")),
+				ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: map[string]string{"#v": "v"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(jd.v)}}})
+		}
+		if add, names, values := addUpdate("n_", sum); add != "" {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{TableName: &s.table, Key: countKey(integrationID),
+				UpdateExpression: aws.String("ADD " + add), ExpressionAttributeNames: names, ExpressionAttributeValues: values}})
+		}
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return nil
+		}
+		if conditionFailedAt(err, 0) {
+			return nil // purged: the counts went with the data
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return err
+		}
+	}
+}
+
+// ClaimFinish names the job that finalises the run on the run item.
+func (s *Store) ClaimFinish(ctx context.Context, integrationID, runID, jobID string) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pk(runPK(integrationID), runID),
+		UpdateExpression:          aws.String("SET finisher = :j"),
+		ConditionExpression:       aws.String("#s = :running AND (attribute_not_exists(finisher) OR finisher = :j)"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":j": str(jobID), ":running": str(string(integration.RunRunning))}})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim finish of run %s: %w", runID, err)
+	}
 	return true, nil
+}
+
+// RunReads reads every job marker of the run. A model's clock is the
+// earliest any job reported: a cursor must not skip what a job missed.
+func (s *Store) RunReads(ctx context.Context, integrationID, runID string) ([]integration.PageRead, map[string]time.Time, error) {
+	reads := []integration.PageRead{}
+	clock := map[string]time.Time{}
+	in := partition(jobPK(integrationID, runID))
+	in.TableName, in.ProjectionExpression = &s.table, aws.String("#p, #c")
+	in.ExpressionAttributeNames = map[string]string{"#p": "pages", "#c": "clock"}
+	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
+			if raw := strAttr(it, "pages"); raw != "" {
+				var pages []integration.PageRead
+				if err := json.Unmarshal([]byte(raw), &pages); err != nil {
+					return err
+				}
+				reads = append(reads, pages...)
+			}
+			if raw := strAttr(it, "clock"); raw != "" {
+				var c map[string]time.Time
+				if err := json.Unmarshal([]byte(raw), &c); err != nil {
+					return err
+				}
+				for m, t := range c {
+					if cur, ok := clock[m]; !ok || t.Before(cur) {
+						clock[m] = t
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("page reads of run %s: %w", runID, err)
+	}
+	sort.SliceStable(reads, func(i, j int) bool { return reads[i].Seq < reads[j].Seq })
+	return reads, clock, nil
 }
 
 // Cursors reads the cursors item.
@@ -427,245 +777,6 @@ func (s *Store) SetCursors(ctx context.Context, integrationID string, cursors ma
 		return fmt.Errorf("set cursors: %w", err)
 	}
 	return nil
-}
-
-// encodeData returns what an item stores of a record's data: as is,
-// gzipped, or gzipped and cut into parts.
-func encodeData(data []byte) (stored []byte, gz bool, parts [][]byte, err error) {
-	if len(data) <= compressAbove {
-		return data, false, nil, nil
-	}
-	z, err := gzipBytes(data)
-	if err != nil {
-		return nil, false, nil, err
-	}
-	if len(z) <= partSize {
-		return z, true, nil, nil
-	}
-	for len(z) > 0 {
-		n := min(partSize, len(z))
-		parts = append(parts, z[:n])
-		z = z[n:]
-	}
-	return nil, true, parts, nil
-}
-
-func decodeData(stored []byte, gz bool) ([]byte, error) {
-	if !gz {
-		return stored, nil
-	}
-	r, err := gzip.NewReader(bytes.NewReader(stored))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
-}
-
-// batchWrite writes requests 25 at a time, retrying unprocessed ones.
-func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	for len(reqs) > 0 {
-		n := min(25, len(reqs))
-		pending := map[string][]types.WriteRequest{s.table: reqs[:n]}
-		reqs = reqs[n:]
-		for attempt := 0; len(pending[s.table]) > 0; attempt++ {
-			if attempt > 0 {
-				time.Sleep(time.Duration(min(attempt, 6)) * 50 * time.Millisecond)
-			}
-			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-			if err != nil {
-				return err
-			}
-			pending = out.UnprocessedItems
-			if attempt > 20 {
-				return fmt.Errorf("batch write: items left unprocessed")
-			}
-		}
-	}
-	return nil
-}
-
-// PutRecords reads the stored hashes 100 at a time and writes only the
-// records that changed.
-func (s *Store) PutRecords(ctx context.Context, _ integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
-	n, err := s.putRecords(ctx, recs)
-	return integration.PutResult{Written: n}, err
-}
-
-func (s *Store) putRecords(ctx context.Context, recs []integration.StoredRecord) (int, error) {
-	// The last occurrence of a record in recs wins.
-	latest := map[string]integration.StoredRecord{}
-	var order []string
-	for _, r := range recs {
-		k := r.IntegrationID + "\x00" + recSK(r.Model, r.ExternalID)
-		if _, ok := latest[k]; !ok {
-			order = append(order, k)
-		}
-		latest[k] = r
-	}
-	stored := map[string]string{}
-	for i := 0; i < len(order); i += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, k := range order[i:min(i+100, len(order))] {
-			r := latest[k]
-			keys = append(keys, pk(recPK(r.IntegrationID), recSK(r.Model, r.ExternalID)))
-		}
-		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ProjectionExpression: aws.String("PK, SK, #h"),
-			ExpressionAttributeNames: map[string]string{"#h": "hash"}, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(pending) > 0 && len(pending[s.table].Keys) > 0; attempt++ {
-			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil {
-				return 0, fmt.Errorf("read record hashes: %w", err)
-			}
-			for _, it := range out.Responses[s.table] {
-				stored[strings.TrimSuffix(strings.TrimPrefix(strAttr(it, "PK"), "INT#"), "#REC")+"\x00"+strAttr(it, "SK")] = strAttr(it, "hash")
-			}
-			pending = out.UnprocessedKeys
-			if attempt > 20 {
-				return 0, fmt.Errorf("read record hashes: keys left unprocessed")
-			}
-		}
-	}
-	var reqs []types.WriteRequest
-	written := 0
-	for _, k := range order {
-		r := latest[k]
-		if h, ok := stored[k]; ok && h == r.Hash {
-			continue
-		}
-		data, gz, parts, err := encodeData(r.Data)
-		if err != nil {
-			return 0, err
-		}
-		for n, p := range parts {
-			part := pk(partPK(r.IntegrationID), fmt.Sprintf("%s#%d", recSK(r.Model, r.ExternalID), n))
-			part["data"] = &types.AttributeValueMemberB{Value: p}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: part}})
-		}
-		item := pk(recPK(r.IntegrationID), recSK(r.Model, r.ExternalID))
-		item["entity"], item["model"], item["external_id"], item["hash"] = str("record"), str(r.Model), str(r.ExternalID), str(r.Hash)
-		item["deleted"] = &types.AttributeValueMemberBOOL{Value: r.Deleted}
-		item["changed_at"] = str(feedTime(r.ChangedAt))
-		item["GSI1PK"], item["GSI1SK"] = str(feedPK(r.IntegrationID, r.Model)), str(feedSK(r.ChangedAt, r.ExternalID))
-		item["gz"] = &types.AttributeValueMemberBOOL{Value: gz}
-		item["parts"] = num(int64(len(parts)))
-		if data != nil {
-			item["data"] = &types.AttributeValueMemberB{Value: data}
-		}
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		written++
-	}
-	// Parts come before their record in reqs; a batch may still apply
-	// them in any order, so a reader seeing parts missing retries.
-	if err := s.batchWrite(ctx, reqs); err != nil {
-		return 0, fmt.Errorf("write records: %w", err)
-	}
-	return written, nil
-}
-
-func (s *Store) recordFromItem(ctx context.Context, integrationID string, it map[string]types.AttributeValue) (integration.StoredRecord, error) {
-	r := integration.StoredRecord{IntegrationID: integrationID, Model: strAttr(it, "model"), ExternalID: strAttr(it, "external_id"), Hash: strAttr(it, "hash")}
-	if b, ok := it["deleted"].(*types.AttributeValueMemberBOOL); ok {
-		r.Deleted = b.Value
-	}
-	t, err := time.Parse(time.RFC3339Nano, strAttr(it, "changed_at"))
-	if err != nil {
-		return r, fmt.Errorf("record %s changed_at: %w", r.ExternalID, err)
-	}
-	r.ChangedAt = t
-	gz := false
-	if b, ok := it["gz"].(*types.AttributeValueMemberBOOL); ok {
-		gz = b.Value
-	}
-	var stored []byte
-	if n := numAttr(it, "parts"); n > 0 {
-		for i := range n {
-			out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pk(partPK(integrationID), fmt.Sprintf("%s#%d", recSK(r.Model, r.ExternalID), i)), ConsistentRead: aws.Bool(true)})
-			if err != nil {
-				return r, fmt.Errorf("record part: %w", err)
-			}
-			b, ok := out.Item["data"].(*types.AttributeValueMemberB)
-			if !ok {
-				return r, fmt.Errorf("record %s: part %d missing", r.ExternalID, i)
-			}
-			stored = append(stored, b.Value...)
-		}
-	} else if b, ok := it["data"].(*types.AttributeValueMemberB); ok {
-		stored = b.Value
-	}
-	r.Data, err = decodeData(stored, gz)
-	return r, err
-}
-
-// GetRecord reads one record (and its parts).
-func (s *Store) GetRecord(ctx context.Context, integrationID, model, externalID string) (*integration.StoredRecord, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pk(recPK(integrationID), recSK(model, externalID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get record: %w", err)
-	}
-	if out.Item == nil {
-		return nil, integration.Errorf(integration.ENOTFOUND, "Record %s %q not found.", model, externalID)
-	}
-	r, err := s.recordFromItem(ctx, integrationID, out.Item)
-	return &r, err
-}
-
-type feedCursor struct {
-	S string `json:"s"` // GSI1SK of the last item
-	K string `json:"k"` // its external id
-}
-
-// ListRecords queries the change feed index. The index is eventually
-// consistent: a record written a moment ago may show up a moment later,
-// so pollers re-read a short overlap (see the README).
-func (s *Store) ListRecords(ctx context.Context, q integration.RecordQuery) ([]integration.StoredRecord, string, error) {
-	in := &dynamodb.QueryInput{TableName: &s.table, IndexName: aws.String("GSI1"), Limit: aws.Int32(int32(q.Limit)),
-		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(feedPK(q.IntegrationID, q.Model))}}
-	if !q.ChangedAfter.IsZero() {
-		// '$' sorts after '#': past every key at that exact time.
-		in.KeyConditionExpression = aws.String("GSI1PK = :pk AND GSI1SK > :after")
-		in.ExpressionAttributeValues[":after"] = str(feedTime(q.ChangedAfter) + "$")
-	}
-	if q.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		var c feedCursor
-		if err != nil || json.Unmarshal(raw, &c) != nil || c.S == "" || c.K == "" || !strings.HasSuffix(c.S, "#"+c.K) {
-			return nil, "", badCursor()
-		}
-		in.ExclusiveStartKey = map[string]types.AttributeValue{"GSI1PK": str(feedPK(q.IntegrationID, q.Model)), "GSI1SK": str(c.S),
-			"PK": str(recPK(q.IntegrationID)), "SK": str(recSK(q.Model, c.K))}
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", fmt.Errorf("list records: %w", err)
-	}
-	recs := make([]integration.StoredRecord, 0, len(out.Items))
-	for _, it := range out.Items {
-		r, err := s.recordFromItem(ctx, q.IntegrationID, it)
-		if err != nil {
-			return nil, "", err
-		}
-		recs = append(recs, r)
-	}
-	next := ""
-	if len(out.LastEvaluatedKey) > 0 && len(recs) > 0 {
-		last := recs[len(recs)-1]
-		b, _ := json.Marshal(feedCursor{S: feedSK(last.ChangedAt, last.ExternalID), K: last.ExternalID})
-		next = base64.RawURLEncoding.EncodeToString(b)
-	}
-	return recs, next, nil
-}
-
-// CountRecords counts with a COUNT query over the model's key range.
-func (s *Store) CountRecords(ctx context.Context, integrationID, model string) (int64, error) {
-	n, err := s.count(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :m)"),
-		FilterExpression:          aws.String("deleted = :f"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(recPK(integrationID)), ":m": str(model + "#"), ":f": &types.AttributeValueMemberBOOL{Value: false}}})
-	if err != nil {
-		return 0, fmt.Errorf("count records: %w", err)
-	}
-	return n, nil
 }
 
 // count runs a COUNT query to its end.
@@ -754,35 +865,48 @@ func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]int
 	}
 }
 
-// DeleteSyncData deletes every item of the integration's sync partitions.
+// DeleteSyncData first marks the integration purged (so no write of a
+// job still under way lands afterwards) and finishes its running runs,
+// then deletes every item of its sync partitions, page by page. If it
+// fails part way, calling it again carries on.
 func (s *Store) DeleteSyncData(ctx context.Context, integrationID string) error {
-	partitions := []string{"INT#" + integrationID + "#ACTIVE", "INT#" + integrationID + "#CURSOR", "INT#" + integrationID + "#EVT", recPK(integrationID), partPK(integrationID),
-		"INT#" + integrationID + "#PUSH", "INT#" + integrationID + "#PUSHSEQ", "INT#" + integrationID + "#MAP"}
-	in := partition(runPK(integrationID))
-	in.TableName, in.ProjectionExpression = &s.table, aws.String("PK, SK")
+	mark := purgedKey(integrationID)
+	mark["purged_at"], mark["expires_at"] = str(time.Now().UTC().Format(time.RFC3339Nano)), expiresIn(purgedRetention)
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: mark}); err != nil {
+		return fmt.Errorf("mark sync data purged: %w", err)
+	}
+	id := integrationID
+	partitions := []string{"INT#" + id + "#ACTIVE", "INT#" + id + "#CURSOR", "INT#" + id + "#EVT", recPK(id), partPK(id), outboxPK(id),
+		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP"}
+	in := partition(runPK(id))
+	in.TableName, in.ProjectionExpression = &s.table, aws.String("SK, #s")
+	in.ExpressionAttributeNames = map[string]string{"#s": "status"}
 	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
 		for _, it := range items {
-			partitions = append(partitions, jobPK(integrationID, strAttr(it, "SK")), spawnPK(integrationID, strAttr(it, "SK")))
+			run := strAttr(it, "SK")
+			if strAttr(it, "status") == string(integration.RunRunning) {
+				if _, err := s.finishRun(ctx, id, run, integration.RunError, "The integration was deleted.", time.Now()); err != nil {
+					return err
+				}
+			}
+			partitions = append(partitions, jobPK(id, run), spawnPK(id, run), deltaPK(id, run))
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list runs: %w", err)
+		return fmt.Errorf("stop runs: %w", err)
 	}
-	partitions = append(partitions, runPK(integrationID)) // last: the runs name the job partitions
+	partitions = append(partitions, runPK(id)) // last: the runs name the job partitions
 	for _, p := range partitions {
-		var reqs []types.WriteRequest
 		in := partition(p)
 		in.TableName, in.ProjectionExpression = &s.table, aws.String("PK, SK")
 		if err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
+			reqs := make([]types.WriteRequest, 0, len(items))
 			for _, it := range items {
 				reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: pk(strAttr(it, "PK"), strAttr(it, "SK"))}})
 			}
-			return nil
+			return s.batchWrite(ctx, reqs)
 		}); err != nil {
-			return fmt.Errorf("list %s: %w", p, err)
-		}
-		if err := s.batchWrite(ctx, reqs); err != nil {
 			return fmt.Errorf("delete %s: %w", p, err)
 		}
 	}

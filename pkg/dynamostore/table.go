@@ -12,7 +12,9 @@ import (
 )
 
 // CreateTable creates the table as template.yaml declares it, if missing,
-// and waits until it is active. The local runner and tests use it.
+// and waits until it is active. The local runner and tests use it. A
+// table it creates holds no records of the previous release: it is
+// marked as needing no records backfill.
 func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	attr := func(n string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
@@ -34,8 +36,14 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
+	created := err == nil
 	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute); err != nil {
 		return fmt.Errorf("wait for table %s: %w", table, err)
+	}
+	if created {
+		if err := markMigrated(ctx, db, table); err != nil {
+			return err
+		}
 	}
 	_, _ = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(table),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expires_at"), Enabled: aws.Bool(true)}})

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/joinery/joinery/pkg/integration"
@@ -13,15 +14,27 @@ import (
 )
 
 var (
-	bucketRuns    = []byte("runs")    // integration \x00 run id → run
-	bucketActive  = []byte("active")  // integration → active run id
-	bucketJobs    = []byte("jobs")    // integration \x00 run \x00 job id → seen ids
-	bucketSpawns  = []byte("spawns")  // integration \x00 run \x00 parent job id → nothing
-	bucketCursors = []byte("cursors") // integration → cursors
-	bucketRecords = []byte("records") // integration \x00 model \x00 external id → record
-	bucketFeed    = []byte("feed")    // integration \x00 model \x00 changed at \x00 external id → nothing
-	bucketEvents  = []byte("events")  // integration \x00 event id → event
-	syncBuckets   = [][]byte{bucketRuns, bucketActive, bucketJobs, bucketSpawns, bucketCursors, bucketRecords, bucketFeed, bucketEvents}
+	bucketRuns      = []byte("runs")      // integration \x00 run id → run
+	bucketActive    = []byte("active")    // integration → active run id
+	bucketJobs      = []byte("jobs")      // integration \x00 run \x00 job id → seen ids
+	bucketReads     = []byte("job_reads") // integration \x00 run \x00 job id → page reads and clock
+	bucketDeltas    = []byte("deltas")    // integration \x00 run \x00 job id → count deltas per model, until applied or swept
+	bucketFinishers = []byte("finishers") // integration \x00 run → the job finishing it
+	bucketSpawns    = []byte("spawns")    // integration \x00 run \x00 parent job id → nothing
+	bucketCursors   = []byte("cursors")   // integration → cursors
+	bucketRecords   = []byte("records")   // integration \x00 model \x00 external id → record
+	bucketFeed      = []byte("feed")      // integration \x00 model \x00 changed at \x00 external id → nothing
+	bucketOutbox    = []byte("outbox")    // integration \x00 model \x00 external id \x00 changed at → change
+	bucketCounts    = []byte("counts")    // integration \x00 model → records not deleted
+	bucketRetries   = []byte("retries")   // integration \x00 model \x00 external id → why
+	bucketEvents    = []byte("events")    // integration \x00 event id → event
+	// syncBuckets hold an integration's sync data: DeleteSyncData empties
+	// them of it.
+	syncBuckets = [][]byte{bucketRuns, bucketActive, bucketJobs, bucketReads, bucketDeltas, bucketFinishers, bucketSpawns,
+		bucketCursors, bucketRecords, bucketFeed, bucketOutbox, bucketCounts, bucketRetries, bucketEvents}
+	// bucketPurged (integration → when) outlives DeleteSyncData: it is what
+	// refuses the writes of jobs still under way.
+	bucketPurged = []byte("purged")
 )
 
 var _ integration.SyncStore = (*Store)(nil)
@@ -31,10 +44,18 @@ const EventRetention = 30 * 24 * time.Hour
 
 func (s *Store) initSync() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		// A file from before the counts bucket: count its records once.
+		countRecords := tx.Bucket(bucketCounts) == nil
 		for _, b := range syncBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketPurged); err != nil {
+			return err
+		}
+		if countRecords {
+			return initCounts(tx)
 		}
 		return nil
 	})
@@ -70,11 +91,23 @@ func loadRun(tx *bolt.Tx, integrationID, runID string) (*integration.Run, error)
 	return &r, nil
 }
 
-// StartRun makes run the integration's active run unless one is active.
+// takenOver is the error of a run a new run took over.
+const takenOver = "Taken over by a new run after it stopped making progress."
+
+// StartRun makes run the integration's active run unless one is active. A
+// stale active run is finished as error in the same transaction, so its
+// jobs' writes are refused from then on, and the count deltas of its jobs
+// that did not complete are applied (sweepDeltas).
 func (s *Store) StartRun(_ context.Context, run *integration.Run, staleAfter time.Duration) (*integration.Run, bool, error) {
 	var active *integration.Run
 	started := false
+	// Staleness is judged on the caller's clock, the new run's start.
+	now := run.StartedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		active, started = nil, false
 		if id := tx.Bucket(bucketActive).Get([]byte(run.IntegrationID)); id != nil {
 			cur, err := loadRun(tx, run.IntegrationID, string(id))
 			if err != nil && integration.ErrorCode(err) != integration.ENOTFOUND {
@@ -84,9 +117,19 @@ func (s *Store) StartRun(_ context.Context, run *integration.Run, staleAfter tim
 				active, started = cur, true // a retried start that had succeeded
 				return nil
 			}
-			if cur != nil && cur.Active() && time.Since(cur.StartedAt) < staleAfter {
-				active = cur
-				return nil
+			if cur != nil && cur.Active() {
+				if now.Sub(cur.StartedAt) < staleAfter {
+					active = cur
+					return nil
+				}
+				at := now
+				cur.Status, cur.Error, cur.FinishedAt = integration.RunError, takenOver, &at
+				if err := putJSON(tx, bucketRuns, runKey(cur.IntegrationID, cur.ID), cur); err != nil {
+					return err
+				}
+				if err := sweepDeltas(tx, cur.IntegrationID, cur.ID); err != nil {
+					return err
+				}
 			}
 		}
 		if err := tx.Bucket(bucketActive).Put([]byte(run.IntegrationID), []byte(run.ID)); err != nil {
@@ -164,11 +207,21 @@ func (s *Store) AddJobs(_ context.Context, integrationID, runID, parentJobID str
 	return out, err
 }
 
-// CompleteJob counts a job once.
+// jobReads is what a completed job read, for the run's finishing job.
+type jobReads struct {
+	Pages []integration.PageRead `json:"pages,omitempty"`
+	Clock map[string]time.Time   `json:"clock,omitempty"`
+}
+
+// CompleteJob counts a job once and, in the same transaction, applies the
+// count deltas its writes kept, so counts change exactly once per job. A
+// job of a stopped run is still counted, but its deltas were applied and
+// removed when the run stopped: it applies nothing.
 func (s *Store) CompleteJob(_ context.Context, integrationID, runID, jobID string, res integration.JobResult) (*integration.Run, bool, error) {
 	var out *integration.Run
 	first := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		first = false
 		r, err := loadRun(tx, integrationID, runID)
 		if err != nil {
 			return err
@@ -185,12 +238,83 @@ func (s *Store) CompleteJob(_ context.Context, integrationID, runID, jobID strin
 		if err := putJSON(tx, bucketJobs, mark, seen); err != nil {
 			return err
 		}
+		if len(res.Pages) > 0 || len(res.Clock) > 0 {
+			if err := putJSON(tx, bucketReads, mark, jobReads{Pages: res.Pages, Clock: res.Clock}); err != nil {
+				return err
+			}
+		}
+		var deltas map[string]int64
+		if _, err := getJSON(tx, bucketDeltas, mark, &deltas); err != nil {
+			return fmt.Errorf("decode count deltas of job %s: %w", jobID, err)
+		}
+		for model, d := range deltas {
+			if err := addCount(tx, integrationID, model, d); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketDeltas).Delete(mark); err != nil {
+			return err
+		}
 		r.JobsDone++
 		r.Progress = r.Progress.Add(res.Progress)
 		first = true
 		return putJSON(tx, bucketRuns, runKey(integrationID, runID), r)
 	})
 	return out, first, err
+}
+
+// RunReads returns the page reads of the run's completed jobs, in Seq
+// order, and their clocks merged: for a model several jobs listed, the
+// plan job's, which listed it first.
+func (s *Store) RunReads(_ context.Context, integrationID, runID string) ([]integration.PageRead, map[string]time.Time, error) {
+	pages := []integration.PageRead{}
+	clock := map[string]time.Time{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := key(integrationID, runID, "")
+		c := tx.Bucket(bucketReads).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var jr jobReads
+			if err := json.Unmarshal(v, &jr); err != nil {
+				return fmt.Errorf("decode page reads of run %s: %w", runID, err)
+			}
+			pages = append(pages, jr.Pages...)
+			plan := string(k[len(prefix):]) == "plan"
+			for m, t := range jr.Clock {
+				if _, ok := clock[m]; !ok || plan {
+					clock[m] = t
+				}
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(pages, func(i, j int) bool { return pages[i].Seq < pages[j].Seq })
+	return pages, clock, err
+}
+
+// ClaimFinish lets the first job that claims a running run finish it.
+func (s *Store) ClaimFinish(_ context.Context, integrationID, runID, jobID string) (bool, error) {
+	claimed := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		claimed = false
+		r, err := loadRun(tx, integrationID, runID)
+		if integration.ErrorCode(err) == integration.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !r.Active() {
+			return nil
+		}
+		k := runKey(integrationID, runID)
+		if cur := tx.Bucket(bucketFinishers).Get(k); cur != nil {
+			claimed = string(cur) == jobID
+			return nil
+		}
+		claimed = true
+		return tx.Bucket(bucketFinishers).Put(k, []byte(jobID))
+	})
+	return claimed, err
 }
 
 // SeenIDs unions the ids the run's jobs saw.
@@ -213,10 +337,13 @@ func (s *Store) SeenIDs(_ context.Context, integrationID, runID, model string) (
 	return out, err
 }
 
-// FinishRun finishes a running run once.
+// FinishRun finishes a running run once and, in the same transaction,
+// applies the count deltas of its jobs that did not complete. Called on a
+// finished run it changes nothing (there is nothing left to sweep).
 func (s *Store) FinishRun(_ context.Context, integrationID, runID string, status integration.RunStatus, message string, at time.Time) (bool, error) {
 	done := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		done = false
 		r, err := loadRun(tx, integrationID, runID)
 		if err != nil {
 			return err
@@ -230,10 +357,43 @@ func (s *Store) FinishRun(_ context.Context, integrationID, runID string, status
 				return err
 			}
 		}
+		if err := sweepDeltas(tx, integrationID, runID); err != nil {
+			return err
+		}
 		done = true
 		return putJSON(tx, bucketRuns, runKey(integrationID, runID), r)
 	})
 	return done, err
+}
+
+// sweepDeltas applies to the counts the deltas the run's jobs kept and
+// no completion applied (a job that failed, was dead-lettered or stopped
+// under its run), and removes them. It runs as the run stops: from then on
+// no write of the run lands, and a later completion of such a job finds
+// nothing to apply, so each record counts once.
+func sweepDeltas(tx *bolt.Tx, integrationID, runID string) error {
+	prefix := key(integrationID, runID, "")
+	var swept [][]byte
+	c := tx.Bucket(bucketDeltas).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var deltas map[string]int64
+		if err := json.Unmarshal(v, &deltas); err != nil {
+			return fmt.Errorf("decode count deltas of run %s: %w", runID, err)
+		}
+		for model, d := range deltas {
+			if err := addCount(tx, integrationID, model, d); err != nil {
+				return err
+			}
+		}
+		swept = append(swept, append([]byte{}, k...))
+	}
+	// Deleted after the walk: a cursor does not survive its bucket changing.
+	for _, k := range swept {
+		if err := tx.Bucket(bucketDeltas).Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Cursors returns the incremental cursors.
@@ -258,133 +418,6 @@ func (s *Store) SetCursors(_ context.Context, integrationID string, cursors map[
 		}
 		return putJSON(tx, bucketCursors, []byte(integrationID), cur)
 	})
-}
-
-type storedRecord struct {
-	Hash      string    `json:"hash"`
-	Data      []byte    `json:"data"`
-	Deleted   bool      `json:"deleted,omitempty"`
-	ChangedAt time.Time `json:"changed_at"`
-}
-
-// feedTime formats a time so that keys sort by it.
-func feedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
-
-// PutRecords writes what changed, in one transaction.
-func (s *Store) PutRecords(_ context.Context, _ integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
-	n, err := s.putRecords(recs)
-	return integration.PutResult{Written: n}, err
-}
-
-func (s *Store) putRecords(recs []integration.StoredRecord) (int, error) {
-	written := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		written = 0
-		for _, r := range recs {
-			k := key(r.IntegrationID, r.Model, r.ExternalID)
-			var old storedRecord
-			ok, err := getJSON(tx, bucketRecords, k, &old)
-			if err != nil {
-				return err
-			}
-			if ok && old.Hash == r.Hash {
-				continue
-			}
-			if ok {
-				if err := tx.Bucket(bucketFeed).Delete(key(r.IntegrationID, r.Model, feedTime(old.ChangedAt), r.ExternalID)); err != nil {
-					return err
-				}
-			}
-			if err := putJSON(tx, bucketRecords, k, storedRecord{Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt}); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketFeed).Put(key(r.IntegrationID, r.Model, feedTime(r.ChangedAt), r.ExternalID), nil); err != nil {
-				return err
-			}
-			written++
-		}
-		return nil
-	})
-	return written, err
-}
-
-// GetRecord returns one record.
-func (s *Store) GetRecord(_ context.Context, integrationID, model, externalID string) (*integration.StoredRecord, error) {
-	var out *integration.StoredRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var r storedRecord
-		ok, err := getJSON(tx, bucketRecords, key(integrationID, model, externalID), &r)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return integration.Errorf(integration.ENOTFOUND, "Record %s %q not found.", model, externalID)
-		}
-		out = &integration.StoredRecord{IntegrationID: integrationID, Model: model, ExternalID: externalID, Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt}
-		return nil
-	})
-	return out, err
-}
-
-// ListRecords walks the change feed.
-func (s *Store) ListRecords(_ context.Context, q integration.RecordQuery) ([]integration.StoredRecord, string, error) {
-	prefix := key(q.IntegrationID, q.Model, "")
-	start := prefix
-	if !q.ChangedAfter.IsZero() {
-		// Past every key at that exact time.
-		start = append(key(q.IntegrationID, q.Model, feedTime(q.ChangedAfter)), 0x01)
-	}
-	if q.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(b) == 0 || len(b) > 400 {
-			return nil, "", integration.Invalid(map[string]string{"cursor": "is not a cursor this API issued"})
-		}
-		start = append(append(append([]byte{}, prefix...), b...), 0x00)
-	}
-	out := []integration.StoredRecord{}
-	next := ""
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFeed).Cursor()
-		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(out) == q.Limit {
-				last := out[len(out)-1]
-				next = base64.RawURLEncoding.EncodeToString(key(feedTime(last.ChangedAt), last.ExternalID))
-				return nil
-			}
-			rest := bytes.SplitN(k[len(prefix):], []byte{0}, 2)
-			if len(rest) != 2 {
-				continue
-			}
-			var r storedRecord
-			if _, err := getJSON(tx, bucketRecords, key(q.IntegrationID, q.Model, string(rest[1])), &r); err != nil {
-				return err
-			}
-			out = append(out, integration.StoredRecord{IntegrationID: q.IntegrationID, Model: q.Model, ExternalID: string(rest[1]),
-				Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt})
-		}
-		return nil
-	})
-	return out, next, err
-}
-
-// CountRecords counts records not marked deleted.
-func (s *Store) CountRecords(_ context.Context, integrationID, model string) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		prefix := key(integrationID, model, "")
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var r storedRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			if !r.Deleted {
-				n++
-			}
-		}
-		return nil
-	})
-	return n, err
 }
 
 // AddEvents stores events and drops those past the retention.
@@ -446,10 +479,20 @@ func (s *Store) ListEvents(_ context.Context, q integration.EventQuery) ([]integ
 	return out, next, err
 }
 
-// DeleteSyncData removes an integration's runs, jobs, cursors, records
-// and events.
+// DeleteSyncData removes an integration's sync data and marks it purged.
+// The marker, kept, refuses the writes of jobs still under way; in one
+// transaction with the deletion, their runs are gone with everything else.
 func (s *Store) DeleteSyncData(_ context.Context, integrationID string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketPurged).Get([]byte(integrationID)) == nil {
+			at, err := time.Now().UTC().MarshalText()
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketPurged).Put([]byte(integrationID), at); err != nil {
+				return err
+			}
+		}
 		prefix := key(integrationID, "")
 		for _, b := range syncBuckets {
 			bk := tx.Bucket(b)

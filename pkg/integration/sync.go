@@ -156,6 +156,10 @@ type PageRead struct {
 	// none).
 	FirstID string `json:"first_id,omitempty"`
 	LastID  string `json:"last_id,omitempty"`
+	// IDs are all the ids the page listed, in order: a window whose first
+	// item the previous window also listed (not only as its last) lost
+	// nothing; items were only inserted before it.
+	IDs []string `json:"ids,omitempty"`
 	// Total is the listing's size the platform reported with the page (-1:
 	// it did not say).
 	Total int `json:"total"`
@@ -268,7 +272,9 @@ type SyncStore interface {
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the
-	// same step, so that run's jobs stop writing (ErrRunStopped).
+	// same step, so that run's jobs stop writing (ErrRunStopped), and the
+	// count deltas of its jobs that did not complete are applied, as by
+	// FinishRun.
 	StartRun(ctx context.Context, run *Run, staleAfter time.Duration) (*Run, bool, error)
 	// GetRun returns ENOTFOUND when there is no such run.
 	GetRun(ctx context.Context, integrationID, runID string) (*Run, error)
@@ -283,7 +289,9 @@ type SyncStore interface {
 	AddJobs(ctx context.Context, integrationID, runID, parentJobID string, children []string, totals map[string]int64) ([]string, error)
 	// CompleteJob counts a job done and adds its result, once: for a job
 	// already completed it changes nothing and returns false. It returns
-	// the run as it is afterwards.
+	// the run as it is afterwards. A job of a run that has stopped is
+	// still counted, but applies no count deltas: the run's stop applied
+	// them.
 	CompleteJob(ctx context.Context, integrationID, runID, jobID string, res JobResult) (*Run, bool, error)
 	// SeenIDs returns the union of the ids the run's jobs saw for a model.
 	SeenIDs(ctx context.Context, integrationID, runID, model string) (map[string]bool, error)
@@ -297,6 +305,10 @@ type SyncStore interface {
 	ClaimFinish(ctx context.Context, integrationID, runID, jobID string) (bool, error)
 	// FinishRun sets a running run's final status, once, and frees the
 	// integration for the next run; false if it was already finished.
+	// It also applies the count deltas of the run's jobs that did not
+	// complete (a failed, dead-lettered or stopped job's writes still
+	// count), exactly once: called again on a finished run it finishes
+	// what an earlier call cut short, and still returns false.
 	FinishRun(ctx context.Context, integrationID, runID string, status RunStatus, message string, at time.Time) (bool, error)
 
 	// Cursors returns the incremental cursor of each model (none: empty).
