@@ -1,6 +1,7 @@
 package wordpress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,15 +32,20 @@ type modelInfo struct {
 	route    string
 	statuses string // "" for models without statuses
 	modified bool   // whether the endpoint filters by modification time
+	terms    bool   // a taxonomy's terms rather than posts
+	// offsetless: WordPress ignores the offset parameter here (it registers
+	// it only for non-hierarchical taxonomies), so windows are cut out of
+	// numbered pages.
+	offsetless bool
 }
 
 var modelInfos = map[string]modelInfo{
 	// status=any leaves out the trash; list every status by name.
-	"post":     {"/wp/v2/posts", "publish,future,draft,pending,private,trash", true},
-	"page":     {"/wp/v2/pages", "publish,future,draft,pending,private,trash", true},
-	"media":    {"/wp/v2/media", "inherit,private,trash", true},
-	"category": {"/wp/v2/categories", "", false},
-	"tag":      {"/wp/v2/tags", "", false},
+	"post":     {route: "/wp/v2/posts", statuses: "publish,future,draft,pending,private,trash", modified: true},
+	"page":     {route: "/wp/v2/pages", statuses: "publish,future,draft,pending,private,trash", modified: true},
+	"media":    {route: "/wp/v2/media", statuses: "inherit,private,trash", modified: true},
+	"category": {route: "/wp/v2/categories", terms: true, offsetless: true},
+	"tag":      {route: "/wp/v2/tags", terms: true},
 }
 
 // Overlap is subtracted from an incremental cursor: WordPress keeps
@@ -48,85 +54,17 @@ var modelInfos = map[string]modelInfo{
 // Items in the overlap come again; callers dedupe by id and modified time.
 const Overlap = 2 * time.Second
 
-// List returns one page of a model, ordered by id. Ordering by id keeps
-// pages stable while items change during a listing: a change never moves
-// an item to an earlier page, so nothing is skipped (at worst seen twice).
-// Incremental listings pass modified_after in UTC with an explicit offset,
-// which WordPress converts to the site's timezone before comparing.
-func (c *Connector) List(ctx context.Context, conn connector.Connection, req connector.ListRequest) (connector.ListPage, error) {
-	info, ok := modelInfos[req.Model]
-	if !ok {
-		return connector.ListPage{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("WordPress has no model %q.", req.Model)}
-	}
-	page := 1
-	if req.Page != "" {
-		n, err := strconv.Atoi(req.Page)
-		if err != nil || n < 1 {
-			return connector.ListPage{}, &connector.Error{Kind: connector.ErrInvalid, Message: "bad page token"}
-		}
-		page = n
-	}
-	size := req.PageSize
-	if size <= 0 || size > 100 {
-		size = 100
-	}
-	q := url.Values{"context": {"edit"}, "per_page": {strconv.Itoa(size)}, "page": {strconv.Itoa(page)}, "orderby": {"id"}, "order": {"asc"}}
-	if info.statuses != "" {
-		q.Set("status", info.statuses)
-	}
-	if info.modified && !req.ModifiedAfter.IsZero() {
-		q.Set("modified_after", req.ModifiedAfter.Add(-Overlap).UTC().Format(time.RFC3339))
-	}
-	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route, q, nil)
-	if err != nil {
-		return connector.ListPage{}, err
-	}
-	if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "rest_post_invalid_page_number") {
-		return connector.ListPage{Total: -1, TotalPages: -1}, nil // past the last page
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return connector.ListPage{}, statusError(resp, body)
-	}
-	if !isJSON(resp, body) {
-		return connector.ListPage{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "The site answered with an HTML page instead of JSON: a security plugin, a firewall or a maintenance page is in the way of the REST API."}
-	}
-	var out connector.ListPage
-	if info.statuses == "" || req.Model == "category" || req.Model == "tag" {
-		out.Records, out.Failed, err = parseTerms(body, req.Model)
-	} else {
-		out.Records, out.Failed, err = parsePosts(body, req.Model)
-	}
-	if err != nil {
-		return connector.ListPage{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress answered JSON that Joinery could not read.", Err: err}
-	}
-	out.Total, out.TotalPages = header(resp, "X-WP-Total"), header(resp, "X-WP-TotalPages")
-	if out.TotalPages > page || (out.TotalPages < 0 && len(out.Records) == size) {
-		out.NextPage = strconv.Itoa(page + 1)
-	}
-	for _, r := range out.Records {
-		if r.ModifiedAt.After(out.MaxModified) {
-			out.MaxModified = r.ModifiedAt
-		}
-	}
-	return out, nil
-}
-
-func header(resp *http.Response, name string) int {
-	n, err := strconv.Atoi(resp.Header.Get(name))
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // text is a WordPress text field: {"raw", "rendered"} with context=edit, a
 // plain string in some plugins' answers.
 type text struct{ Raw, Rendered string }
 
 func (t *text) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		t.Raw, t.Rendered = s, s
+	// Told apart by their first byte, so a large body is decoded once.
+	if b = bytes.TrimLeft(b, " \t\r\n"); len(b) > 0 && b[0] == '"' {
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			t.Raw, t.Rendered = s, s
+		}
 		return nil
 	}
 	var o struct {
@@ -205,36 +143,62 @@ func (p wpPost) record(model string) integration.Record {
 // rest of the page is kept; an item without a readable id fails the page,
 // as nothing could tell later which item it was.
 func parsePosts(b []byte, model string) ([]integration.Record, []connector.ItemFailure, error) {
-	return parseItems(b, func(raw json.RawMessage) (integration.Record, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, nil, err
+	}
+	return parseItems(list, postParser(model))
+}
+
+func postParser(model string) func(json.RawMessage) (integration.Record, error) {
+	return func(raw json.RawMessage) (integration.Record, error) {
 		var p wpPost
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return integration.Record{}, err
 		}
 		return p.record(model), nil
-	})
+	}
 }
 
-// parseItems reads a JSON array item by item.
-func parseItems(b []byte, parse func(json.RawMessage) (integration.Record, error)) ([]integration.Record, []connector.ItemFailure, error) {
-	var list []json.RawMessage
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, nil, err
+// parseModel reads the items of a listing of model.
+func parseModel(list []json.RawMessage, model string) ([]integration.Record, []connector.ItemFailure, error) {
+	if modelInfos[model].terms {
+		return parseItems(list, termParser(model))
 	}
+	return parseItems(list, postParser(model))
+}
+
+// itemID reads an item's id; an item without one is unusable.
+func itemID(raw json.RawMessage) (int, error) {
+	var head struct {
+		ID int `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.ID <= 0 {
+		return 0, errors.New("an item without an id")
+	}
+	return head.ID, nil
+}
+
+// parseItems reads a list item by item. Each item is decoded once when it
+// reads well (items can be megabytes); only one that does not is read
+// again, for its id alone.
+func parseItems(list []json.RawMessage, parse func(json.RawMessage) (integration.Record, error)) ([]integration.Record, []connector.ItemFailure, error) {
 	out := make([]integration.Record, 0, len(list))
 	var failed []connector.ItemFailure
 	for _, raw := range list {
-		var head struct {
-			ID int `json:"id"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil || head.ID <= 0 {
-			return nil, nil, errors.New("an item without an id")
-		}
 		r, err := parse(raw)
-		if err != nil {
-			failed = append(failed, connector.ItemFailure{ExternalID: strconv.Itoa(head.ID), Message: "WordPress answered this item in a shape Joinery could not read: " + err.Error()})
+		if err == nil {
+			if n, _ := strconv.Atoi(r.ExternalID); n <= 0 {
+				return nil, nil, errors.New("an item without an id")
+			}
+			out = append(out, r)
 			continue
 		}
-		out = append(out, r)
+		id, idErr := itemID(raw)
+		if idErr != nil {
+			return nil, nil, idErr
+		}
+		failed = append(failed, connector.ItemFailure{ExternalID: strconv.Itoa(id), Message: "WordPress answered this item in a shape Joinery could not read: " + err.Error()})
 	}
 	return out, failed, nil
 }
@@ -246,15 +210,19 @@ type wpTerm struct {
 	Link string `json:"link"`
 }
 
-// parseTerms reads a list of categories or tags. Term names come HTML-escaped.
-func parseTerms(b []byte, model string) ([]integration.Record, []connector.ItemFailure, error) {
-	return parseItems(b, func(raw json.RawMessage) (integration.Record, error) {
+// record maps a category or tag. Term names come HTML-escaped.
+func (t wpTerm) record(model string) integration.Record {
+	return integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link}
+}
+
+func termParser(model string) func(json.RawMessage) (integration.Record, error) {
+	return func(raw json.RawMessage) (integration.Record, error) {
 		var t wpTerm
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return integration.Record{}, err
 		}
-		return integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link}, nil
-	})
+		return t.record(model), nil
+	}
 }
 
 func postRoute(model string) (string, error) {
@@ -359,17 +327,57 @@ func (c *Connector) Delete(ctx context.Context, conn connector.Connection, model
 	return nil
 }
 
-// Get reads one post or page.
+// Get reads one item of any model, in any status: a post in the trash is
+// read (context=edit) and comes back Deleted. ErrNotFound means WordPress
+// says the item does not exist; a missing REST route or a web server's
+// own 404 page says nothing about the item and is not ErrNotFound.
 func (c *Connector) Get(ctx context.Context, conn connector.Connection, model, externalID string) (integration.Record, error) {
-	route, err := postRoute(model)
+	info, ok := modelInfos[model]
+	if !ok {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("WordPress has no model %q.", model)}
+	}
+	if n, err := strconv.Atoi(externalID); err != nil || n <= 0 {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrNotFound, Message: fmt.Sprintf("WordPress has no %s %q: its ids are numbers.", model, externalID)}
+	}
+	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route+"/"+externalID, url.Values{"context": {"edit"}, "_fields": {fieldsOf(info)}}, nil)
 	if err != nil {
 		return integration.Record{}, err
 	}
-	var p wpPost
-	if err := c.getJSON(ctx, conn, route+"/"+externalID, url.Values{"context": {"edit"}}, &p); err != nil {
-		return integration.Record{}, err
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return integration.Record{}, itemError(resp, body)
 	}
-	return p.record(model), nil
+	if !isJSON(resp, body) {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrUnavailable, Status: resp.StatusCode, Message: htmlInsteadOfJSON}
+	}
+	parse := postParser(model)
+	if info.terms {
+		parse = termParser(model)
+	}
+	r, err := parse(body)
+	if n, _ := strconv.Atoi(r.ExternalID); err == nil && n <= 0 {
+		err = errors.New("an item without an id")
+	}
+	if err != nil {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrUnavailable, Status: resp.StatusCode, Message: "WordPress answered JSON that Joinery could not read.", Err: err}
+	}
+	return r, nil
+}
+
+// goneCodes are WordPress's answers for an item that does not exist.
+var goneCodes = map[string]bool{"rest_post_invalid_id": true, "rest_term_invalid": true}
+
+// itemError is statusError for one item's route: only WordPress's own
+// "no such item" is ErrNotFound.
+func itemError(resp *http.Response, body []byte) error {
+	err := statusError(resp, body)
+	ce := err.(*connector.Error)
+	if ce.Kind == connector.ErrNotFound && !goneCodes[ce.Code] {
+		ce.Kind = connector.ErrUnavailable
+	}
+	if resp.StatusCode == http.StatusGone {
+		ce.Kind = connector.ErrNotFound
+	}
+	return ce
 }
 
 var unsafeFilename = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -491,10 +499,6 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
-// PageToken is the token of page n: WordPress pages are numbered, so a
-// run can fan its pages out.
-func (c *Connector) PageToken(n int) string { return strconv.Itoa(n) }
-
 // PushModels are the models Joinery can create and update.
 func (c *Connector) PushModels() []string { return []string{"post", "page"} }
 
@@ -525,15 +529,16 @@ func (c *Connector) Exists(ctx context.Context, conn connector.Connection, model
 	if _, err := strconv.Atoi(externalID); err != nil {
 		return false, nil
 	}
-	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route+"/"+externalID, url.Values{"context": {"edit"}}, nil)
+	resp, body, err := c.call(ctx, conn, http.MethodGet, info.route+"/"+externalID, url.Values{"context": {"edit"}, "_fields": {"id"}}, nil)
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return false, nil
-	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return true, nil
 	}
-	return false, statusError(resp, body)
+	err = itemError(resp, body)
+	if ce := err.(*connector.Error); ce.Kind == connector.ErrNotFound {
+		return false, nil
+	}
+	return false, err
 }

@@ -12,7 +12,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -21,8 +23,12 @@ import (
 	"github.com/joinery/joinery/pkg/safehttp"
 )
 
-// maxResponse bounds what is read of one REST response.
+// maxResponse bounds what is read of one REST response, whatever the
+// HTTP client allows (it usually allows less).
 const maxResponse = 20 << 20
+
+// htmlInsteadOfJSON explains a REST answer that is a web page.
+const htmlInsteadOfJSON = "The site answered with an HTML page instead of JSON: a security plugin, a firewall or a maintenance page is in the way of the REST API."
 
 // Connector talks to WordPress.
 type Connector struct {
@@ -115,9 +121,14 @@ func (c *Connector) do(ctx context.Context, conn connector.Connection, method, u
 		return nil, nil, transportError(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	// One byte more than the cap: a longer answer fails rather than being
+	// cut, as a cut JSON document must not read as a short one.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, nil, transportError(err)
+	}
+	if len(b) > maxResponse {
+		return nil, nil, tooLarge(maxResponse, nil)
 	}
 	return resp, b, nil
 }
@@ -133,9 +144,46 @@ func transportError(err error) error {
 	case safehttp.IsTimeout(err):
 		return &connector.Error{Kind: connector.ErrUnavailable, Message: "The site did not answer in time.", Err: err}
 	case errors.Is(err, safehttp.ErrBodyTooLarge):
-		return &connector.Error{Kind: connector.ErrUnavailable, Message: "The site's answer was too large.", Err: err}
+		return tooLarge(capOf(err), err)
 	}
 	return &connector.Error{Kind: connector.ErrUnavailable, Message: "Could not reach the site: check the URL and that it is online.", Err: err}
+}
+
+// tooLarge is an answer larger than Joinery reads: asking for fewer items
+// at once is the way out, so it is its own kind, not a failure to retry.
+// limit ≤ 0: not known.
+func tooLarge(limit int64, err error) *connector.Error {
+	size := "the size limit"
+	if limit > 0 {
+		size = formatBytes(limit)
+	}
+	return &connector.Error{Kind: connector.ErrTooLarge, Err: err,
+		Message: fmt.Sprintf("The site's answer was larger than %s, the most Joinery reads in one answer.", size)}
+}
+
+// capPattern finds the cap safehttp names in its error, "(N bytes)".
+var capPattern = regexp.MustCompile(`\((\d+) bytes\)`)
+
+// capOf is the size cap an ErrBodyTooLarge names; 0 if it names none.
+func capOf(err error) int64 {
+	m := capPattern.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+// formatBytes writes a size as people read it: "10 MiB", "512 KiB" or
+// "1000 bytes".
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // statusError turns a non-2xx answer into a connector error with an
@@ -186,8 +234,7 @@ func (c *Connector) getJSON(ctx context.Context, conn connector.Connection, rout
 		return statusError(resp, body)
 	}
 	if !isJSON(resp, body) {
-		return &connector.Error{Kind: connector.ErrUnavailable, Status: resp.StatusCode,
-			Message: "The site answered with an HTML page instead of JSON: a security plugin, a firewall or a maintenance page is in the way of the REST API."}
+		return &connector.Error{Kind: connector.ErrUnavailable, Status: resp.StatusCode, Message: htmlInsteadOfJSON}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return &connector.Error{Kind: connector.ErrUnavailable, Status: resp.StatusCode, Message: "WordPress answered JSON that Joinery could not read.", Err: err}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,4 +256,138 @@ func hostPortOf(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return u.Host
+}
+
+// windowSeed gives every model of the real site enough items for several
+// windows: categories past one page of 100 (WordPress ignores offset for
+// them, so their windows are cut out of two pages), a few media items.
+var windowSeed sync.Once
+
+func seedWindows(t *testing.T) {
+	t.Helper()
+	windowSeed.Do(func() {
+		wptest.PHP(t, `
+for ($i = 1; $i <= 130; $i++) { wp_insert_term("Window category $i", 'category'); }
+for ($i = 1; $i <= 3; $i++) { wp_insert_term("window-tag-$i", 'post_tag'); }
+for ($i = 1; $i <= 5; $i++) { wp_insert_attachment(['post_title' => "Window media $i", 'post_mime_type' => 'image/png', 'post_status' => 'inherit'], "window-$i.png"); }
+for ($i = 1; $i <= 3; $i++) { wp_insert_post(['post_type' => 'page', 'post_title' => "Window page $i", 'post_status' => 'draft']); }`)
+	})
+}
+
+// Windows against the real WordPress, every model: each window holds
+// exactly the items of the numbered listing at its positions, X-WP-Total
+// is the listing's size with an offset too, and a window past the end is
+// empty — no rest_post_invalid_page_number — with the right total.
+func TestWindowsOnRealWordPress(t *testing.T) {
+	conn, _ := realConn(t)
+	seedWindows(t)
+	c := New()
+	ctx := context.Background()
+	for _, tt := range []struct {
+		model string
+		size  int // the first window's; later ones are one larger, starting one early
+	}{{"post", 99}, {"category", 99}, {"tag", 3}, {"page", 2}, {"media", 2}} {
+		t.Run(tt.model, func(t *testing.T) {
+			var ref []string
+			for page := ""; ; {
+				p, err := c.List(ctx, conn, connector.ListRequest{Model: tt.model, Page: page, PageSize: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range p.Records {
+					ref = append(ref, r.ExternalID)
+				}
+				if page = p.NextPage; page == "" {
+					break
+				}
+			}
+			if len(ref) < tt.size+2 {
+				t.Fatalf("only %d %s items to window", len(ref), tt.model)
+			}
+			check := func(offset, size int) {
+				t.Helper()
+				req := connector.ListRequest{Model: tt.model, Page: c.WindowToken(offset), PageSize: size}
+				p, err := c.List(ctx, conn, req)
+				if err != nil {
+					t.Fatalf("window %d+%d: %v", offset, size, err)
+				}
+				var got []string
+				for _, r := range p.Records {
+					got = append(got, r.ExternalID)
+				}
+				want := ref[min(offset, len(ref)):min(offset+size, len(ref))]
+				if strings.Join(got, ",") != strings.Join(want, ",") || p.Total != len(ref) {
+					t.Fatalf("window %d+%d: %v total %d, want %v total %d", offset, size, got, p.Total, want, len(ref))
+				}
+				if (offset+size < len(ref)) != (p.NextPage != "") {
+					t.Fatalf("window %d+%d of %d: next %q", offset, size, len(ref), p.NextPage)
+				}
+				if d := time.Since(p.ServerTime); d < -time.Minute || d > time.Minute {
+					t.Fatalf("ServerTime %v, now %v", p.ServerTime, time.Now())
+				}
+				ids, err := c.ListIDs(ctx, conn, req)
+				if err != nil || strings.Join(ids, ",") != strings.Join(want, ",") {
+					t.Fatalf("ids of window %d+%d: %v %v", offset, size, ids, err)
+				}
+			}
+			check(0, tt.size)
+			k := 1
+			for ; k*tt.size-1 < len(ref); k++ {
+				check(k*tt.size-1, tt.size+1)
+			}
+			check(k*tt.size-1, tt.size+1) // past the end
+			check(len(ref)+50, tt.size)
+			t.Logf("%s: %d items, %d windows of %d", tt.model, len(ref), k+2, tt.size)
+		})
+	}
+}
+
+// A page larger than the HTTP client reads is ErrTooLarge; its ids are not.
+func TestTooLargeOnRealWordPress(t *testing.T) {
+	conn, wp := realConn(t)
+	policy, err := safehttp.ParsePolicy(hostPortOf(t, wp["WP_URL"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.HTTP = safehttp.New(safehttp.Options{Policy: policy, MaxBodyBytes: 16 << 10})
+	c := New()
+	req := connector.ListRequest{Model: "post", Page: c.WindowToken(0), PageSize: 100}
+	_, err = c.List(context.Background(), conn, req)
+	var ce *connector.Error
+	if !errors.As(err, &ce) || ce.Kind != connector.ErrTooLarge || !strings.Contains(ce.Message, "16 KiB") {
+		t.Fatalf("100 posts through a 16 KiB cap: %v", err)
+	}
+	if ids, err := c.ListIDs(context.Background(), conn, req); err != nil || len(ids) != 100 {
+		t.Fatalf("their ids: %d, %v", len(ids), err)
+	}
+}
+
+// Get reads any model; a trashed post is Deleted, a gone one ErrNotFound.
+func TestGetOnRealWordPress(t *testing.T) {
+	conn, _ := realConn(t)
+	seedWindows(t)
+	c := New()
+	ctx := context.Background()
+	trashed := strings.TrimSpace(wptest.PHP(t, `echo get_posts(['post_status' => 'trash', 'numberposts' => 1, 'fields' => 'ids'])[0];`))
+	r, err := c.Get(ctx, conn, "post", trashed)
+	if err != nil || !r.Deleted || r.Status != "trash" {
+		t.Fatalf("trashed post %s: %+v %v", trashed, r, err)
+	}
+	for _, model := range []string{"category", "tag", "page", "media"} {
+		p, err := c.List(ctx, conn, connector.ListRequest{Model: model, Page: c.WindowToken(1), PageSize: 1})
+		if err != nil || len(p.Records) != 1 {
+			t.Fatalf("%s: %v", model, err)
+		}
+		got, err := c.Get(ctx, conn, model, p.Records[0].ExternalID)
+		if err != nil || got.ExternalID != p.Records[0].ExternalID || got.Title != p.Records[0].Title || got.Model != model {
+			t.Fatalf("%s %s: %+v %v, listed %+v", model, p.Records[0].ExternalID, got, err, p.Records[0])
+		}
+	}
+	for _, model := range []string{"post", "page", "media", "category", "tag"} {
+		_, err := c.Get(ctx, conn, model, "987654")
+		var ce *connector.Error
+		if !errors.As(err, &ce) || ce.Kind != connector.ErrNotFound {
+			t.Fatalf("a %s that never existed: %v", model, err)
+		}
+	}
 }

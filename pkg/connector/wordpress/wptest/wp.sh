@@ -27,16 +27,20 @@ log() { echo "wp.sh: $*" >&2; }
 
 install() {
   # Test binaries start WordPress in parallel; only one may run apt at a time.
-  exec 9>"${TMPDIR:-/tmp}/joinery-wp-install.lock"
-  flock 9
-  local need=()
-  for p in wordpress php-cli php-mysql mariadb-server; do
-    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
-  done
-  [ ${#need[@]} -eq 0 ] && return 0
-  log "installing ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # The lock is held by a subshell's descriptor, never by this shell's: the
+  # servers started later would inherit it and hold it for as long as they
+  # run, blocking every other start.
+  (
+    flock 9
+    local need=()
+    for p in wordpress php-cli php-mysql mariadb-server; do
+      [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
+    done
+    [ ${#need[@]} -eq 0 ] && exit 0
+    log "installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  ) 9>"${TMPDIR:-/tmp}/joinery-wp-install.lock"
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

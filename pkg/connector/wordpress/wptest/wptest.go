@@ -89,18 +89,40 @@ func asExit(err error, ee **exec.ExitError) bool {
 	return ok
 }
 
-// PHP runs a PHP file inside WordPress, e.g. to change posts behind the API.
+// PHP runs PHP code inside WordPress, e.g. to change posts behind the API.
 func PHP(t testing.TB, code string) string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "snippet.php")
-	if err := os.WriteFile(f, []byte("<?php\n"+code), 0o600); err != nil {
+	out, err := RunPHP(code)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("bash", script(), "php", f, "--dir", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("php: %v\n%s", err, out)
+	return out
+}
+
+// RunPHP is PHP for code that can't fail the test itself, such as an
+// HTTP hook running on another goroutine: it returns the failure instead.
+// WordPress must have been started.
+func RunPHP(code string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("php: WordPress is not started")
 	}
-	return string(out)
+	f, err := os.CreateTemp("", "joinery-wp-snippet-*.php")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString("<?php\n" + code); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("bash", script(), "php", f.Name(), "--dir", dir).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("php: %v\n%s", err, out)
+	}
+	return string(out), nil
 }
 
 // Main runs the tests, then stops WordPress if a test started it.
