@@ -82,7 +82,7 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 			ok = false
 		}
 	}()
-	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || job.RunID == "" || job.IntegrationID == "" {
+	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || !valid(job) {
 		// Not a job: let it reach the DLQ, where it can be looked at.
 		log.ErrorContext(ctx, "not a sync job", "message_id", m.MessageId)
 		return false
@@ -116,6 +116,15 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 		w.Engine.Abandon(context.WithoutCancel(ctx), job, "an internal error")
 	}
 	return false
+}
+
+// valid reports whether a message is a sync job: every kind but migrate
+// (the store's own backfill) belongs to an integration and a run.
+func valid(job syncer.Job) bool {
+	if job.Kind == "migrate" {
+		return true
+	}
+	return job.RunID != "" && job.IntegrationID != ""
 }
 
 func (w *Worker) log() *slog.Logger {

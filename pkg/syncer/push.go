@@ -177,7 +177,9 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 			return err
 		}
 		if p.Status == integration.PushQueued {
-			if err := e.applyPush(ctx, it, m, p, owner, attempt); err != nil {
+			if err := e.applyPush(ctx, it, m, p, owner, attempt); errors.Is(err, integration.ErrRunStopped) {
+				return nil // moot: the integration is being deleted
+			} else if err != nil {
 				return err
 			}
 		}
@@ -192,6 +194,9 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 // push stays queued and the job is retried.
 func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string, attempt int) error {
 	outcome, rec, err := e.pushOne(ctx, it, m, p, owner)
+	if errors.Is(err, integration.ErrRunStopped) {
+		return err // the integration's sync data was purged: nothing to record
+	}
 	var ce *connector.Error
 	if err != nil && !errors.As(err, &ce) {
 		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
@@ -340,8 +345,9 @@ func (e *Engine) storeRecord(ctx context.Context, integrationID string, r integr
 	if err != nil {
 		return err
 	}
-	_, err = e.Store.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
-		Hash: hash, Data: data, Deleted: r.Deleted, ChangedAt: e.now()}})
+	// No run: the record's count changes with the write.
+	_, err = e.put(ctx, integration.WriteScope{}, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
+		Hash: hash, Data: data, Deleted: r.Deleted, ModifiedAt: r.ModifiedAt}})
 	return err
 }
 

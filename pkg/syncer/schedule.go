@@ -15,8 +15,9 @@ const SchedulerBatch = 200
 // Tick starts a pull for every integration whose scheduled sync is due and
 // sets its next one. An integration whose run is still under way is not
 // started again; one that can't sync (no credentials, say) is rescheduled
-// all the same, with the reason in an event. It returns how many runs it
-// started.
+// all the same, with the reason in an event. It also queues the store's
+// records backfill while the store says one is pending. It returns how
+// many runs it started.
 func (e *Engine) Tick(ctx context.Context) (int, error) {
 	now := e.now()
 	due, err := e.Integrations.Due(ctx, now, SchedulerBatch)
@@ -25,6 +26,9 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	}
 	started := 0
 	var errs []error
+	if err := e.queueMigration(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, it := range due {
 		_, ok, err := e.start(ctx, it, StartInput{Direction: integration.DirectionFromExternal})
 		switch {

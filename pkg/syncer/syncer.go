@@ -2,14 +2,16 @@
 // through the queue, runs each job, and finishes the run exactly once.
 //
 // A run starts with one plan job. The plan job lists the first page of each
-// model; when the platform says how many pages there are and lets pages be
-// addressed directly, it plans one job per remaining page, which run in
-// parallel; otherwise each page job chains the next. Every job adds the jobs
-// it spawns to the run's total before it counts itself done, so the run's
-// done count reaches its total only when all the work is done, and the job
-// that gets there finishes the run. Jobs, counts and record writes are all
-// idempotent: a job delivered twice, or redone after a crash, changes
-// nothing the first delivery did not.
+// model. A connector whose listings are positions (connector.Windowed) is
+// read as windows: from the total the first page reports the plan fans out
+// one job per window, which run in parallel, each window starting one item
+// early so the finishing job can tell whether the listing shifted under the
+// run. Other connectors' pages chain: each page job lists the next. Every
+// job adds the jobs it spawns to the run's total before it counts itself
+// done, so the run's done count reaches its total only when all the work is
+// done, and the job that gets there claims the run and finishes it. Jobs,
+// counts and record writes are all idempotent: a job delivered twice, or
+// redone after a crash, changes nothing the first delivery did not.
 package syncer
 
 import (
@@ -31,16 +33,23 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page | push | purge
-	AccountID     string `json:"account_id"`
-	IntegrationID string `json:"integration_id"`
-	RunID         string `json:"run_id"`
-	JobID         string `json:"job_id"`
+	Kind          string `json:"kind"` // plan | page | push | purge | migrate
+	AccountID     string `json:"account_id,omitempty"`
+	IntegrationID string `json:"integration_id,omitempty"`
+	RunID         string `json:"run_id,omitempty"`
+	JobID         string `json:"job_id,omitempty"`
 	Model         string `json:"model,omitempty"`
-	// Page is the page token of a page job, the local id of a push job.
+	// Page is the page token of a page job, the local id of a push job,
+	// the backfill cursor of a migrate job.
 	Page string `json:"page,omitempty"`
-	// Chain: this job lists the next page itself when done (the platform
-	// gave no page count, or pages can't be addressed directly).
+	// Offset and Limit are a window job's positions in the listing
+	// (Limit > 0: a window job): Limit items from Offset, the first of
+	// them the previous window's last.
+	Offset int `json:"offset,omitempty"`
+	Limit  int `json:"limit,omitempty"`
+	// Chain: this job lists the next page itself when done (a connector
+	// paging by token; or the last window planned, which goes on while the
+	// listing has grown past it).
 	Chain bool `json:"chain,omitempty"`
 }
 
@@ -48,12 +57,6 @@ type Job struct {
 // item still exists; a full run asks before it marks an item deleted.
 type ExistenceChecker interface {
 	Exists(ctx context.Context, c connector.Connection, model, externalID string) (bool, error)
-}
-
-// PageAddresser is implemented by connectors whose page tokens can be
-// made up front from a page number, so a run's pages can be fanned out.
-type PageAddresser interface {
-	PageToken(n int) string
 }
 
 // Engine starts and runs syncs.
@@ -77,6 +80,26 @@ type Engine struct {
 	Limits *Limits
 	// Backoff is the delay before a failed job's next delivery; nil: Backoff.
 	Backoff func(attempt int, retryAfter time.Duration) time.Duration
+	// FeedSafety is the change feed's safety window W: the feed shows a
+	// record once its ChangedAt is at least W old, and a record write
+	// must commit within W/2 of its stamp. 0: 10 s; negative: none (no
+	// window, no deadline; JOINERY_FEED_SAFETY_SECONDS=0).
+	FeedSafety time.Duration
+	// MaxBodyBytes is the HTTP client's cap on an answer, named when an
+	// item is too large to read (0: safehttp's default).
+	MaxBodyBytes int64
+
+	migration migrationWatch
+}
+
+func (e *Engine) feedSafety() time.Duration {
+	switch {
+	case e.FeedSafety == 0:
+		return 10 * time.Second
+	case e.FeedSafety < 0:
+		return 0
+	}
+	return e.FeedSafety
 }
 
 func (e *Engine) now() time.Time {
@@ -240,6 +263,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 		// The integration is deleted: remove what it synced. Resumable:
 		// a retry goes on where this one stopped.
 		return e.Store.DeleteSyncData(ctx, job.IntegrationID)
+	case "migrate":
+		return e.migrate(ctx, job)
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {
@@ -268,17 +293,34 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	default:
 		return fmt.Errorf("unknown job kind %q", job.Kind)
 	}
+	if errors.Is(err, integration.ErrRunStopped) {
+		return nil // the run finished, was taken over or purged under the job
+	}
 	if err != nil {
 		return e.failed(ctx, it, run, job, attempt, err)
 	}
 	run, _, err = e.Store.CompleteJob(ctx, run.IntegrationID, run.ID, job.JobID, res)
-	if err != nil {
-		return err
+	if errors.Is(err, integration.ErrRunStopped) {
+		return nil
 	}
-	// Whoever sees the last job done finishes the run; a redelivered last
-	// job finishes it too if the first delivery died before it could.
-	if run.Active() && run.JobsDone >= run.JobsTotal {
-		return e.finish(ctx, it, run)
+	if err != nil {
+		return fmt.Errorf("complete job %s of run %s: %w", job.JobID, job.RunID, err)
+	}
+	if !run.Active() || run.JobsDone < run.JobsTotal {
+		return nil
+	}
+	// Every job is done. Several may see it (a redelivered job, one that
+	// completed just before): only the one that claims the run finishes
+	// it, and a redelivery of that one resumes a finish cut short.
+	claimed, err := e.Store.ClaimFinish(ctx, run.IntegrationID, run.ID, job.JobID)
+	if err != nil {
+		return fmt.Errorf("claim the finish of run %s: %w", run.ID, err)
+	}
+	if !claimed {
+		return nil
+	}
+	if err := e.finish(ctx, it, run); err != nil && !errors.Is(err, integration.ErrRunStopped) {
+		return err
 	}
 	return nil
 }
@@ -290,7 +332,10 @@ func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *i
 		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
 	}
 	where := "planning"
-	if job.Kind == "page" {
+	switch {
+	case job.Kind == "page" && job.Limit > 0:
+		where = fmt.Sprintf("%s items %d-%d", job.Model, job.Offset+1, job.Offset+job.Limit)
+	case job.Kind == "page":
 		where = fmt.Sprintf("%s page %s", job.Model, job.Page)
 	}
 	switch ce.Kind {
@@ -399,32 +444,58 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	var children []Job
 	totals := map[string]int64{}
 	res.Seen = map[string][]string{}
+	res.Clock = map[string]time.Time{}
 	for _, m := range run.Models {
-		page, err := c.List(ctx, conn, connector.ListRequest{Model: m, ModifiedAfter: run.Since[m], PageSize: e.PageSize})
-		if err != nil {
-			return res, err
-		}
-		p, seen, err := e.store(ctx, run, m, page)
+		p, pending, err := e.retryItems(ctx, conn, c, run, job.JobID, m)
 		if err != nil {
 			return res, err
 		}
 		res.Progress = res.Progress.Add(p)
-		res.Seen[m] = seen
-		totals[m] = int64(page.Total)
-		if page.NextPage == "" {
+		res.Seen[m] = append(res.Seen[m], pending...)
+		if w, ok := c.(connector.Windowed); ok {
+			size := e.windowSize(w)
+			l := e.lister(run, job.JobID, m, conn, c, w)
+			read, err := l.window(ctx, 0, size, false)
+			if err != nil {
+				return res, err
+			}
+			res.Progress = res.Progress.Add(l.progress)
+			res.Seen[m] = append(res.Seen[m], l.seen...)
+			res.Pages = append(res.Pages, read)
+			if !l.clock.IsZero() {
+				res.Clock[m] = l.clock
+			}
+			totals[m] = int64(read.Total)
+			// Windows 1..n cover the rest of what the platform counted;
+			// the last goes on to the next while it comes back full
+			// (items that entered the listing meanwhile).
+			n := 0
+			switch {
+			case read.Total >= 0:
+				n = (read.Total+size-1)/size - 1
+			case read.Count >= size:
+				n = 1
+			}
+			for k := 1; k <= n; k++ {
+				children = append(children, windowJob(run, m, w, k*size-1, size, k == n))
+			}
 			continue
 		}
-		addr, ok := c.(PageAddresser)
-		if ok && page.TotalPages > 1 {
-			for n := 2; n <= page.TotalPages; n++ {
-				children = append(children, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
-					JobID: fmt.Sprintf("%s/%d", m, n), Model: m, Page: addr.PageToken(n),
-					// Items that enter the listing while the run reads it
-					// push later ones past the planned last page: that
-					// page goes on to the next while there is one.
-					Chain: n == page.TotalPages})
-			}
-		} else {
+		page, err := c.List(ctx, conn, connector.ListRequest{Model: m, ModifiedAfter: run.Since[m], PageSize: e.PageSize})
+		if err != nil {
+			return res, err
+		}
+		if !page.ServerTime.IsZero() {
+			res.Clock[m] = page.ServerTime
+		}
+		p, seen, err := e.tokenPage(ctx, run, job.JobID, m, page)
+		if err != nil {
+			return res, err
+		}
+		res.Progress = res.Progress.Add(p)
+		res.Seen[m] = append(res.Seen[m], seen...)
+		totals[m] = int64(page.Total)
+		if page.NextPage != "" {
 			children = append(children, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
 				JobID: m + "/" + page.NextPage, Model: m, Page: page.NextPage, Chain: true})
 		}
@@ -432,6 +503,15 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	// The plan's own pages count as done pages: one per model.
 	res.Progress.PagesTotal = int64(len(run.Models))
 	return res, e.spawn(ctx, run, job.JobID, children, totals)
+}
+
+// windowJob is the job reading the window of size+1 items at offset (the
+// first of them the previous window's last); its id names it by page
+// number, counting the plan's as page 1.
+func windowJob(run *integration.Run, model string, w connector.Windowed, offset, size int, chain bool) Job {
+	return Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
+		JobID: fmt.Sprintf("%s/%d", model, (offset+1)/size+1), Model: model, Page: w.WindowToken(offset),
+		Offset: offset, Limit: size + 1, Chain: chain}
 }
 
 // spawn records a job's children once and sends them. A replayed job
@@ -448,8 +528,11 @@ func (e *Engine) spawn(ctx context.Context, run *integration.Run, parentJobID st
 		bodies[i] = string(b)
 	}
 	recorded, err := e.Store.AddJobs(ctx, run.IntegrationID, run.ID, parentJobID, bodies, totals)
-	if err != nil || len(recorded) == 0 {
-		return err
+	if err != nil {
+		return fmt.Errorf("record the jobs job %s spawns: %w", parentJobID, err)
+	}
+	if len(recorded) == 0 {
+		return nil
 	}
 	msgs := make([]integration.Message, len(recorded))
 	for i, b := range recorded {
@@ -463,11 +546,14 @@ func (e *Engine) page(ctx context.Context, it *integration.Integration, run *int
 	if err != nil {
 		return integration.JobResult{}, err
 	}
+	if job.Limit > 0 {
+		return e.windowPage(ctx, conn, c, run, job)
+	}
 	page, err := c.List(ctx, conn, connector.ListRequest{Model: job.Model, Page: job.Page, ModifiedAfter: run.Since[job.Model], PageSize: e.PageSize})
 	if err != nil {
 		return integration.JobResult{}, err
 	}
-	p, seen, err := e.store(ctx, run, job.Model, page)
+	p, seen, err := e.tokenPage(ctx, run, job.JobID, job.Model, page)
 	if err != nil {
 		return integration.JobResult{}, err
 	}
@@ -486,47 +572,134 @@ func (e *Engine) page(ctx context.Context, it *integration.Integration, run *int
 	return res, nil
 }
 
-// store writes a page's records that changed and reports the page.
-func (e *Engine) store(ctx context.Context, run *integration.Run, model string, page connector.ListPage) (integration.Progress, []string, error) {
-	now := e.now()
-	recs := make([]integration.StoredRecord, 0, len(page.Records))
-	seen := make([]string, 0, len(page.Records))
-	for _, r := range page.Records {
-		r.Model = model
-		data, hash, err := Encode(r)
-		if err != nil {
-			return integration.Progress{}, nil, err
-		}
-		recs = append(recs, integration.StoredRecord{IntegrationID: run.IntegrationID, Model: model, ExternalID: r.ExternalID,
-			Hash: hash, Data: data, Deleted: r.Deleted})
-		seen = append(seen, r.ExternalID)
+// windowPage reads a window job's window.
+func (e *Engine) windowPage(ctx context.Context, conn connector.Connection, c connector.Connector, run *integration.Run, job Job) (integration.JobResult, error) {
+	w, ok := c.(connector.Windowed)
+	if !ok {
+		return integration.JobResult{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The connector no longer reads listings by position."}
 	}
-	// Stamped just before the write: the change feed's order.
-	for i := range recs {
-		recs[i].ChangedAt = e.now()
+	l := e.lister(run, job.JobID, job.Model, conn, c, w)
+	read, err := l.window(ctx, job.Offset, job.Limit, true)
+	if err != nil {
+		return integration.JobResult{}, err
 	}
-	put, err := e.Store.PutRecords(ctx, integration.WriteScope{RunID: run.ID}, recs)
-	written := put.Written
+	res := integration.JobResult{Progress: l.progress, Seen: map[string][]string{job.Model: l.seen}, Pages: []integration.PageRead{read}}
+	if !job.Chain {
+		return res, nil
+	}
+	var next []Job
+	if size := job.Limit - 1; size > 0 && read.Count >= job.Limit {
+		next = append(next, windowJob(run, job.Model, w, job.Offset+size, size, true))
+	}
+	// Recorded even when there is none: see page.
+	return res, e.spawn(ctx, run, job.JobID, next, nil)
+}
+
+// tokenPage writes a page read by token and reports it.
+func (e *Engine) tokenPage(ctx context.Context, run *integration.Run, jobID, model string, page connector.ListPage) (integration.Progress, []string, error) {
+	st, err := e.storePage(ctx, run, jobID, model, page)
 	if err != nil {
 		return integration.Progress{}, nil, err
 	}
-	// An item that could not be read still exists: it counts as seen, so
-	// it is never marked deleted, and as failed, with an event saying why.
-	var evs []integration.SyncEvent
-	for _, f := range page.Failed {
-		seen = append(seen, f.ExternalID)
-		evs = append(evs, integration.SyncEvent{ID: e.newID(), IntegrationID: run.IntegrationID, RunID: run.ID, Type: "item_failed", Status: "error",
-			Model: model, ExternalID: f.ExternalID, Message: f.Message, At: now})
+	n := len(page.Records) + len(page.Failed)
+	_ = e.event(ctx, run, "page", "ok", model, fmt.Sprintf("%s: %d items, %d written", model, n, st.written),
+		map[string]any{"items_seen": n, "items_written": st.written})
+	return integration.Progress{PagesDone: 1, ItemsSeen: int64(n), ItemsWritten: int64(st.written), ItemsFailed: int64(len(page.Failed))}, st.ids, nil
+}
+
+// stored is what storePage did with a page.
+type stored struct {
+	ids     []string // the page's ids, records first
+	written int
+}
+
+// storePage writes the page's records that changed, on behalf of the job.
+// An item that could not be read still exists: its id counts as seen, so
+// it is never marked deleted; it gets an item_failed event saying why and
+// goes to the retry set, which later runs read again.
+func (e *Engine) storePage(ctx context.Context, run *integration.Run, jobID, model string, page connector.ListPage) (stored, error) {
+	recs := make([]integration.StoredRecord, 0, len(page.Records))
+	ids := make([]string, 0, len(page.Records)+len(page.Failed))
+	dup := map[string]bool{}
+	for _, r := range page.Records {
+		r.Model = model
+		ids = append(ids, r.ExternalID)
+		if dup[r.ExternalID] {
+			continue // one write per record: a transaction may not name an item twice
+		}
+		dup[r.ExternalID] = true
+		data, hash, err := Encode(r)
+		if err != nil {
+			return stored{}, fmt.Errorf("encode %s %s: %w", model, r.ExternalID, err)
+		}
+		recs = append(recs, integration.StoredRecord{IntegrationID: run.IntegrationID, Model: model, ExternalID: r.ExternalID,
+			Hash: hash, Data: data, Deleted: r.Deleted, ModifiedAt: r.ModifiedAt})
 	}
-	if len(evs) > 0 {
+	put, err := e.put(ctx, integration.WriteScope{RunID: run.ID, JobID: jobID}, recs)
+	if err != nil {
+		return stored{}, err
+	}
+	if len(page.Failed) > 0 {
+		retry := map[string]string{}
+		evs := make([]integration.SyncEvent, 0, len(page.Failed))
+		for _, f := range page.Failed {
+			if f.ExternalID != "" {
+				ids = append(ids, f.ExternalID)
+				retry[f.ExternalID] = f.Message
+			}
+			evs = append(evs, integration.SyncEvent{ID: e.newID(), IntegrationID: run.IntegrationID, RunID: run.ID, Type: "item_failed", Status: "error",
+				Model: model, ExternalID: f.ExternalID, Message: f.Message, At: e.now()})
+		}
+		if len(retry) > 0 {
+			if err := e.Store.AddRetries(ctx, run.IntegrationID, model, retry); err != nil {
+				return stored{}, fmt.Errorf("add %d unreadable %s items to the retry set: %w", len(retry), model, err)
+			}
+		}
 		if err := e.Store.AddEvents(ctx, evs); err != nil {
-			return integration.Progress{}, nil, err
+			return stored{}, err
 		}
 	}
-	p := integration.Progress{PagesDone: 1, ItemsSeen: int64(len(recs) + len(page.Failed)), ItemsWritten: int64(written), ItemsFailed: int64(len(page.Failed))}
-	_ = e.event(ctx, run, "page", "ok", model, fmt.Sprintf("%s: %d items, %d written", model, len(recs), written),
-		map[string]any{"items_seen": len(recs), "items_written": written})
-	return p, seen, nil
+	return stored{ids: ids, written: put.Written}, nil
+}
+
+// writeBatch is how many records one PutRecords takes: one store
+// transaction's worth, so each write is small enough to commit well
+// within its deadline.
+const writeBatch = 25
+
+// put writes records in batches. Each batch is stamped just before its
+// write — the order of the change feed — and must commit within half the
+// feed's safety window of its stamp, or it fails and the job, retried,
+// stamps it again: so the feed, showing only records W old, never shows a
+// stamp after one whose write is still under way.
+func (e *Engine) put(ctx context.Context, scope integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
+	var out integration.PutResult
+	for len(recs) > 0 {
+		batch := recs[:min(len(recs), writeBatch)]
+		recs = recs[len(batch):]
+		for i := range batch {
+			batch[i].ChangedAt = e.now()
+		}
+		res, err := e.putBatch(ctx, scope, batch)
+		if err != nil {
+			return out, fmt.Errorf("write %d %s records: %w", len(batch), batch[0].Model, err)
+		}
+		out.Written += res.Written
+		out.Stale += res.Stale
+	}
+	return out, nil
+}
+
+// putBatch makes one write, given until W/2 after its stamp. A timeout
+// rather than a deadline at stamp+W/2: the same instant (the stamp was
+// just taken), and right under a test's virtual clock too.
+func (e *Engine) putBatch(ctx context.Context, scope integration.WriteScope, batch []integration.StoredRecord) (integration.PutResult, error) {
+	if w := e.feedSafety(); w > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w/2)
+		defer cancel()
+	}
+	return e.Store.PutRecords(ctx, scope, batch)
 }
 
 // finish ends a run whose jobs are all done: cursors advance and deletions
@@ -534,34 +707,69 @@ func (e *Engine) store(ctx context.Context, run *integration.Run, model string, 
 func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *integration.Run) error {
 	now := e.now()
 	cursors := map[string]time.Time{}
-	var warnings []string
+	type shift struct{ model, why string }
+	var shifts []shift
 	if run.Direction == integration.DirectionFromExternal || run.Direction == integration.DirectionBoth {
+		reads, clock, err := e.Store.RunReads(ctx, run.IntegrationID, run.ID)
+		if err != nil {
+			return fmt.Errorf("read the page reads of run %s: %w", run.ID, err)
+		}
+		byModel := map[string][]integration.PageRead{}
+		for _, r := range reads {
+			byModel[r.Model] = append(byModel[r.Model], r)
+		}
 		for _, m := range run.Models {
 			seen, err := e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, m)
 			if err != nil {
 				return err
 			}
-			// Items permanently deleted while the run paged shift later
-			// items onto pages already read. Then some were not seen:
-			// keep the cursor, so the next run reads this window again,
-			// and mark nothing deleted.
-			if total, ok := run.Totals[m]; ok && total >= 0 && int64(len(seen)) < total {
-				warnings = append(warnings, fmt.Sprintf("%s: %d of %d items seen; the listing shifted while it was read, the next run reads it again", m, len(seen), total))
+			// Items that moved while the run read the listing may have
+			// been missed: keep the cursor, so the next run reads this
+			// stretch again (unchanged records cost no write), and mark
+			// nothing deleted.
+			var why string
+			if rs := byModel[m]; len(rs) > 0 {
+				why = shifted(rs)
+			} else if total, ok := run.Totals[m]; ok && total >= 0 && int64(len(seen)) < total {
+				why = fmt.Sprintf("%d of %d items seen", len(seen), total)
+			}
+			if why != "" {
+				shifts = append(shifts, shift{m, why})
 				continue
 			}
-			cursors[m] = run.ListedAt
+			var newest time.Time
 			if run.Full {
-				if err := e.markDeleted(ctx, it, run, m, seen); err != nil {
+				// Items waiting to be read again still exist.
+				retry, err := e.Store.Retries(ctx, run.IntegrationID, m, maxRetrySet)
+				if err != nil {
+					return fmt.Errorf("read the %s retry set: %w", m, err)
+				}
+				for id := range retry {
+					seen[id] = true
+				}
+				if newest, err = e.markDeleted(ctx, it, run, m, seen); err != nil {
 					return err
 				}
 			}
+			// The platform's clock when the run began listing the model:
+			// nothing modified after it was missed, whatever Joinery's
+			// clock says. Without it an incremental run keeps its cursor; a
+			// full one, which read everything, goes by the newest item.
+			switch {
+			case !clock[m].IsZero():
+				cursors[m] = clock[m]
+			case run.Full && !newest.IsZero():
+				cursors[m] = newest.Add(-noClockOverlap)
+			}
 		}
-		if err := e.Store.SetCursors(ctx, run.IntegrationID, cursors); err != nil {
-			return err
+		if len(cursors) > 0 {
+			if err := e.Store.SetCursors(ctx, run.IntegrationID, cursors); err != nil {
+				return err
+			}
 		}
 	}
 	// The integration first, then the run: a crash in between leaves the
-	// run active, and the redelivered last job finishes it again.
+	// run active, and the redelivered claimer finishes it again.
 	if err := e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, &now, ""); err != nil {
 		return err
 	}
@@ -577,27 +785,34 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 	if err != nil {
 		return err
 	}
-	for _, w := range warnings {
-		_ = e.event(ctx, run, "listing_shifted", "warning", "", w, nil)
+	for _, s := range shifts {
+		_ = e.event(ctx, run, "listing_shifted", "warning", s.model,
+			fmt.Sprintf("%s: the listing shifted while it was read (%s); the next run reads it again", s.model, s.why), nil)
 	}
 	p := run.Progress
 	return e.event(ctx, run, "run_finished", "ok", "", fmt.Sprintf("completed: %d pages, %d items seen, %d written", p.PagesDone, p.ItemsSeen, p.ItemsWritten),
 		map[string]any{"pages_done": p.PagesDone, "items_seen": p.ItemsSeen, "items_written": p.ItemsWritten})
 }
 
-// markDeleted marks the model's records a complete run did not see.
+// noClockOverlap is taken off the newest modification time a full run saw
+// when the platform gave no clock to take the cursor from.
+const noClockOverlap = 5 * time.Minute
+
+// markDeleted marks the model's records a complete run did not see. It
+// returns the newest platform modification time of those it saw.
 //
 // A listing read page by page can miss an item when others are deleted
 // while it reads (later items move onto pages already read). So when the
 // connector can tell, each item is checked before it is marked: one that
 // still exists is left as it is.
-func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, run *integration.Run, model string, seen map[string]bool) error {
+func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, run *integration.Run, model string, seen map[string]bool) (time.Time, error) {
+	var newest time.Time
 	var check ExistenceChecker
 	var conn connector.Connection
 	if c, ok := e.Connectors[it.Platform].(ExistenceChecker); ok {
 		var err error
 		if conn, _, err = e.conn(ctx, it); err != nil {
-			return err
+			return newest, err
 		}
 		check = c
 	}
@@ -605,48 +820,63 @@ func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, r
 	for {
 		recs, next, err := e.Store.ListRecords(ctx, integration.RecordQuery{IntegrationID: run.IntegrationID, Model: model, Limit: 100, Cursor: cursor})
 		if err != nil {
-			return err
+			return newest, err
 		}
 		var gone []integration.StoredRecord
 		for _, r := range recs {
-			if r.Deleted || seen[r.ExternalID] || r.ChangedAt.After(run.ListedAt) {
+			if seen[r.ExternalID] {
+				if r.ModifiedAt.After(newest) {
+					newest = r.ModifiedAt
+				}
+				continue
+			}
+			// Changed by someone else since the listing began (a push), or
+			// unreadable here: left as it is.
+			if r.Deleted || r.ChangedAt.After(run.ListedAt) || r.Unreadable != "" {
 				continue
 			}
 			if check != nil {
 				exists, err := check.Exists(ctx, conn, model, r.ExternalID)
 				if err != nil {
-					return err
+					return newest, err
 				}
 				if exists {
 					continue
 				}
 			}
-			var rec RecordJSON
-			if err := json.Unmarshal(r.Data, &rec); err != nil {
-				return err
-			}
-			rec.Deleted = true
-			data, hash, err := encodeJSON(rec)
+			d, err := deletedVersion(r)
 			if err != nil {
-				return err
+				return newest, err
 			}
-			gone = append(gone, integration.StoredRecord{IntegrationID: r.IntegrationID, Model: model, ExternalID: r.ExternalID,
-				Hash: hash, Data: data, Deleted: true})
+			gone = append(gone, d)
 		}
 		if len(gone) > 0 {
-			for i := range gone {
-				gone[i].ChangedAt = e.now() // just before the write: the feed's order
-			}
-			if _, err := e.Store.PutRecords(ctx, integration.WriteScope{RunID: run.ID}, gone); err != nil {
-				return err
+			if _, err := e.put(ctx, integration.WriteScope{RunID: run.ID}, gone); err != nil {
+				return newest, err
 			}
 			_ = e.event(ctx, run, "deleted", "ok", model, fmt.Sprintf("%s: %d items gone from the platform marked deleted", model, len(gone)), nil)
 		}
 		if next == "" {
-			return nil
+			return newest, nil
 		}
 		cursor = next
 	}
+}
+
+// deletedVersion is a stored record marked deleted. It keeps the stored
+// modification time, so the write is not refused as older than the record.
+func deletedVersion(r integration.StoredRecord) (integration.StoredRecord, error) {
+	var rec RecordJSON
+	if err := json.Unmarshal(r.Data, &rec); err != nil {
+		return integration.StoredRecord{}, fmt.Errorf("decode stored %s %s: %w", r.Model, r.ExternalID, err)
+	}
+	rec.Deleted = true
+	data, hash, err := encodeJSON(rec)
+	if err != nil {
+		return integration.StoredRecord{}, err
+	}
+	return integration.StoredRecord{IntegrationID: r.IntegrationID, Model: r.Model, ExternalID: r.ExternalID,
+		Hash: hash, Data: data, Deleted: true, ModifiedAt: r.ModifiedAt}, nil
 }
 
 // Encode returns a record's stored JSON and its hash.
@@ -667,8 +897,8 @@ func encodeJSON(r RecordJSON) ([]byte, string, error) {
 // DLQ for a reason the engine did not see (a panic, a store failure), so
 // the run does not stay "running" until it goes stale.
 func (e *Engine) Abandon(ctx context.Context, job Job, reason string) {
-	if job.Kind == "push" {
-		return // the push stays queued; a to_external run queues it again
+	if job.Kind == "push" || job.Kind == "migrate" || job.Kind == "purge" {
+		return // a push stays queued (a to_external run queues it again); the others have no run
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if err != nil || !run.Active() {
