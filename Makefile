@@ -20,6 +20,7 @@ FUNCTIONS := \
 	SyncStatusFunction:integrations-sync-status \
 	SyncHealthFunction:integrations-sync-health \
 	RecordsFunction:integrations-records \
+	RecordGetFunction:integrations-record-get \
 	EventsFunction:integrations-events \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \

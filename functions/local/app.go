@@ -35,6 +35,9 @@ type settings struct {
 	SecretPrefix string
 	QueueName    string
 	Claims       apigw.ClaimNames
+	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
+	// safety window ("": the default); newApp refuses a bad one.
+	FeedSafetySeconds string
 	// AWSAPIOptions are added to every AWS client's middleware stack (the
 	// benchmarks count DynamoDB requests with one).
 	AWSAPIOptions []func(*middleware.Stack) error
@@ -50,6 +53,7 @@ func settingsFromEnv(dataDir string) settings {
 		Claims: apigw.ClaimNames{
 			Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
 		},
+		FeedSafetySeconds: os.Getenv("JOINERY_FEED_SAFETY_SECONDS"),
 	}
 }
 
@@ -112,6 +116,11 @@ func (a *app) Close() error {
 }
 
 func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
+	// Checked first: a bad setting stops the runner before it opens anything.
+	feedSafety, err := syncer.ParseFeedSafety(s.FeedSafetySeconds)
+	if err != nil {
+		return nil, err
+	}
 	a := &app{}
 	var (
 		store     integration.Store
@@ -179,7 +188,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
-		HTTP:       tester.HTTP, MaxReceives: maxReceives, Limits: &syncer.Limits{},
+		HTTP:       tester.HTTP, MaxReceives: maxReceives, FeedSafety: feedSafety, Limits: &syncer.Limits{},
 	}
 	if s.Backend == "embedded" {
 		// The embedded queue lives in memory: a run under way when the
@@ -205,6 +214,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/sync_status", authJWT: true, handler: sapi.SyncStatus()},
 		{key: "GET /v1/integrations/{id}/sync_health", authJWT: true, handler: sapi.SyncHealth()},
 		{key: "GET /v1/integrations/{id}/records", authJWT: true, handler: sapi.Records()},
+		{key: "GET /v1/integrations/{id}/records/{model}/{external_id}", authJWT: true, handler: sapi.Record()},
 		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
 		{key: "POST /v1/integrations/{id}/records", authJWT: true, handler: sapi.Push()},
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},

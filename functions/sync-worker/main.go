@@ -22,6 +22,7 @@ func main() {
 		Table:       os.Getenv("JOINERY_TABLE"),
 		QueueURL:    os.Getenv("JOINERY_QUEUE_URL"),
 		MaxReceives: maxReceives,
+		FeedSafety:  awsapp.FeedSafety(os.Getenv("JOINERY_FEED_SAFETY_SECONDS")),
 	})
 	w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue(), Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	lambda.Start(w.Handle)

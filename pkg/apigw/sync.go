@@ -3,6 +3,7 @@ package apigw
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -106,26 +107,53 @@ func (a *SyncAPI) Records() Handler {
 			return none, err
 		}
 		items := make([]json.RawMessage, len(page.Items))
-		for i, r := range page.Items {
-			// The stored record, plus when Joinery changed it: the value
-			// to poll modified_after with.
-			var m map[string]any
-			if err := json.Unmarshal(r.Data, &m); err != nil {
+		for i := range page.Items {
+			if items[i], err = recordToJSON(&page.Items[i]); err != nil {
 				return none, err
 			}
-			m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
-			m["deleted"] = r.Deleted
-			b, err := json.Marshal(m)
-			if err != nil {
-				return none, err
-			}
-			items[i] = b
 		}
 		return jsonResponse(http.StatusOK, struct {
 			Items      []json.RawMessage `json:"items"`
 			NextCursor string            `json:"next_cursor,omitempty"`
 		}{items, page.NextCursor}), nil
 	})
+}
+
+// Record handles GET /v1/integrations/{id}/records/{model}/{external_id}:
+// one record as it is now, in the shape of a feed item.
+func (a *SyncAPI) Record() Handler {
+	return a.route("GET /v1/integrations/{id}/records/{model}/{external_id}", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		p := req.PathParameters
+		r, err := a.Engine.Record(ctx, actor, p["id"], p["model"], p["external_id"])
+		if err != nil {
+			return none, err
+		}
+		b, err := recordToJSON(r)
+		if err != nil {
+			return none, err
+		}
+		return jsonResponse(http.StatusOK, b), nil
+	})
+}
+
+// recordToJSON is a record as the API shows it: the stored record plus
+// when Joinery changed it (the value to poll modified_after with). A
+// record whose stored data could not be read is shown as such, alone,
+// rather than failing its whole page.
+func recordToJSON(r *integration.StoredRecord) (json.RawMessage, error) {
+	m := map[string]any{}
+	if r.Unreadable != "" {
+		m["external_id"], m["type"], m["unreadable"], m["message"] = r.ExternalID, r.Model, true, r.Unreadable
+	} else if err := json.Unmarshal(r.Data, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("record %s %s is not a JSON object: %v", r.Model, r.ExternalID, err)
+	}
+	m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
+	m["deleted"] = r.Deleted
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("record %s %s: %w", r.Model, r.ExternalID, err)
+	}
+	return b, nil
 }
 
 type eventJSON struct {

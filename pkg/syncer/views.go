@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/joinery/joinery/pkg/integration"
@@ -47,8 +48,31 @@ type RecordPage struct {
 	NextCursor string
 }
 
+// ParseFeedSafety reads the change feed's safety window W from its
+// setting (JOINERY_FEED_SAFETY_SECONDS: whole seconds, 0 to 3600) as the
+// Engine's FeedSafety: "" is the default (0), "0" no window (negative).
+func ParseFeedSafety(raw string) (time.Duration, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 || n > 3600 {
+		return 0, fmt.Errorf("JOINERY_FEED_SAFETY_SECONDS must be whole seconds from 0 to 3600, not %q", raw)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
 // Records pages through a model's records in the order Joinery changed
 // them: a host app polls it with the time of the last change it saw.
+//
+// The feed shows a record only once its ChangedAt is at least W old
+// (feedSafety): every write is stamped just before it is made and fails
+// unless it commits within W/2 of its stamp, so by then it has either
+// committed, and the feed index has caught up, or it never will with that
+// stamp. A poller's cursor therefore never moves past a change it missed.
 func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model string, changedAfter time.Time, limit int, cursor string) (RecordPage, error) {
 	it, err := e.Integrations.Get(ctx, actor, id)
 	if err != nil {
@@ -68,11 +92,38 @@ func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model
 	if len(fields) > 0 {
 		return RecordPage{}, integration.Invalid(fields)
 	}
-	recs, next, err := e.Store.ListRecords(ctx, integration.RecordQuery{IntegrationID: it.ID, Model: model, ChangedAfter: changedAfter, Limit: limit, Cursor: cursor})
+	q := integration.RecordQuery{IntegrationID: it.ID, Model: model, ChangedAfter: changedAfter, Limit: limit, Cursor: cursor}
+	if w := e.feedSafety(); w > 0 {
+		q.Before = e.now().Add(-w)
+	}
+	recs, next, err := e.Store.ListRecords(ctx, q)
 	if err != nil {
 		return RecordPage{}, err
 	}
 	return RecordPage{Items: recs, NextCursor: next}, nil
+}
+
+// maxExternalIDBytes bounds the external ids looked up: no platform's id
+// is longer, and a longer one cannot be a store key.
+const maxExternalIDBytes = 512
+
+// Record returns one record as stored now, read strongly consistent (not
+// through the feed): a host app told of a change reads it at once. A model
+// the platform does not have is not found, like an unknown record.
+func (e *Engine) Record(ctx context.Context, actor integration.Actor, id, model, externalID string) (*integration.StoredRecord, error) {
+	it, err := e.Integrations.Get(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := e.Connectors[it.Platform]
+	if !ok || !slices.Contains(c.Models(), model) || externalID == "" || len(externalID) > maxExternalIDBytes {
+		return nil, integration.Errorf(integration.ENOTFOUND, "Record not found.")
+	}
+	r, err := e.Store.GetRecord(ctx, it.ID, model, externalID)
+	if err != nil {
+		return nil, fmt.Errorf("get record %s %s: %w", model, externalID, err)
+	}
+	return r, nil
 }
 
 // EventPage is a page of sync events, newest first.

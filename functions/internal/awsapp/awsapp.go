@@ -36,7 +36,19 @@ type Env struct {
 	QueueURL string
 	// MaxReceives is the sync queue's maxReceiveCount (the worker's).
 	MaxReceives int
-	Claims      apigw.ClaimNames
+	// FeedSafety is the change feed's safety window (see FeedSafety).
+	FeedSafety time.Duration
+	Claims     apigw.ClaimNames
+}
+
+// FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
+// the process: the runtime reports it as an init error.
+func FeedSafety(raw string) time.Duration {
+	d, err := syncer.ParseFeedSafety(raw)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return d
 }
 
 // Claims names the JWT claims; empty names take the defaults.
@@ -109,7 +121,7 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 func (a *App) Engine() *syncer.Engine {
 	if a.engine == nil {
 		a.engine = &syncer.Engine{Integrations: a.Service, Store: a.Store, Connectors: a.connectors(),
-			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, Limits: &syncer.Limits{}}
+			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{}}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}
