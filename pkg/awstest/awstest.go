@@ -20,9 +20,61 @@ import (
 // moto's own server is multi-threaded and its DynamoDB takes no lock, so
 // two conditional writes can both win there; a single-threaded server
 // serialises requests the way DynamoDB's conditions do.
-const motoScript = `import sys
+//
+// moto also backs up a whole table for every item of a TransactWriteItems
+// call, to roll back a cancelled one: a transaction costs time in
+// proportion to the table, and a sync that writes thousands of records
+// slows to a crawl. The script backs up only the items the transaction
+// touches and restores those; what DynamoDB answers is unchanged.
+const motoScript = `import copy, sys
+import moto.dynamodb.models as dm
 from werkzeug.serving import run_simple
 from moto.server import DomainDispatcherApplication, create_backend_app
+
+class _Copy:
+    @staticmethod
+    def deepcopy(x, *a, **k):
+        if isinstance(x, dm.Table):
+            return x
+        return copy.deepcopy(x, *a, **k)
+
+_transact = dm.DynamoDBBackend.transact_write_items
+
+def _touched(self, items):
+    saved = []
+    for it in items:
+        kind, op = next(iter(it.items()))
+        table = self.get_table(op["TableName"])
+        if kind == "Put":
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        cur = self.get_item(op["TableName"], key)
+        saved.append((op["TableName"], key, cur.to_json()["Attributes"] if cur else None))
+    return saved
+
+def transact_write_items(self, transact_items):
+    try:
+        saved = _touched(self, transact_items)
+    except Exception:
+        return _transact(self, transact_items)
+    dm.copy = _Copy
+    try:
+        return _transact(self, transact_items)
+    except Exception:
+        for name, key, attrs in reversed(saved):
+            if attrs is None:
+                if self.get_item(name, key) is not None:
+                    self.delete_item(name, key)
+            else:
+                self.put_item(name, copy.deepcopy(attrs))
+        raise
+    finally:
+        dm.copy = copy
+
+dm.DynamoDBBackend.transact_write_items = transact_write_items
 run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
 `
 
