@@ -24,7 +24,8 @@ type Queue interface {
 	// Consume delivers batches of at most 10 messages to h until ctx ends.
 	// Messages h reports in BatchItemFailures, or all of a batch when h
 	// returns an error, come back after the visibility timeout; after
-	// MaxReceives deliveries a message moves to the dead-letter queue.
+	// MaxReceives deliveries a message moves to the dead-letter queue. A
+	// message's group comes as its MessageGroupId attribute.
 	Consume(ctx context.Context, h BatchHandler) error
 	// DeadLetters removes and returns the bodies in the dead-letter queue.
 	DeadLetters(ctx context.Context) ([]string, error)
@@ -277,6 +278,46 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T, o QueueOptions) Queue) 
 		}
 		if d := r.deliveries("now"); len(d) != 1 || d[0].at.Sub(sent) > 1500*time.Millisecond {
 			t.Fatalf("undelayed message: %+v", d)
+		}
+	})
+	t.Run("a message's group comes back as its MessageGroupId", func(t *testing.T) {
+		q := newQueue(t, opts)
+		if err := q.Send(ctx, []integration.Message{{Body: "a", Group: "acct-a"}, {Body: "b", Group: "acct-b"}, {Body: "none"}}); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		got := map[string]string{}
+		h := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range ev.Records {
+				got[m.Body] = m.Attributes["MessageGroupId"]
+			}
+			return events.SQSEventResponse{}, nil
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- q.Consume(cctx, h) }()
+		defer func() { cancel(); <-done }()
+		waitFor(t, 15*time.Second, "three messages", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) == 3
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		for body, want := range map[string]string{"a": "acct-a", "b": "acct-b", "none": ""} {
+			if got[body] != want {
+				t.Errorf("%s: MessageGroupId %q, want %q", body, got[body], want)
+			}
+		}
+	})
+	t.Run("a group SQS would refuse is refused", func(t *testing.T) {
+		q := newQueue(t, opts)
+		for _, g := range []string{strings.Repeat("g", 129), "a b", "tenant\n"} {
+			if err := q.Send(ctx, []integration.Message{{Body: "x", Group: g}}); err == nil {
+				t.Errorf("group %q was accepted", g)
+			}
 		}
 	})
 	t.Run("oversized message is refused", func(t *testing.T) {

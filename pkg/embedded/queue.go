@@ -28,9 +28,19 @@ type QueueOptions struct {
 	ARN               string
 }
 
-// Queue is an in-process stand-in for an SQS queue, its redrive policy and
-// Lambda's event source mapping. It lives in memory: queued work is lost
-// when the process stops, which is acceptable for local development.
+// Fairness between groups (tenants), as SQS fair queues have it: a group
+// with at least noisyMin messages in flight and more than noisyShare of
+// all those in flight is noisy, and a receive takes the visible messages
+// of quiet groups first, then the noisy ones'.
+const (
+	noisyMin   = 30
+	noisyShare = 0.10
+)
+
+// Queue is an in-process stand-in for an SQS fair queue, its redrive
+// policy and Lambda's event source mapping. It lives in memory: queued
+// work is lost when the process stops, which is acceptable for local
+// development.
 type Queue struct {
 	opts    QueueOptions
 	mu      sync.Mutex
@@ -41,6 +51,7 @@ type Queue struct {
 
 type message struct {
 	id, body, md5, receipt string
+	group                  string
 	sentAt, firstRecv      time.Time
 	visibleAt              time.Time
 	receives               int
@@ -81,6 +92,9 @@ func (q *Queue) Send(_ context.Context, msgs []integration.Message) error {
 		if m.Delay < 0 || m.Delay > maxDelay {
 			return fmt.Errorf("message %d: delay %v is outside 0-15m", i, m.Delay)
 		}
+		if !validGroup(m.Group) {
+			return fmt.Errorf("message %d: group %q is not up to 128 printable ASCII characters", i, m.Group)
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -90,55 +104,85 @@ func (q *Queue) Send(_ context.Context, msgs []integration.Message) error {
 	defer q.mu.Unlock()
 	for _, m := range msgs {
 		sum := md5.Sum([]byte(m.Body))
-		q.msgs = append(q.msgs, &message{id: randomID(), body: m.Body, md5: hex.EncodeToString(sum[:]), sentAt: now, visibleAt: now.Add(m.Delay)})
+		q.msgs = append(q.msgs, &message{id: randomID(), body: m.Body, md5: hex.EncodeToString(sum[:]), group: m.Group, sentAt: now, visibleAt: now.Add(m.Delay)})
 	}
 	q.signal()
 	return nil
 }
 
+// validGroup reports whether g can be an SQS MessageGroupId: up to 128
+// characters, alphanumeric or punctuation. Empty is no group.
+func validGroup(g string) bool {
+	if len(g) > 128 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		if g[i] <= ' ' || g[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // take marks up to ten visible messages in flight and returns them as an
-// SQS event, or, when none is visible, when to look again.
+// SQS event, or, when none is visible, when to look again. Quiet groups'
+// messages go first, each in send order; noisy groups' fill the rest.
 func (q *Queue) take(now time.Time) (events.SQSEvent, time.Time, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var ev events.SQSEvent
+	q.movePoison(now) // the redrive policy moves them
 	var next time.Time
-	kept := q.msgs[:0]
+	inFlight, total := map[string]int{}, 0
 	for _, m := range q.msgs {
-		if m.visibleAt.After(now) {
-			if next.IsZero() || m.visibleAt.Before(next) {
-				next = m.visibleAt
+		if !m.visibleAt.After(now) {
+			continue
+		}
+		if next.IsZero() || m.visibleAt.Before(next) {
+			next = m.visibleAt
+		}
+		if m.receives > 0 {
+			inFlight[m.group]++
+			total++
+		}
+	}
+	noisy := func(group string) bool {
+		n := inFlight[group]
+		return group != "" && n >= noisyMin && float64(n) > noisyShare*float64(total)
+	}
+	var batch []*message
+	for _, late := range []bool{false, true} {
+		for _, m := range q.msgs {
+			if len(batch) == maxBatch {
+				break
 			}
-			kept = append(kept, m)
-			continue
+			if !m.visibleAt.After(now) && noisy(m.group) == late {
+				batch = append(batch, m)
+			}
 		}
-		if m.receives >= q.opts.MaxReceives {
-			q.dead = append(q.dead, m.body) // the redrive policy moves it
-			continue
-		}
-		kept = append(kept, m)
-		if len(ev.Records) == maxBatch {
-			continue
-		}
+	}
+	var ev events.SQSEvent
+	for _, m := range batch {
 		m.receives++
 		if m.firstRecv.IsZero() {
 			m.firstRecv = now
 		}
 		m.receipt = randomID()
 		m.visibleAt = now.Add(q.opts.VisibilityTimeout)
+		attrs := map[string]string{
+			"ApproximateReceiveCount":          strconv.Itoa(m.receives),
+			"SentTimestamp":                    strconv.FormatInt(m.sentAt.UnixMilli(), 10),
+			"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.firstRecv.UnixMilli(), 10),
+			"SenderId":                         "local",
+		}
+		if m.group != "" {
+			attrs["MessageGroupId"] = m.group
+		}
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body, Md5OfBody: m.md5,
-			Attributes: map[string]string{
-				"ApproximateReceiveCount":          strconv.Itoa(m.receives),
-				"SentTimestamp":                    strconv.FormatInt(m.sentAt.UnixMilli(), 10),
-				"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.firstRecv.UnixMilli(), 10),
-				"SenderId":                         "local",
-			},
-			MessageAttributes: map[string]events.SQSMessageAttribute{},
-			EventSource:       "aws:sqs", EventSourceARN: q.opts.ARN, AWSRegion: "local",
+			Attributes: attrs, MessageAttributes: map[string]events.SQSMessageAttribute{},
+			EventSource: "aws:sqs", EventSourceARN: q.opts.ARN, AWSRegion: "local",
 		})
 	}
-	q.msgs = kept
 	return ev, next, q.changed
 }
 

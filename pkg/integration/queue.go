@@ -9,6 +9,10 @@ import (
 type Message struct {
 	Body  string
 	Delay time.Duration // at most 15 minutes, as SQS allows
+	// Group is the tenant the work belongs to (an account id), up to 128
+	// printable ASCII characters: on a fair queue one tenant's flood does
+	// not hold up the others' messages. Empty: no tenant.
+	Group string
 }
 
 // Queue sends background work to the workers.

@@ -40,8 +40,9 @@ func New(client *sqs.Client, queueURL, dlqURL string) *Queue {
 	return &Queue{sqs: client, url: queueURL, dlq: dlqURL, PollInterval: 100 * time.Millisecond}
 }
 
-// Send enqueues messages with SendMessageBatch, ten at a time. Entries SQS
-// reports as failed are retried once; then Send fails.
+// Send enqueues messages with SendMessageBatch, ten at a time, each with
+// its group as MessageGroupId. Entries SQS reports as failed are retried
+// once; then Send fails.
 func (q *Queue) Send(ctx context.Context, msgs []integration.Message) error {
 	for i, m := range msgs {
 		if len(m.Body) > maxMessageBytes {
@@ -50,12 +51,20 @@ func (q *Queue) Send(ctx context.Context, msgs []integration.Message) error {
 		if m.Delay < 0 || m.Delay > maxDelay {
 			return fmt.Errorf("message %d: delay %v is outside 0-15m", i, m.Delay)
 		}
+		if !validGroup(m.Group) {
+			return fmt.Errorf("message %d: group %q is not up to 128 printable ASCII characters", i, m.Group)
+		}
 	}
 	for start := 0; start < len(msgs); start += maxBatch {
 		chunk := msgs[start:min(start+maxBatch, len(msgs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
 		for i, m := range chunk {
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Body), DelaySeconds: int32(m.Delay / time.Second)}
+			if m.Group != "" {
+				// On a standard queue the group makes it a fair queue:
+				// the group is the tenant.
+				entries[i].MessageGroupId = aws.String(m.Group)
+			}
 		}
 		for attempt := 0; len(entries) > 0; attempt++ {
 			out, err := q.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.url, Entries: entries})
@@ -167,6 +176,20 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]string, error) {
 		}
 	}
 	return bodies, nil
+}
+
+// validGroup reports whether g can be a MessageGroupId: up to 128
+// characters, alphanumeric or punctuation. Empty is no group.
+func validGroup(g string) bool {
+	if len(g) > 128 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		if g[i] <= ' ' || g[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func regionOf(arn string) string {

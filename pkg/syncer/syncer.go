@@ -217,9 +217,21 @@ func (e *Engine) send(ctx context.Context, jobs []Job) error {
 		if err != nil {
 			return err
 		}
-		msgs[i] = integration.Message{Body: string(b)}
+		msgs[i] = integration.Message{Body: string(b), Group: queueGroup(j.AccountID)}
 	}
 	return e.Queue.Send(ctx, msgs)
+}
+
+// systemGroup is the queue group of jobs that belong to no account.
+const systemGroup = "joinery"
+
+// queueGroup is the queue group of an account's jobs: the tenant, so that
+// on a fair queue one account's flood of jobs does not hold up the others'.
+func queueGroup(accountID string) string {
+	if accountID == "" {
+		return systemGroup
+	}
+	return accountID
 }
 
 // system is the actor the engine acts as on an integration's account.
@@ -536,7 +548,7 @@ func (e *Engine) spawn(ctx context.Context, run *integration.Run, parentJobID st
 	}
 	msgs := make([]integration.Message, len(recorded))
 	for i, b := range recorded {
-		msgs[i] = integration.Message{Body: b}
+		msgs[i] = integration.Message{Body: b, Group: queueGroup(run.AccountID)}
 	}
 	return e.Queue.Send(ctx, msgs)
 }
