@@ -22,6 +22,8 @@ FUNCTIONS := \
 	RecordsFunction:integrations-records \
 	RecordGetFunction:integrations-record-get \
 	EventsFunction:integrations-events \
+	RunsFunction:integrations-runs-list \
+	CancelRunFunction:integrations-run-cancel \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \
 	SchedulerFunction:sync-scheduler \

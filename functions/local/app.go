@@ -216,6 +216,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/records", authJWT: true, handler: sapi.Records()},
 		{key: "GET /v1/integrations/{id}/records/{model}/{external_id}", authJWT: true, handler: sapi.Record()},
 		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
+		{key: "GET /v1/integrations/{id}/runs", authJWT: true, handler: sapi.Runs()},
+		{key: "POST /v1/integrations/{id}/runs/{run_id}/cancel", authJWT: true, handler: sapi.CancelRun()},
 		{key: "POST /v1/integrations/{id}/records", authJWT: true, handler: sapi.Push()},
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		// Authenticated by a site key, which the function verifies.

@@ -280,6 +280,11 @@ type SyncStore interface {
 	GetRun(ctx context.Context, integrationID, runID string) (*Run, error)
 	// LatestRun returns the integration's newest run; ENOTFOUND if none.
 	LatestRun(ctx context.Context, integrationID string) (*Run, error)
+	// ListRuns pages through the integration's runs, newest first, up to
+	// limit a page, with one bounded read per page. The cursor is opaque
+	// ("": from the newest); one it did not issue is EINVALID naming
+	// cursor. The next cursor is "" on the last page.
+	ListRuns(ctx context.Context, integrationID string, limit int, cursor string) ([]*Run, string, error)
 	// AddJobs records the jobs a parent job spawns (their messages) and
 	// adds them (as jobs and as pages) to the run's totals, once per parent:
 	// a repeated call for the same parent changes nothing and returns the
