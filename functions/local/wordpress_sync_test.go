@@ -216,7 +216,7 @@ func TestWordPressShiftedListing(t *testing.T) {
 	for _, backend := range []string{"embedded", "aws"} {
 		t.Run(backend, func(t *testing.T) {
 			began := time.Now()
-			var armed atomic.Bool
+			var armed, changed, firstReadAfter atomic.Bool
 			var shiftOnce sync.Once
 			var victims, added []string
 			var shiftErr error
@@ -224,7 +224,16 @@ func TestWordPressShiftedListing(t *testing.T) {
 				// The first later window, once armed: the plan has read the
 				// first window already.
 				off := req.URL.Query().Get("offset")
-				if !armed.Load() || !strings.HasSuffix(req.URL.Path, "/wp/v2/pages") || off == "" || off == "0" {
+				if !armed.Load() || !strings.HasSuffix(req.URL.Path, "/wp/v2/pages") || off == "" {
+					return
+				}
+				if off == "0" {
+					// The first window read again after the change (a plan
+					// delivered again): the run then read one consistent
+					// listing, and no shift is the right answer.
+					if changed.Load() {
+						firstReadAfter.Store(true)
+					}
 					return
 				}
 				shiftOnce.Do(func() {
@@ -238,6 +247,7 @@ echo implode(',', $ids);`, strings.Join(victims, ",")))
 						return
 					}
 					added = strings.Split(strings.TrimSpace(out), ",")
+					changed.Store(true)
 				})
 			}
 			r, a := startSyncRunner(t, backend, 20, hook)
@@ -278,12 +288,16 @@ echo implode(',', $ids);`, strings.Join(victims, ",")))
 				t.Fatalf("changing WordPress during the run: %v (added %v)", shiftErr, added)
 			}
 			evs := runEvents(t, r, editor, id, "listing_shifted", shiftedRun)
-			if len(evs) != 1 || evs[0]["model"] != model || evs[0]["status"] != "warning" {
+			switch {
+			case len(evs) == 0 && firstReadAfter.Load():
+				t.Logf("%s: the first window was read again after the change; the run read one consistent listing", backend)
+			case len(evs) != 1 || evs[0]["model"] != model || evs[0]["status"] != "warning":
 				t.Fatalf("listing_shifted events of the run: %v", evs)
-			}
-			t.Logf("%s: %s", backend, evs[0]["message"])
-			if got := cursor(); !got.Equal(first) {
-				t.Fatalf("the cursor moved from %v to %v after a shifted run", first, got)
+			default:
+				t.Logf("%s: %s", backend, evs[0]["message"])
+				if got := cursor(); !got.Equal(first) {
+					t.Fatalf("the cursor moved from %v to %v after a shifted run", first, got)
+				}
 			}
 			recs := feed(t, r, editor, id, model)
 			truth := map[string]wpItem{}
