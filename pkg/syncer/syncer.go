@@ -780,6 +780,12 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 		}
 	}
+	// Warnings before the run is finished: whoever sees it finished sees
+	// them too.
+	for _, s := range shifts {
+		_ = e.event(ctx, run, "listing_shifted", "warning", s.model,
+			fmt.Sprintf("%s: the listing shifted while it was read (%s); the next run reads it again", s.model, s.why), nil)
+	}
 	// The integration first, then the run: a crash in between leaves the
 	// run active, and the redelivered claimer finishes it again.
 	if err := e.setStatus(ctx, it.AccountID, it.ID, integration.SyncCompleted, &now, ""); err != nil {
@@ -796,10 +802,6 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 	run, err = e.Store.GetRun(ctx, run.IntegrationID, run.ID)
 	if err != nil {
 		return err
-	}
-	for _, s := range shifts {
-		_ = e.event(ctx, run, "listing_shifted", "warning", s.model,
-			fmt.Sprintf("%s: the listing shifted while it was read (%s); the next run reads it again", s.model, s.why), nil)
 	}
 	p := run.Progress
 	return e.event(ctx, run, "run_finished", "ok", "", fmt.Sprintf("completed: %d pages, %d items seen, %d written", p.PagesDone, p.ItemsSeen, p.ItemsWritten),
