@@ -38,14 +38,33 @@ func startRunner(t testing.TB, backend string) *runner {
 
 // startRunnerWith starts the runner with extra AWS middleware.
 func startRunnerWith(t testing.TB, backend string, awsOptions ...func(*middleware.Stack) error) *runner {
+	r, _ := startRunnerOpts(t, backend, runnerOptions{aws: awsOptions})
+	return r
+}
+
+// runnerOptions change how a test starts the runner.
+type runnerOptions struct {
+	aws []func(*middleware.Stack) error // extra AWS middleware
+	// feedSafety is JOINERY_FEED_SAFETY_SECONDS. Unset, the tests read the
+	// change feed right after their writes, so the window is off ("0"); the
+	// window has tests of its own (record_get_test.go).
+	feedSafety string
+	noWorker   bool       // no sync worker and no scheduler
+	setup      func(*app) // changes the app before its worker starts
+}
+
+// startRunnerOpts starts the runner on backend, serving its API on a test
+// server, and returns it with its app.
+func startRunnerOpts(t testing.TB, backend string, o runnerOptions) (*runner, *app) {
 	t.Helper()
 	dir := t.TempDir()
 	s := settingsFromEnv(dir)
 	s.Backend = backend
-	s.AWSAPIOptions = awsOptions
-	if s.FeedSafetySeconds == "" {
-		// These tests read the change feed right after their writes; the
-		// feed's safety window has tests of its own (record_get_test.go).
+	s.AWSAPIOptions = o.aws
+	switch {
+	case o.feedSafety != "":
+		s.FeedSafetySeconds = o.feedSafety
+	case s.FeedSafetySeconds == "":
 		s.FeedSafetySeconds = "0"
 	}
 	if backend == "aws" {
@@ -66,11 +85,16 @@ func startRunnerWith(t testing.TB, backend string, awsOptions ...func(*middlewar
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.setup != nil {
+		o.setup(a)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.work(ctx, log)
+	if !o.noWorker {
+		a.work(ctx, log)
+	}
 	srv := httptest.NewServer(newServer(auth, a.routes, log))
 	t.Cleanup(func() { srv.Close(); cancel(); _ = a.Close() })
-	return &runner{t: t, url: srv.URL, auth: auth}
+	return &runner{t: t, url: srv.URL, auth: auth}, a
 }
 
 func (r *runner) token(account, role, sites string) string {

@@ -3,47 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-// startRunnerApp starts the runner like startRunner, with feedSafety as
-// JOINERY_FEED_SAFETY_SECONDS, and also returns its app.
+// startRunnerApp starts the runner without its worker, with feedSafety as
+// JOINERY_FEED_SAFETY_SECONDS, and returns its app too.
 func startRunnerApp(t *testing.T, backend, feedSafety string) (*runner, *app) {
-	t.Helper()
-	dir := t.TempDir()
-	s := settingsFromEnv(dir)
-	s.Backend, s.FeedSafetySeconds = backend, feedSafety
-	if backend == "aws" {
-		endpoint := awstest.Moto(t)
-		t.Setenv("AWS_ENDPOINT_URL", endpoint)
-		t.Setenv("AWS_REGION", "us-east-1")
-		t.Setenv("AWS_ACCESS_KEY_ID", "test")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-		suffix := fmt.Sprint(time.Now().UnixNano())
-		s.Table, s.QueueName, s.SecretPrefix = "joinery-rec-"+suffix, "joinery-rec-"+suffix, "joinery-rec/"+suffix+"/"
-	}
-	auth, err := loadDevAuth(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := newApp(context.Background(), s, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(newServer(auth, a.routes, log))
-	t.Cleanup(func() { srv.Close(); _ = a.Close() })
-	return &runner{t: t, url: srv.URL, auth: auth}, a
+	return startRunnerOpts(t, backend, runnerOptions{feedSafety: feedSafety, noWorker: true})
 }
 
 // One record reads at once, strongly consistent, while the change feed

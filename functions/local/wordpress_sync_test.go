@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
 
@@ -37,29 +33,11 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // act while a run is under way. It also returns the app.
 func startSyncRunner(t *testing.T, backend string, pageSize int, hook func(*http.Request)) (*runner, *app) {
 	t.Helper()
-	dir := t.TempDir()
-	s := settingsFromEnv(dir)
-	s.Backend, s.FeedSafetySeconds = backend, "0"
-	if backend == "aws" {
-		endpoint := awstest.Moto(t)
-		t.Setenv("AWS_ENDPOINT_URL", endpoint)
-		t.Setenv("AWS_REGION", "us-east-1")
-		t.Setenv("AWS_ACCESS_KEY_ID", "test")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-		suffix := fmt.Sprint(time.Now().UnixNano())
-		s.Table, s.QueueName, s.SecretPrefix = "joinery-wps-"+suffix, "joinery-wps-"+suffix, "joinery-wps/"+suffix+"/"
-	}
-	auth, err := loadDevAuth(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := newApp(context.Background(), s, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.engine.PageSize = pageSize
-	if hook != nil {
+	return startRunnerOpts(t, backend, runnerOptions{feedSafety: "0", setup: func(a *app) {
+		a.engine.PageSize = pageSize
+		if hook == nil {
+			return
+		}
 		hc := *a.engine.HTTP
 		next := hc.Transport
 		hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -67,12 +45,7 @@ func startSyncRunner(t *testing.T, backend string, pageSize int, hook func(*http
 			return next.RoundTrip(r)
 		})
 		a.engine.HTTP = &hc
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.work(ctx, log)
-	srv := httptest.NewServer(newServer(auth, a.routes, log))
-	t.Cleanup(func() { srv.Close(); cancel(); _ = a.Close() })
-	return &runner{t: t, url: srv.URL, auth: auth}, a
+	}})
 }
 
 // wpItem is what the test compares of an item: its modification time and
