@@ -600,17 +600,18 @@ func testSyncWrites(t *testing.T, newStore func(t *testing.T) integration.SyncSt
 			{Model: "page", Offset: 0, Limit: 10, Count: 0, Total: -1, Seq: 2},
 		}
 		jobReads := []integration.PageRead{{Model: "post", Offset: 9, Limit: 11, Count: 11, FirstID: "j", LastID: "t", Total: 24, Doubt: true, Seq: 3}}
-		// The plan completes last: its clock still wins.
+		// Per model the earliest clock wins, whichever job completed last:
+		// the plan (completing last) for post, a window for tag.
 		complete := func(job string, res integration.JobResult) {
 			t.Helper()
 			if _, _, err := s.CompleteJob(ctx, id, run.ID, job, res); err != nil {
 				t.Fatal(err)
 			}
 		}
-		complete("post/2", integration.JobResult{Pages: jobReads, Clock: map[string]time.Time{"post": t2, "comment": t2}})
+		complete("post/2", integration.JobResult{Pages: jobReads, Clock: map[string]time.Time{"post": t2, "comment": t2, "tag": t1}})
 		complete("post/2", integration.JobResult{Pages: planReads}) // a redelivery adds nothing
 		complete("post/3", integration.JobResult{Progress: integration.Progress{PagesDone: 1}})
-		complete("plan", integration.JobResult{Pages: planReads, Clock: map[string]time.Time{"post": t1, "page": t1}})
+		complete("plan", integration.JobResult{Pages: planReads, Clock: map[string]time.Time{"post": t1, "page": t1, "tag": t2}})
 		// Another run's reads are its own.
 		other := newRun(uniq("int"), now)
 		if _, _, err := s.StartRun(ctx, other, time.Hour); err != nil {
@@ -627,8 +628,8 @@ func testSyncWrites(t *testing.T, newStore func(t *testing.T) integration.SyncSt
 		if fmt.Sprintf("%+v", pages) != fmt.Sprintf("%+v", want) {
 			t.Fatalf("page reads:\n got %+v\nwant %+v", pages, want)
 		}
-		if len(clock) != 3 || !clock["post"].Equal(t1) || !clock["page"].Equal(t1) || !clock["comment"].Equal(t2) {
-			t.Fatalf("clock: %v, want post and page at %v, comment at %v", clock, t1, t2)
+		if len(clock) != 4 || !clock["post"].Equal(t1) || !clock["page"].Equal(t1) || !clock["tag"].Equal(t1) || !clock["comment"].Equal(t2) {
+			t.Fatalf("clock: %v, want post, page and tag at %v, comment at %v", clock, t1, t2)
 		}
 	})
 

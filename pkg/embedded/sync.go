@@ -264,8 +264,7 @@ func (s *Store) CompleteJob(_ context.Context, integrationID, runID, jobID strin
 }
 
 // RunReads returns the page reads of the run's completed jobs, in Seq
-// order, and their clocks merged: for a model several jobs listed, the
-// plan job's, which listed it first.
+// order, and per model the earliest clock they reported.
 func (s *Store) RunReads(_ context.Context, integrationID, runID string) ([]integration.PageRead, map[string]time.Time, error) {
 	pages := []integration.PageRead{}
 	clock := map[string]time.Time{}
@@ -278,9 +277,8 @@ func (s *Store) RunReads(_ context.Context, integrationID, runID string) ([]inte
 				return fmt.Errorf("decode page reads of run %s: %w", runID, err)
 			}
 			pages = append(pages, jr.Pages...)
-			plan := string(k[len(prefix):]) == "plan"
 			for m, t := range jr.Clock {
-				if _, ok := clock[m]; !ok || plan {
+				if cur, ok := clock[m]; !ok || t.Before(cur) {
 					clock[m] = t
 				}
 			}

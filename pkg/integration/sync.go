@@ -213,8 +213,8 @@ type JobResult struct {
 	Seen map[string][]string
 	// Pages are the positional pages the job read.
 	Pages []PageRead
-	// Clock is the platform's clock per model when the job listed it (the
-	// plan job's: the run's cursor if it succeeds).
+	// Clock is the platform's clock per model at the job's first answer;
+	// the earliest of the run's is its cursor if it succeeds.
 	Clock map[string]time.Time
 }
 
@@ -300,8 +300,10 @@ type SyncStore interface {
 	CompleteJob(ctx context.Context, integrationID, runID, jobID string, res JobResult) (*Run, bool, error)
 	// SeenIDs returns the union of the ids the run's jobs saw for a model.
 	SeenIDs(ctx context.Context, integrationID, runID, model string) (map[string]bool, error)
-	// RunReads returns every PageRead and the merged Clock of the run's
-	// completed jobs.
+	// RunReads returns every PageRead of the run's completed jobs and,
+	// per model, the earliest Clock any of them reported: every read of
+	// the run began at or after it, so nothing modified after it was
+	// missed, whichever delivery of a job completed.
 	RunReads(ctx context.Context, integrationID, runID string) ([]PageRead, map[string]time.Time, error)
 	// ClaimFinish lets one job finalise a running run whose jobs are all
 	// done: true for the first job to claim it and for that same job

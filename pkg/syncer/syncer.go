@@ -570,6 +570,9 @@ func (e *Engine) page(ctx context.Context, it *integration.Integration, run *int
 		return integration.JobResult{}, err
 	}
 	res := integration.JobResult{Progress: p, Seen: map[string][]string{job.Model: seen}}
+	if !page.ServerTime.IsZero() {
+		res.Clock = map[string]time.Time{job.Model: page.ServerTime}
+	}
 	var next []Job
 	if job.Chain && page.NextPage != "" {
 		next = append(next, Job{Kind: "page", AccountID: run.AccountID, IntegrationID: run.IntegrationID, RunID: run.ID,
@@ -596,6 +599,9 @@ func (e *Engine) windowPage(ctx context.Context, conn connector.Connection, c co
 		return integration.JobResult{}, err
 	}
 	res := integration.JobResult{Progress: l.progress, Seen: map[string][]string{job.Model: l.seen}, Pages: []integration.PageRead{read}}
+	if !l.clock.IsZero() {
+		res.Clock = map[string]time.Time{job.Model: l.clock}
+	}
 	if !job.Chain {
 		return res, nil
 	}

@@ -1396,3 +1396,27 @@ func TestAnEditThatEntersAnIncrementalListingBeforeTheReadPositionKeepsNothingBa
 		t.Fatalf("the next run did not pick post 2 up: modified %v, want %v", got.ModifiedAt, edited)
 	}
 }
+
+func TestARedeliveredPlanDoesNotMoveTheCursorPastItsWindowsReads(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(25))
+	// The plan dies after sending its windows: they run before it comes
+	// back and reads the first window again, later.
+	h.engine.Store = &flakyStore{SyncStore: h.store, job: "plan"}
+	h.platform.fail = func(page string, call int) error {
+		if page == "0" && call == 2 {
+			h.platform.touch(26) // created after the windows were read
+		}
+		return nil
+	}
+	if run := h.runNow(full); run.Status != integration.RunCompleted {
+		t.Fatalf("run: %s %q", run.Status, run.Error)
+	}
+	if _, ok := h.records()["26"]; ok {
+		t.Fatal("the run read post 26; the test no longer creates it behind the windows")
+	}
+	h.engine.Store, h.platform.fail = h.store, nil
+	h.runNow(pull)
+	if _, ok := h.records()["26"]; !ok {
+		t.Fatal("post 26, created while the run read its windows, was never read: the cursor came from the plan's later delivery")
+	}
+}
