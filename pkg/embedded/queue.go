@@ -92,7 +92,7 @@ func (q *Queue) Send(_ context.Context, msgs []integration.Message) error {
 		if m.Delay < 0 || m.Delay > maxDelay {
 			return fmt.Errorf("message %d: delay %v is outside 0-15m", i, m.Delay)
 		}
-		if !validGroup(m.Group) {
+		if !integration.ValidGroup(m.Group) {
 			return fmt.Errorf("message %d: group %q is not up to 128 printable ASCII characters", i, m.Group)
 		}
 	}
@@ -108,20 +108,6 @@ func (q *Queue) Send(_ context.Context, msgs []integration.Message) error {
 	}
 	q.signal()
 	return nil
-}
-
-// validGroup reports whether g can be an SQS MessageGroupId: up to 128
-// characters, alphanumeric or punctuation. Empty is no group.
-func validGroup(g string) bool {
-	if len(g) > 128 {
-		return false
-	}
-	for i := 0; i < len(g); i++ {
-		if g[i] <= ' ' || g[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // take marks up to ten visible messages in flight and returns them as an

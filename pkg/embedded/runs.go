@@ -30,13 +30,7 @@ func (s *Store) ListRuns(_ context.Context, integrationID string, limit int, cur
 		c := tx.Bucket(bucketRuns).Cursor()
 		// Start just before from: the cursor's run, or the end of the
 		// integration's range.
-		var k, v []byte
-		if k, _ = c.Seek(from); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		for k, v := lastBefore(c, from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 			if len(out) == limit {
 				next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
 				return nil

@@ -61,6 +61,15 @@ func (s *Store) initSync() error {
 	})
 }
 
+// lastBefore positions c on the last key before from (for walking a range
+// backwards, newest first) and returns it; nil when there is none.
+func lastBefore(c *bolt.Cursor, from []byte) ([]byte, []byte) {
+	if k, _ := c.Seek(from); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
 func getJSON(tx *bolt.Tx, bucket, k []byte, v any) (bool, error) {
 	raw := tx.Bucket(bucket).Get(k)
 	if raw == nil {
@@ -157,13 +166,7 @@ func (s *Store) LatestRun(_ context.Context, integrationID string) (*integration
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := key(integrationID, "")
 		c := tx.Bucket(bucketRuns).Cursor()
-		// Seek past the prefix, then step back to its last key.
-		k, _ := c.Seek(append(append([]byte{}, prefix...), 0xff))
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
+		k, _ := lastBefore(c, append(append([]byte{}, prefix...), 0xff))
 		if k == nil || !bytes.HasPrefix(k, prefix) {
 			return integration.Errorf(integration.ENOTFOUND, "No runs yet.")
 		}
@@ -452,13 +455,7 @@ func (s *Store) ListEvents(_ context.Context, q integration.EventQuery) ([]integ
 		if from == nil {
 			from = append(append([]byte{}, prefix...), 0xff)
 		}
-		var k, v []byte
-		if k, _ = c.Seek(from); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		for k, v := lastBefore(c, from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 			var e integration.SyncEvent
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err

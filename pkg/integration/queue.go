@@ -19,3 +19,18 @@ type Message struct {
 type Queue interface {
 	Send(ctx context.Context, msgs []Message) error
 }
+
+// ValidGroup reports whether g can be a Message's Group (SQS's rule for a
+// MessageGroupId): up to 128 printable ASCII characters, no spaces. Empty
+// is no group.
+func ValidGroup(g string) bool {
+	if len(g) > 128 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		if g[i] <= ' ' || g[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

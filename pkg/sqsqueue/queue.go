@@ -51,7 +51,7 @@ func (q *Queue) Send(ctx context.Context, msgs []integration.Message) error {
 		if m.Delay < 0 || m.Delay > maxDelay {
 			return fmt.Errorf("message %d: delay %v is outside 0-15m", i, m.Delay)
 		}
-		if !validGroup(m.Group) {
+		if !integration.ValidGroup(m.Group) {
 			return fmt.Errorf("message %d: group %q is not up to 128 printable ASCII characters", i, m.Group)
 		}
 	}
@@ -176,20 +176,6 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]string, error) {
 		}
 	}
 	return bodies, nil
-}
-
-// validGroup reports whether g can be a MessageGroupId: up to 128
-// characters, alphanumeric or punctuation. Empty is no group.
-func validGroup(g string) bool {
-	if len(g) > 128 {
-		return false
-	}
-	for i := 0; i < len(g); i++ {
-		if g[i] <= ' ' || g[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 func regionOf(arn string) string {
