@@ -112,33 +112,6 @@ func (st recState) partKeys(integrationID, model, ext string) []map[string]types
 	return keys
 }
 
-// delta is what writing a record over st changes in the count of records
-// not deleted. A record of the previous format is not in the counts yet.
-func delta(st recState, deleted bool) int64 {
-	switch {
-	case !st.exists || !st.counted:
-		if deleted {
-			return 0
-		}
-		return 1
-	case !st.deleted && deleted:
-		return -1
-	case st.deleted && !deleted:
-		return 1
-	}
-	return 0
-}
-
-func changeType(st recState, deleted bool) string {
-	switch {
-	case !st.exists:
-		return integration.ChangeCreated
-	case deleted && !st.deleted:
-		return integration.ChangeDeleted
-	}
-	return integration.ChangeUpdated
-}
-
 type verdict int
 
 const (
@@ -553,7 +526,8 @@ func (s *Store) commitRecords(ctx context.Context, to writeTo, integrationID str
 	deltas := map[string]int64{}
 	var later []types.WriteRequest // superseded parts too many for the transaction
 	for _, w := range group {
-		deltas[w.rec.Model] += delta(w.st, w.rec.Deleted)
+		_, d := integration.Transition(w.st.exists, w.st.deleted, w.st.counted, w.rec.Deleted)
+		deltas[w.rec.Model] += d
 		names := map[string]string{}
 		values := map[string]types.AttributeValue{}
 		cond := "attribute_not_exists(PK)"
@@ -575,7 +549,8 @@ func (s *Store) commitRecords(ctx context.Context, to writeTo, integrationID str
 		}
 		add(roleRecord, w, types.TransactWriteItem{Put: put})
 		ob := pk(outboxPK(integrationID), w.sk+"#"+feedTime(w.rec.ChangedAt))
-		ob["type"], ob["model"], ob["external_id"] = str(changeType(w.st, w.rec.Deleted)), str(w.rec.Model), str(w.rec.ExternalID)
+		change, _ := integration.Transition(w.st.exists, w.st.deleted, w.st.counted, w.rec.Deleted)
+		ob["type"], ob["model"], ob["external_id"] = str(change), str(w.rec.Model), str(w.rec.ExternalID)
 		ob["changed_at"], ob["expires_at"] = str(feedTime(w.rec.ChangedAt)), expiresIn(OutboxRetention)
 		add(roleRecord, w, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: ob, ConditionExpression: aws.String("attribute_not_exists(PK)")}})
 		old := w.superseded(integrationID)

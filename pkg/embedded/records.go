@@ -150,23 +150,9 @@ func putRecord(tx *bolt.Tx, r integration.StoredRecord) (change string, delta in
 	if err := tx.Bucket(bucketFeed).Put(key(r.IntegrationID, r.Model, feedTime(r.ChangedAt), r.ExternalID), nil); err != nil {
 		return "", 0, false, err
 	}
-	oldLive := exists && !(readable && old.Deleted)
-	switch {
-	case !exists:
-		change = integration.ChangeCreated
-	case r.Deleted && oldLive:
-		change = integration.ChangeDeleted
-	default:
-		change = integration.ChangeUpdated
-	}
-	return change, live(!r.Deleted) - live(oldLive), false, nil
-}
-
-func live(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
+	// An unreadable stored record counted as not deleted.
+	change, delta = integration.Transition(exists, readable && old.Deleted, true, r.Deleted)
+	return change, delta, false, nil
 }
 
 func addJobDeltas(tx *bolt.Tx, k []byte, byModel map[string]int64) error {

@@ -135,6 +135,29 @@ const (
 	ChangeDeleted = "deleted"
 )
 
+// Transition is what writing a record whose Deleted is deleted over the
+// stored one does: its outbox change, and its change to the count of
+// records not deleted. exists: a record is stored; oldDeleted: it is
+// marked deleted; counted: it is in the counts (a record of an older
+// storage format may not be yet, and counts as absent there).
+func Transition(exists, oldDeleted, counted, deleted bool) (change string, delta int64) {
+	switch {
+	case !exists:
+		change = ChangeCreated
+	case deleted && !oldDeleted:
+		change = ChangeDeleted
+	default:
+		change = ChangeUpdated
+	}
+	if !deleted {
+		delta++
+	}
+	if exists && counted && !oldDeleted {
+		delta--
+	}
+	return change, delta
+}
+
 // ErrRunStopped refuses a write on behalf of a run that is no longer
 // running, or of an integration whose sync data was purged. A job that
 // gets it is moot: it stops, and its message is done with.
