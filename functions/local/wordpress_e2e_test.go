@@ -242,13 +242,19 @@ func waitRun(t testing.TB, r *runner, token, id, runID string) map[string]any {
 	return nil
 }
 
-// allRecords pages through the change feed.
+// allRecords pages through the change feed of posts.
 func allRecords(t testing.TB, r *runner, token, id, query string) map[string]map[string]any {
 	t.Helper()
+	return feedPages(t, r, token, id, "model=post&limit=100"+query)
+}
+
+// feedPages reads a change feed to its end, following next_cursor, and
+// returns its records by external id.
+func feedPages(t testing.TB, r *runner, token, id, query string) map[string]map[string]any {
+	t.Helper()
 	out := map[string]map[string]any{}
-	cursor := ""
-	for {
-		got := r.do("GET", "/v1/integrations/"+id+"/records?model=post&limit=100"+query+cursor, token, "")
+	for cursor := ""; ; {
+		got := r.do("GET", "/v1/integrations/"+id+"/records?"+query+cursor, token, "")
 		want(t, got, http.StatusOK, "records")
 		for _, it := range got.body["items"].([]any) {
 			rec := it.(map[string]any)

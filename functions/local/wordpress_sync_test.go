@@ -101,20 +101,7 @@ func wpPages(t *testing.T, wp wptest.Env) []wpItem {
 // large).
 func feed(t *testing.T, r *runner, token, id, model string) map[string]map[string]any {
 	t.Helper()
-	out := map[string]map[string]any{}
-	for cursor := ""; ; {
-		got := r.do("GET", "/v1/integrations/"+id+"/records?model="+model+"&limit=20"+cursor, token, "")
-		want(t, got, http.StatusOK, "records")
-		for _, it := range got.body["items"].([]any) {
-			rec := it.(map[string]any)
-			out[rec["external_id"].(string)] = rec
-		}
-		next, _ := got.body["next_cursor"].(string)
-		if next == "" {
-			return out
-		}
-		cursor = "&cursor=" + url.QueryEscape(next)
-	}
+	return feedPages(t, r, token, id, "model="+model+"&limit=20")
 }
 
 // events lists an integration's events of a type for one run.
