@@ -152,6 +152,25 @@ func testSyncWrites(t *testing.T, newStore func(t *testing.T) integration.SyncSt
 		}
 	})
 
+	t.Run("a record's changed_at never goes back", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		put(t, s, integration.WriteScope{}, rec(id, "post", "1", "v1", now.Add(10*time.Millisecond), modified, false))
+		// Two reads of the same second: the one stamped (read) earlier and
+		// stored later is stale.
+		wantWritten(t, put(t, s, integration.WriteScope{}, rec(id, "post", "1", "v0", now.Add(5*time.Millisecond), modified, false)), 0, 1)
+		// A newer version stamped before the stored one (a slow writer) is
+		// written just after the stored stamp.
+		wantWritten(t, put(t, s, integration.WriteScope{}, rec(id, "post", "1", "v2", now.Add(5*time.Millisecond), modified.Add(time.Second), false)), 1, 0)
+		got, err := s.GetRecord(ctx, id, "post", "1")
+		if err != nil || got.Hash != "v2" || !got.ChangedAt.After(now.Add(10*time.Millisecond)) || got.ChangedAt.After(now.Add(11*time.Millisecond)) {
+			t.Fatalf("after a slow newer write: %+v %v", got, err)
+		}
+		cs := allChanges(t, s, id, 100)
+		if changeList(cs) != "post/1:created post/1:updated" || !cs[1].ChangedAt.Equal(got.ChangedAt) {
+			t.Fatalf("changes: %s %+v", changeList(cs), cs)
+		}
+	})
+
 	t.Run("the outbox holds one change per write", func(t *testing.T) {
 		s, id := newStore(t), uniq("int")
 		at := func(i int) time.Time { return now.Add(time.Duration(i) * time.Millisecond) }

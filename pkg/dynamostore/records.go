@@ -121,7 +121,9 @@ const (
 	vStale             // the stored one is newer
 )
 
-func decide(st recState, r integration.StoredRecord) verdict {
+// decide judges a write of r over the stored state; for a write, it sets
+// r.ChangedAt to the stamp it is written with (see integration.Supersede).
+func decide(st recState, r *integration.StoredRecord) verdict {
 	if !st.exists {
 		return vWrite
 	}
@@ -131,11 +133,19 @@ func decide(st recState, r integration.StoredRecord) verdict {
 		}
 		return vUnchanged
 	}
-	// No modification time is older than any.
-	if st.modifiedAt != "" && (r.ModifiedAt.IsZero() || st.modifiedAt > feedTime(r.ModifiedAt)) {
+	stale, stamp := integration.Supersede(parseFeedTime(st.modifiedAt), parseFeedTime(st.changedAt), r.ModifiedAt, r.ChangedAt)
+	if stale {
 		return vStale
 	}
+	r.ChangedAt = stamp
 	return vWrite
+}
+
+// parseFeedTime reads a stored time; "" (or anything unreadable) is the
+// zero time.
+func parseFeedTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
 
 var stateNames = map[string]string{"#pk": "PK", "#sk": "SK", "#h": "hash", "#ca": "changed_at", "#ma": "modified_at", "#f": "fmt",
@@ -322,7 +332,7 @@ func (s *Store) putRound(ctx context.Context, scope integration.WriteScope, inte
 	var pending []*recWrite
 	for _, w := range all {
 		w.st = states[w.sk]
-		switch decide(w.st, w.rec) {
+		switch decide(w.st, &w.rec) {
 		case vStale:
 			res.Stale++
 		case vWrite:
@@ -408,7 +418,7 @@ func (s *Store) putRound(ctx context.Context, scope integration.WriteScope, inte
 			}
 			for _, w := range reread {
 				w.st = states[w.sk]
-				switch decide(w.st, w.rec) {
+				switch decide(w.st, &w.rec) {
 				case vWrite:
 					retry = append(retry, w)
 				case vMine:

@@ -58,7 +58,7 @@ func (s *Store) PutRecords(_ context.Context, scope integration.WriteScope, recs
 		}
 		deltas := map[string]map[string]int64{} // integration → model → delta
 		for _, r := range recs {
-			change, delta, stale, err := putRecord(tx, r)
+			change, delta, stale, err := putRecord(tx, &r)
 			if err != nil {
 				return err
 			}
@@ -123,9 +123,9 @@ func writable(tx *bolt.Tx, integrationID, runID string) error {
 }
 
 // putRecord writes one record unless it is unchanged or older than the
-// stored one. It returns the change written ("": none) and the change of
+// stored one, setting its ChangedAt to the stamp it is written with. It returns the change written ("": none) and the change of
 // the count of records not deleted.
-func putRecord(tx *bolt.Tx, r integration.StoredRecord) (change string, delta int64, stale bool, err error) {
+func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta int64, stale bool, err error) {
 	k := key(r.IntegrationID, r.Model, r.ExternalID)
 	raw := tx.Bucket(bucketRecords).Get(k)
 	exists := raw != nil
@@ -136,8 +136,11 @@ func putRecord(tx *bolt.Tx, r integration.StoredRecord) (change string, delta in
 	if readable && old.Hash == r.Hash {
 		return "", 0, false, nil
 	}
-	if readable && old.ModifiedAt.After(r.ModifiedAt) {
-		return "", 0, true, nil
+	if readable {
+		var stale bool
+		if stale, r.ChangedAt = integration.Supersede(old.ModifiedAt, old.ChangedAt, r.ModifiedAt, r.ChangedAt); stale {
+			return "", 0, true, nil
+		}
 	}
 	if readable {
 		if err := tx.Bucket(bucketFeed).Delete(key(r.IntegrationID, r.Model, feedTime(old.ChangedAt), r.ExternalID)); err != nil {

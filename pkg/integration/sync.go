@@ -158,6 +158,28 @@ func Transition(exists, oldDeleted, counted, deleted bool) (change string, delta
 	return change, delta
 }
 
+// Supersede decides a write of a record version (modified at modified
+// on the platform, stamped changed when Joinery read it) over the stored
+// version: whether the write is stale, and the changed_at it is written
+// with. A version modified earlier on the platform is stale; so is one
+// of the same modification time stamped earlier (read earlier: two edits
+// within the platform's clock resolution land in the order they were
+// read). No modification time is older than any. A record's changed_at
+// never goes back: a newer version stamped before the stored one (a
+// slow writer) is written just after it, so the change feed and the
+// outbox list a record's changes in the order they were stored.
+func Supersede(storedModified, storedChanged, modified, changed time.Time) (stale bool, stamp time.Time) {
+	switch {
+	case !storedModified.IsZero() && (modified.IsZero() || storedModified.After(modified)):
+		return true, changed
+	case storedModified.Equal(modified) && storedChanged.After(changed):
+		return true, changed
+	case !changed.After(storedChanged):
+		return false, storedChanged.Add(time.Microsecond)
+	}
+	return false, changed
+}
+
 // ErrRunStopped refuses a write on behalf of a run that is no longer
 // running, or of an integration whose sync data was purged. A job that
 // gets it is moot: it stops, and its message is done with.

@@ -1,13 +1,3 @@
-//go:build modelcheck
-
-// The model test is built only with -tags modelcheck for now: on this
-// engine it still finds schedules whose records end up differing from the
-// platform (embedded seeds 193 and 232 of 500; the 25 DynamoDB seeds
-// pass), so it cannot yet gate every change. Run it with
-//
-//	go test -race -tags modelcheck -run TestModel ./pkg/syncer/
-//	SEED=232 go test -tags modelcheck -run TestModel ./pkg/syncer/
-
 package syncer_test
 
 // The model test: random schedules of sync runs against a platform that

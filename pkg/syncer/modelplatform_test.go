@@ -1,5 +1,3 @@
-//go:build modelcheck
-
 package syncer_test
 
 import (

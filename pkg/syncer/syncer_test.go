@@ -1420,3 +1420,72 @@ func TestARedeliveredPlanDoesNotMoveTheCursorPastItsWindowsReads(t *testing.T) {
 		t.Fatal("post 26, created while the run read its windows, was never read: the cursor came from the plan's later delivery")
 	}
 }
+
+func TestAReplayedPlanThatFindsMoreThanItPlannedKeepsTheCursor(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(5))
+	h.runNow(full)
+	before := h.cursor()
+	// The plan dies after recording its windows (none: 5 posts fit its
+	// own), and by its redelivery 15 posts have been edited: the listing
+	// now holds more than the plan reads.
+	h.engine.Store = &flakyStore{SyncStore: h.store, job: "plan"}
+	h.platform.fail = func(page string, call int) error {
+		if page == "0" && call == 3 {
+			h.platform.mu.Lock()
+			at := h.platform.nowLocked()
+			for id := 6; id <= 20; id++ {
+				h.platform.posts[id] = at
+			}
+			h.platform.mu.Unlock()
+		}
+		return nil
+	}
+	if run := h.runNow(pull); run.Status != integration.RunCompleted {
+		t.Fatalf("run: %s %q", run.Status, run.Error)
+	}
+	if n := len(h.records()); n == 20 {
+		t.Fatal("the run read every post; the test no longer grows the listing behind its plan")
+	}
+	if c := h.cursor(); !c.Equal(before) {
+		t.Fatalf("the cursor moved from %v to %v past posts no read covered", before, c)
+	}
+	h.engine.Store, h.platform.fail = h.store, nil
+	h.runNow(pull)
+	if n := len(h.records()); n != 20 {
+		t.Fatalf("%d records after a clean run, want 20", n)
+	}
+}
+
+func TestAnItemSlippingBetweenTwoSingleReadsIsNotMarkedDeleted(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(25))
+	h.runNow(full)
+	// Posts 17 and 18 are too large to read even alone, so the second
+	// window is read in halves down to single items: 16, then 17 (too
+	// large: only named). Between the two, post 3 goes and post 26 comes
+	// (the count stays): 17 moves to 16's place and the read of the next
+	// place names 18 instead.
+	h.platform.mu.Lock()
+	h.platform.large[17], h.platform.large[18] = true, true
+	h.platform.mu.Unlock()
+	var once sync.Once
+	h.platform.fail = func(page string, call int) error {
+		if page == "16" {
+			once.Do(func() {
+				h.platform.mu.Lock()
+				delete(h.platform.posts, 3)
+				h.platform.posts[26] = h.platform.posts[25]
+				h.platform.mu.Unlock()
+			})
+		}
+		return nil
+	}
+	if run := h.runNow(full); run.Status != integration.RunCompleted {
+		t.Fatalf("run: %s %q", run.Status, run.Error)
+	}
+	if rec := h.records()["17"]; rec.Deleted {
+		t.Fatal("post 17, which slipped between two single reads, was marked deleted")
+	}
+	if evs := h.events("listing_shifted"); len(evs) != 1 {
+		t.Fatalf("listing_shifted events: %+v", evs)
+	}
+}
