@@ -24,6 +24,8 @@ FUNCTIONS := \
 	EventsFunction:integrations-events \
 	RunsFunction:integrations-runs-list \
 	CancelRunFunction:integrations-run-cancel \
+	ReplayDeadLettersFunction:integrations-dead-letters-replay \
+	SyncDeadLetterFunction:sync-dlq \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \
 	SchedulerFunction:sync-scheduler \

@@ -79,6 +79,10 @@ type app struct {
 	consume func(ctx context.Context, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) error
 	worker  *sqsworker.Worker
 	engine  *syncer.Engine
+	// deadLetters takes what the sync queue dead-lettered; dlq keeps it,
+	// as the dead-letter queue's function does in AWS.
+	deadLetters func(ctx context.Context) ([]string, error)
+	dlq         *sqsworker.DeadLetters
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -102,7 +106,46 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 		defer close(ticked)
 		a.engine.Every(ctx, time.Minute, func(err error) { log.Error("scheduler", "err", err) })
 	}()
-	a.closers = append(a.closers, func() error { <-done; <-ticked; return nil })
+	// The dead-letter queue's consumer, as its event source mapping runs it.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for ctx.Err() == nil {
+			if err := a.drainDeadLetters(ctx); err != nil {
+				log.Error("dead-letter queue", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(dlqPoll):
+			}
+		}
+	}()
+	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; return nil })
+}
+
+// dlqPoll is how often the runner looks at the dead-letter queue.
+const dlqPoll = 200 * time.Millisecond
+
+// drainDeadLetters hands what the sync queue dead-lettered to the
+// dead-letter consumer, as one SQS event.
+func (a *app) drainDeadLetters(ctx context.Context) error {
+	bodies, err := a.deadLetters(ctx)
+	if err != nil || len(bodies) == 0 {
+		return err
+	}
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(bodies))}
+	for i, b := range bodies {
+		ev.Records[i] = events.SQSMessage{MessageId: integration.NewID(), Body: b,
+			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(maxReceives)}}
+	}
+	resp, err := a.dlq.Handle(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if len(resp.BatchItemFailures) > 0 {
+		return fmt.Errorf("%d dead letters could not be kept", len(resp.BatchItemFailures))
+	}
+	return nil
 }
 
 func (a *app) Close() error {
@@ -145,7 +188,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		}
 		store, syncStore, secrets = st, st, sec
 		q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
-		a.queue, a.consume, vis = q, q.Consume, q
+		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
 	case "aws":
 		var opts []func(*config.LoadOptions) error
 		if len(s.AWSAPIOptions) > 0 {
@@ -168,7 +211,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		store, syncStore = ds, ds
 		secrets = smsecrets.New(secretsmanager.NewFromConfig(cfg), s.SecretPrefix, 5*time.Minute)
 		q := sqsqueue.New(sq, qURL, dlqURL)
-		a.queue, a.consume, vis = q, q.Consume, q
+		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
 	default:
 		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
 	}
@@ -198,6 +241,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a.service.PurgeLater = engine.QueuePurge
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
 	a.engine = engine
+	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
 	a.routes = []route{
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
@@ -218,6 +262,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
 		{key: "GET /v1/integrations/{id}/runs", authJWT: true, handler: sapi.Runs()},
 		{key: "POST /v1/integrations/{id}/runs/{run_id}/cancel", authJWT: true, handler: sapi.CancelRun()},
+		{key: "POST /v1/integrations/{id}/dead_letters/replay", authJWT: true, handler: sapi.ReplayDeadLetters()},
 		{key: "POST /v1/integrations/{id}/records", authJWT: true, handler: sapi.Push()},
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		// Authenticated by a site key, which the function verifies.

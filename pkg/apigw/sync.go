@@ -198,23 +198,21 @@ func (a *SyncAPI) SyncHealth() Handler {
 		if err != nil {
 			return none, err
 		}
-		var dlq *int
-		if h.DeadLetters >= 0 {
-			dlq = &h.DeadLetters
-		}
 		return jsonResponse(http.StatusOK, struct {
 			Records           map[string]int64 `json:"records"`
 			LastSuccessAt     *time.Time       `json:"last_success_at"`
-			FailedRuns24h     int              `json:"failed_runs_24h"`
+			FailedRuns24h     int64            `json:"failed_runs_24h"`
 			FailedItems24h    int64            `json:"failed_items_24h"`
+			FailedPushes24h   int64            `json:"failed_pushes_24h"`
+			ConflictPushes24h int64            `json:"conflict_pushes_24h"`
+			DeadLetters       int64            `json:"dead_letters"`
 			PendingPushes     int              `json:"pending_pushes"`
-			DeadLetters       *int             `json:"dead_letters"`
 			SyncStatus        string           `json:"sync_status"`
 			ConnectionStatus  string           `json:"connection_status"`
 			ConnectionMessage string           `json:"connection_message,omitempty"`
 			LastRun           *runJSON         `json:"last_run"`
-		}{h.Records, h.LastSuccessAt, h.FailedRuns24h, h.FailedItems24h, h.PendingPushes, dlq, string(h.SyncStatus),
-			string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun)}), nil
+		}{h.Records, h.LastSuccessAt, h.FailedRuns24h, h.FailedItems24h, h.FailedPushes24h, h.ConflictPushes24h, h.DeadLetters24h,
+			h.PendingPushes, string(h.SyncStatus), string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun)}), nil
 	})
 }
 

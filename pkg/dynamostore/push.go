@@ -70,6 +70,7 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 		}
 		item := pushKey(p.IntegrationID, p.ID)
 		item["push"], item["status"], item["updated_at"] = str(string(b)), str(string(p.Status)), str(p.UpdatedAt.UTC().Format(time.RFC3339Nano))
+		item[pendingCounted] = &types.AttributeValueMemberBOOL{Value: true}
 		seq := pushSeqKey(p.IntegrationID, p.Model, p.LocalID, p.Seq)
 		seq["push_id"] = str(p.ID)
 		cond := "next_seq = :prev"
@@ -82,6 +83,7 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 				ExpressionAttributeValues: seqValues(p.Seq, prev)}},
 			{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 			{Put: &types.Put{TableName: &s.table, Item: seq}},
+			pendingPushDelta(&s.table, p.IntegrationID, p.Status, 1),
 		}})
 		if conditionFailedAt(err, 0) {
 			continue
@@ -138,34 +140,6 @@ func (s *Store) PushBySeq(ctx context.Context, integrationID, model, localID str
 		return nil, integration.Errorf(integration.ENOTFOUND, "No push %d for %s %q.", seq, model, localID)
 	}
 	return s.GetPush(ctx, integrationID, strAttr(out.Item, "push_id"))
-}
-
-// UpdatePush sets the push's outcome.
-func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pushKey(p.IntegrationID, p.ID),
-		UpdateExpression:          aws.String("SET #s = :s, external_id = :x, #e = :e, updated_at = :u"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames:  map[string]string{"#s": "status", "#e": "error"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error), ":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano))}})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return integration.Errorf(integration.ENOTFOUND, "Push %q not found.", p.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("update push: %w", err)
-	}
-	return nil
-}
-
-// PendingPushes counts queued pushes with a COUNT query.
-func (s *Store) PendingPushes(ctx context.Context, integrationID string) (int, error) {
-	n, err := s.count(ctx, &dynamodb.QueryInput{KeyConditionExpression: aws.String("PK = :pk"),
-		FilterExpression: aws.String("#s = :q"), ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("INT#" + integrationID + "#PUSH"), ":q": str(string(integration.PushQueued))}})
-	if err != nil {
-		return 0, fmt.Errorf("pending pushes: %w", err)
-	}
-	return int(n), nil
 }
 
 func mappingFromItem(integrationID, model, localID string, it map[string]types.AttributeValue) *integration.Mapping {

@@ -44,6 +44,8 @@ type Store struct {
 	// migrated caches that the records backfill has finished: it never
 	// goes back.
 	migrated atomic.Bool
+	// eventsSince caches the events marker (events.go).
+	eventsSince eventsSince
 }
 
 var _ integration.Store = (*Store)(nil)

@@ -9,13 +9,13 @@ package dynamostore
 //	cursors        INT#<id>#CURSOR / CURSOR               (c_<model> = time)
 //	event          INT#<id>#EVT / <event id>              (TTL: expires_at)
 //
+// Events by status, health buckets and dead letters: events.go, health.go.
 // Records, their parts, the outbox, count deltas and counts: records.go.
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -796,75 +796,6 @@ func (s *Store) count(ctx context.Context, in *dynamodb.QueryInput) (int64, erro
 	}
 }
 
-// AddEvents batch-writes events with their TTL.
-func (s *Store) AddEvents(ctx context.Context, evs []integration.SyncEvent) error {
-	reqs := make([]types.WriteRequest, 0, len(evs))
-	for _, e := range evs {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		item := pk("INT#"+e.IntegrationID+"#EVT", e.ID)
-		item["event"], item["type"], item["status"] = str(string(b)), str(e.Type), str(e.Status)
-		item["expires_at"] = num(e.At.Add(EventRetention).Unix())
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-	}
-	if err := s.batchWrite(ctx, reqs); err != nil {
-		return fmt.Errorf("add events: %w", err)
-	}
-	return nil
-}
-
-// ListEvents queries newest first, filtering by type and status (and
-// leaving out expired events TTL has not removed yet).
-func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]integration.SyncEvent, string, error) {
-	in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), ScanIndexForward: aws.Bool(false),
-		Limit: aws.Int32(int32(q.Limit)), FilterExpression: aws.String("expires_at > :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("INT#" + q.IntegrationID + "#EVT"), ":now": num(time.Now().Unix())}}
-	filter := []string{"expires_at > :now"}
-	names := map[string]string{}
-	if q.Type != "" {
-		filter = append(filter, "#t = :t")
-		names["#t"], in.ExpressionAttributeValues[":t"] = "type", str(q.Type)
-	}
-	if q.Status != "" {
-		filter = append(filter, "#s = :s")
-		names["#s"], in.ExpressionAttributeValues[":s"] = "status", str(q.Status)
-	}
-	in.FilterExpression = aws.String(strings.Join(filter, " AND "))
-	if len(names) > 0 {
-		in.ExpressionAttributeNames = names
-	}
-	if q.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(raw) == 0 || len(raw) > 128 {
-			return nil, "", badCursor()
-		}
-		in.ExclusiveStartKey = pk("INT#"+q.IntegrationID+"#EVT", string(raw))
-	}
-	out := []integration.SyncEvent{}
-	for {
-		page, err := s.db.Query(ctx, in)
-		if err != nil {
-			return nil, "", fmt.Errorf("list events: %w", err)
-		}
-		for _, it := range page.Items {
-			var e integration.SyncEvent
-			if err := json.Unmarshal([]byte(strAttr(it, "event")), &e); err != nil {
-				return nil, "", fmt.Errorf("decode event: %w", err)
-			}
-			out = append(out, e)
-			if len(out) == q.Limit {
-				return out, base64.RawURLEncoding.EncodeToString([]byte(e.ID)), nil
-			}
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-}
-
 // DeleteSyncData first marks the integration purged (so no write of a
 // job still under way lands afterwards) and finishes its running runs,
 // then deletes every item of its sync partitions, page by page. If it
@@ -878,6 +809,7 @@ func (s *Store) DeleteSyncData(ctx context.Context, integrationID string) error 
 	id := integrationID
 	partitions := []string{"INT#" + id + "#ACTIVE", "INT#" + id + "#CURSOR", "INT#" + id + "#EVT", recPK(id), partPK(id), outboxPK(id),
 		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP"}
+	partitions = append(partitions, healthPartitions(id)...)
 	in := partition(runPK(id))
 	in.TableName, in.ProjectionExpression = &s.table, aws.String("SK, #s")
 	in.ExpressionAttributeNames = map[string]string{"#s": "status"}

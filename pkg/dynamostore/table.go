@@ -44,6 +44,9 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 		if err := markMigrated(ctx, db, table); err != nil {
 			return err
 		}
+		if err := markEventsFresh(ctx, db, table); err != nil {
+			return err
+		}
 	}
 	_, _ = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(table),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expires_at"), Enabled: aws.Bool(true)}})

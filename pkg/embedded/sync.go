@@ -429,7 +429,7 @@ func (s *Store) AddEvents(_ context.Context, evs []integration.SyncEvent) error 
 				return err
 			}
 		}
-		return nil
+		return countEvents(tx, evs)
 	})
 }
 

@@ -156,28 +156,32 @@ func (e *Engine) Events(ctx context.Context, actor integration.Actor, id, status
 	return EventPage{Items: evs, NextCursor: next}, nil
 }
 
-// Health sums up an integration's sync.
+// Health sums up an integration's sync. The 24-hour counts are the last
+// 24 hourly buckets, the current hour included.
 type Health struct {
 	Records           map[string]int64
 	LastSuccessAt     *time.Time
-	FailedRuns24h     int
+	FailedRuns24h     int64
 	FailedItems24h    int64
+	FailedPushes24h   int64
+	ConflictPushes24h int64
+	DeadLetters24h    int64
 	PendingPushes     int
 	LastRun           *integration.Run
-	DeadLetters       int // -1: not known here
 	SyncStatus        integration.SyncStatus
 	ConnectionStatus  integration.ConnectionStatus
 	ConnectionMessage string
 }
 
-// Health returns totals and recent failures. Failed runs and items come
-// from the last 24 hours of events.
+// Health returns totals and recent failures, from counters and hourly
+// buckets the store keeps as it writes: a bounded number of reads,
+// whatever the number of records, pushes or events.
 func (e *Engine) Health(ctx context.Context, actor integration.Actor, id string) (Health, error) {
 	it, err := e.Integrations.Get(ctx, actor, id)
 	if err != nil {
 		return Health{}, err
 	}
-	h := Health{Records: map[string]int64{}, DeadLetters: -1, SyncStatus: it.SyncStatus, ConnectionStatus: it.ConnectionStatus,
+	h := Health{Records: map[string]int64{}, SyncStatus: it.SyncStatus, ConnectionStatus: it.ConnectionStatus,
 		ConnectionMessage: it.ConnectionMessage, LastSuccessAt: it.LastSyncAt}
 	if c, ok := e.Connectors[it.Platform]; ok {
 		for _, m := range c.Models() {
@@ -196,28 +200,11 @@ func (e *Engine) Health(ctx context.Context, actor integration.Actor, id string)
 	} else if integration.ErrorCode(err) != integration.ENOTFOUND {
 		return Health{}, err
 	}
-	since := e.now().Add(-24 * time.Hour)
-	cursor := ""
-	for pages := 0; pages < 20; pages++ {
-		evs, next, err := e.Store.ListEvents(ctx, integration.EventQuery{IntegrationID: it.ID, Status: "error", Limit: 100, Cursor: cursor})
-		if err != nil {
-			return Health{}, err
-		}
-		for _, ev := range evs {
-			if ev.At.Before(since) {
-				return h, nil
-			}
-			switch ev.Type {
-			case "run_finished":
-				h.FailedRuns24h++
-			case "item_failed":
-				h.FailedItems24h++
-			}
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
+	counts, err := e.Store.HealthCounts(ctx, it.ID, e.now().Add(-23*time.Hour))
+	if err != nil {
+		return Health{}, err
 	}
+	h.FailedRuns24h, h.FailedItems24h, h.FailedPushes24h = counts.FailedRuns, counts.FailedItems, counts.FailedPushes
+	h.ConflictPushes24h, h.DeadLetters24h = counts.ConflictPushes, counts.DeadLetters
 	return h, nil
 }
