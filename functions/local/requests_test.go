@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+	"github.com/joinery/joinery/pkg/dynamostore"
+)
+
+// routeCounts are the DynamoDB requests of each GET route for one
+// integration holding n records, n events and n pushes.
+type routeCounts struct {
+	n      int
+	counts map[string]int64
+	seed   time.Duration
+}
+
+// countRouteRequests starts the runner on moto, seeds an integration per
+// size (with BatchWriteItem) and counts the DynamoDB requests of every
+// GET route on it, each called once before to warm what a Lambda keeps
+// between invocations.
+func countRouteRequests(t testing.TB, sizes ...int) []routeCounts {
+	t.Helper()
+	counter := &countDynamo{}
+	r, a := startRunnerOpts(t, "aws", runnerOptions{aws: []func(*middleware.Stack) error{counter.option}, noWorker: true})
+	store, ok := a.engine.Store.(*dynamostore.Store)
+	if !ok {
+		t.Fatalf("the runner's sync store is %T, not DynamoDB", a.engine.Store)
+	}
+	editor := r.token("acct-req", "editor", "")
+	var out []routeCounts
+	for _, n := range sizes {
+		site := fmt.Sprint("site-", n)
+		created := r.do("POST", "/v1/integrations", editor, `{"site_id":"`+site+`","platform":"wordpress","external_site_url":"https://blog.example.com","credentials":{"username":"u","app_password":"abcd efgh ijkl mnop"}}`)
+		want(t, created, http.StatusCreated, "create")
+		id := created.body["id"].(string)
+		start := time.Now()
+		pushID, err := store.Seed(context.Background(), "acct-req", id, "post", n, time.Now().UTC().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeded := time.Since(start)
+		want(t, r.do("POST", "/v1/integrations/"+id+"/sync", editor, `{"direction":"from_external"}`), http.StatusAccepted, "start a run")
+		key := r.do("POST", "/v1/sites/"+site+"/keys", editor, `{"name":"plugin"}`)
+		want(t, key, http.StatusCreated, "site key")
+		changed := url.QueryEscape(time.Now().UTC().Add(-30 * time.Minute).Format(time.RFC3339Nano))
+		routes := map[string]string{
+			"GET /v1/integrations":                                 "/v1/integrations?site_id=" + site,
+			"GET /v1/integrations/{id}":                            "/v1/integrations/" + id,
+			"GET /v1/sites/{site_id}/keys":                         "/v1/sites/" + site + "/keys",
+			"GET /v1/integrations/{id}/sync_status":                "/v1/integrations/" + id + "/sync_status",
+			"GET /v1/integrations/{id}/sync_health":                "/v1/integrations/" + id + "/sync_health",
+			"GET /v1/integrations/{id}/records":                    "/v1/integrations/" + id + "/records?model=post",
+			"GET /v1/integrations/{id}/records?modified_after":     "/v1/integrations/" + id + "/records?model=post&modified_after=" + changed,
+			"GET /v1/integrations/{id}/records/{model}/{ext}":      "/v1/integrations/" + id + "/records/post/1",
+			"GET /v1/integrations/{id}/events":                     "/v1/integrations/" + id + "/events",
+			"GET /v1/integrations/{id}/events?status=error":        "/v1/integrations/" + id + "/events?status=error",
+			"GET /v1/integrations/{id}/events?status=warning":      "/v1/integrations/" + id + "/events?status=warning",
+			"GET /v1/integrations/{id}/events?status=error&type=…": "/v1/integrations/" + id + "/events?status=error&type=item_failed",
+			"GET /v1/integrations/{id}/runs":                       "/v1/integrations/" + id + "/runs",
+			"GET /v1/integrations/{id}/pushes/{push_id}":           "/v1/integrations/" + id + "/pushes/" + pushID,
+		}
+		viewer := r.token("acct-req", "viewer", "")
+		counts := map[string]int64{}
+		for name, path := range routes {
+			token := viewer
+			if strings.Contains(name, "/keys") {
+				token = editor // site keys are for editors
+			}
+			want(t, r.do("GET", path, token, ""), http.StatusOK, name+" (warm-up)")
+			before := counter.n.Load()
+			got := r.do("GET", path, token, "")
+			counts[name] = counter.n.Load() - before
+			want(t, got, http.StatusOK, name)
+			if strings.Contains(name, "events?status=") {
+				if items, _ := got.body["items"].([]any); len(items) == 0 {
+					t.Fatalf("%s listed nothing: %s", name, got.raw)
+				}
+			}
+			if name == "GET /v1/integrations/{id}/sync_health" {
+				if recs := got.body["records"].(map[string]any); recs["post"] != float64(n) || got.body["pending_pushes"] != float64(n) {
+					t.Fatalf("sync_health at %d: %s", n, got.raw)
+				}
+			}
+		}
+		out = append(out, routeCounts{n: n, counts: counts, seed: seeded})
+	}
+	return out
+}
+
+// printCounts writes a table of requests per route, one column a size.
+func printCounts(w *os.File, all []routeCounts) {
+	var names []string
+	for name := range all[0].counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "%-58s", "DynamoDB requests per call (moto)")
+	for _, c := range all {
+		fmt.Fprintf(w, " %10s", fmt.Sprint(c.n, " each"))
+	}
+	fmt.Fprintln(w)
+	for _, name := range names {
+		fmt.Fprintf(w, "%-58s", name)
+		for _, c := range all {
+			fmt.Fprintf(w, " %10d", c.counts[name])
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// Every GET route makes as many DynamoDB requests for an integration with
+// 2,000 records, events and pushes as for one with 10.
+func TestRequestsPerRouteAreBounded(t *testing.T) {
+	all := countRouteRequests(t, 10, 2000)
+	small, big := all[0], all[1]
+	var diff []string
+	for name, n := range small.counts {
+		if big.counts[name] != n {
+			diff = append(diff, fmt.Sprintf("%s: %d at 10, %d at 2,000", name, n, big.counts[name]))
+		}
+	}
+	if len(diff) > 0 {
+		printCounts(os.Stderr, all)
+		sort.Strings(diff)
+		t.Fatalf("requests grow with the data:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+// BenchmarkRequestsPerRoute reports the DynamoDB requests of every GET
+// route at 100,000 records, events and pushes (make bench), next to 10.
+func BenchmarkRequestsPerRoute(b *testing.B) {
+	if os.Getenv("BENCH_ROUTE_SIZE") == "" {
+		b.Setenv("BENCH_ROUTE_SIZE", "100000")
+	}
+	var size int
+	fmt.Sscan(os.Getenv("BENCH_ROUTE_SIZE"), &size)
+	for i := 0; i < b.N; i++ {
+		all := countRouteRequests(b, 10, size)
+		fmt.Printf("\nseeded %d records, events and pushes in %s (BatchWriteItem)\n", size, all[1].seed.Round(time.Second))
+		printCounts(os.Stdout, all)
+		for name, n := range all[0].counts {
+			if all[1].counts[name] != n {
+				fmt.Printf("!! %s: %d requests at 10, %d at %d\n", name, n, all[1].counts[name], size)
+			}
+		}
+	}
+}
