@@ -44,7 +44,7 @@ help:
 	@echo "make test    every test; prints what was skipped and why (CI=true: a skip fails)"
 	@echo "make build   every Lambda as a linux/arm64 bootstrap under .build/"
 	@echo "make lint    gofmt, go vet, staticcheck, cfn-lint"
-	@echo "make bench   binary sizes, cold starts, handler latency"
+	@echo "make bench   binary sizes, cold starts, handler latency, DynamoDB requests per route at 100,000 records"
 
 run:
 	go run ./functions/local serve $(ARGS)
@@ -96,6 +96,10 @@ bench: build
 	@go run ./functions/internal/benchtable .build $(FUNCTIONS)
 	@echo; echo "==> warm handler latency on embedded backends"
 	@go test -count=1 -run '^$$' -bench . -benchmem ./pkg/... | grep -E '^(Benchmark|ok|FAIL|goos|cpu)'
+	@echo; echo "==> DynamoDB requests per GET route at 100,000 records, events and pushes, next to 10 (moto; compare the counts, not the times)"
+	@if python3 -c 'import moto.server' 2>/dev/null; then \
+		go test -count=1 -run '^$$' -bench 'RequestsPerRoute' -benchtime 1x -timeout 60m ./functions/local/ | grep -vE '^(goos|goarch|pkg|cpu|PASS|Benchmark)'; \
+	else echo "######## SKIPPED (real dependency missing): moto_server (pip install 'moto[server]'): no request counts at 100,000 ########"; fi
 	@echo; echo "==> sync against the real WordPress (1,052 posts; PHP's server with 4 workers): a full pull through"
 	@echo "    queue, workers and store (and DynamoDB requests per record on moto), next to a plain sequential HTTP loop"
 	@bash pkg/connector/wordpress/wptest/wp.sh install
