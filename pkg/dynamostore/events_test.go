@@ -29,13 +29,11 @@ func TestEventsAfterUpgrade(t *testing.T) {
 	}
 	id := "int-up"
 	now := time.Now().UTC()
-	var old []integration.SyncEvent
 	for i := range 12 {
 		e := integration.SyncEvent{ID: fmt.Sprintf("01D%023d", i), IntegrationID: id, Type: "item_failed", Status: "ok", Message: fmt.Sprint("old", i), At: now}
 		if i%4 == 0 {
 			e.Status = "error"
 		}
-		old = append(old, e)
 		seedOldEvent(t, db, table, e)
 	}
 	s := New(db, table)
