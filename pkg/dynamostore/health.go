@@ -126,6 +126,9 @@ func (s *Store) KeepDeadLetter(ctx context.Context, d integration.DeadLetter, co
 func (s *Store) DeadLetters(ctx context.Context, integrationID string, limit int) ([]integration.DeadLetter, error) {
 	in := partition(deadLetterPK(integrationID))
 	in.TableName, in.Limit = &s.table, aws.Int32(int32(max(limit, 1)))
+	// Past their retention, TTL has yet to remove them: not replayed.
+	in.FilterExpression = aws.String("expires_at > :now")
+	in.ExpressionAttributeValues[":now"] = num(time.Now().Unix())
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)

@@ -196,3 +196,30 @@ func TestHealthCounts(t *testing.T) {
 		t.Fatalf("the run's failure is %d hours old and still counted", 24)
 	}
 }
+
+// failingQueue refuses every send.
+type failingQueue struct{}
+
+func (failingQueue) Send(context.Context, []integration.Message) error { return errors.New("queue unavailable") }
+
+// A replay whose send fails keeps its dead letters, counted once, for the
+// next replay.
+func TestDeadLetterReplaySendFails(t *testing.T) {
+	h := newHarness(t, newPlatform(0))
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1",
+		Body: `{"kind":"push","account_id":"acct-1","integration_id":"` + h.it.ID + `","run_id":"push","job_id":"p","model":"post","page":"x"}`}}}
+	if _, err := (&sqsworker.DeadLetters{Engine: h.engine}).Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Queue = failingQueue{}
+	if n, err := h.engine.ReplayDeadLetters(context.Background(), h.actor, h.it.ID); err == nil || n != 0 {
+		t.Fatalf("replay with the queue down: %d %v", n, err)
+	}
+	if hl := h.health(); hl.DeadLetters24h != 1 {
+		t.Fatalf("dead letters counted %d times", hl.DeadLetters24h)
+	}
+	h.engine.Queue = h.queue
+	if n, err := h.engine.ReplayDeadLetters(context.Background(), h.actor, h.it.ID); err != nil || n != 1 {
+		t.Fatalf("replay once the queue is back: %d %v", n, err)
+	}
+}
