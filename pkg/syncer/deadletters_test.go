@@ -200,7 +200,9 @@ func TestHealthCounts(t *testing.T) {
 // failingQueue refuses every send.
 type failingQueue struct{}
 
-func (failingQueue) Send(context.Context, []integration.Message) error { return errors.New("queue unavailable") }
+func (failingQueue) Send(context.Context, []integration.Message) error {
+	return errors.New("queue unavailable")
+}
 
 // A replay whose send fails keeps its dead letters, counted once, for the
 // next replay.
