@@ -168,5 +168,9 @@ func testHealth(t *testing.T, newStore func(t *testing.T) integration.SyncStore,
 		pending(2)
 		err := s.UpdatePush(ctx, &integration.Push{ID: integration.NewID(), IntegrationID: id, Status: integration.PushDone, UpdatedAt: now})
 		wantCode(t, err, integration.ENOTFOUND)
+		if err := s.DeleteSyncData(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		pending(0)
 	})
 }

@@ -87,7 +87,7 @@ func TestEventsAfterUpgrade(t *testing.T) {
 	if n, err := s.PendingPushes(ctx, id); err != nil || n != 0 {
 		t.Fatalf("pending after an old push was applied: %d %v", n, err)
 	}
-	out, _ := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: countKey(id)})
+	out, _ := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: pendingKey(id)})
 	if q := numAttr(out.Item, "q_pushes"); q != 0 {
 		t.Fatalf("an uncounted push moved the count to %d", q)
 	}

@@ -24,8 +24,11 @@ import (
 func healthPK(id string) string     { return "INT#" + id + "#HEALTH" }
 func deadLetterPK(id string) string { return "INT#" + id + "#DLQ" }
 func healthSK(t time.Time) string   { return integration.HealthHour(t).Format("2006-01-02T15") }
+
+// healthPartitions are the partitions of an integration that this file,
+// events.go and pushcount.go add: DeleteSyncData removes them too.
 func healthPartitions(id string) []string {
-	return []string{healthPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning")}
+	return []string{healthPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), "INT#" + id + "#PUSHCOUNT"}
 }
 
 // bucketUpdate adds counts to an hour's bucket.

@@ -85,7 +85,7 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 			{Put: &types.Put{TableName: &s.table, Item: seq}},
 			pendingPushDelta(&s.table, p.IntegrationID, p.Status, 1),
 		}})
-		if conditionFailedAt(err, 0) {
+		if conditionFailedAt(err, 0) || txConflict(err) {
 			continue
 		}
 		if conditionFailedAt(err, 1) {

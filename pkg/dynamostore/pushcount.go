@@ -1,8 +1,12 @@
 package dynamostore
 
-// Pending pushes are counted exactly, in the counts item (q_pushes), by
-// every write that moves a push into or out of queued, in the same
-// transaction. A push the previous release created is not in the count
+// Pending pushes are counted exactly, in an item of their own
+//
+//	pending count  INT#<id>#PUSHCOUNT / PUSHCOUNT   (q_pushes)
+//
+// by every write that moves a push into or out of queued, in the same
+// transaction. (Not in the records' counts item: the record writes of a
+// sync would keep cancelling the pushes' transactions.) A push the previous release created is not in the count
 // and is marked so (no pc attribute): its changes leave the count alone.
 
 import (
@@ -23,11 +27,30 @@ const pendingCounted = "pc"
 // pendingPushDelta adds n to the pending count if status is queued (a
 // no-op check on the counts item otherwise, so the transaction's shape
 // does not depend on it).
+func pendingKey(id string) map[string]types.AttributeValue {
+	return pk("INT#"+id+"#PUSHCOUNT", "PUSHCOUNT")
+}
+
+// txConflict reports whether a transaction was cancelled because another
+// one touched the same items at once: worth trying again.
+func txConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}
+
 func pendingPushDelta(table *string, integrationID string, status integration.PushStatus, n int64) types.TransactWriteItem {
 	if status != integration.PushQueued {
 		n = 0
 	}
-	return types.TransactWriteItem{Update: &types.Update{TableName: table, Key: countKey(integrationID),
+	return types.TransactWriteItem{Update: &types.Update{TableName: table, Key: pendingKey(integrationID),
 		UpdateExpression: aws.String("ADD q_pushes :n"), ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)}}}
 }
 
@@ -81,7 +104,7 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 // PendingPushes reads the pending count: one read, whatever the number
 // of pushes.
 func (s *Store) PendingPushes(ctx context.Context, integrationID string) (int, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: countKey(integrationID), ConsistentRead: aws.Bool(true),
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pendingKey(integrationID), ConsistentRead: aws.Bool(true),
 		ProjectionExpression: aws.String("q_pushes")})
 	if err != nil {
 		return 0, fmt.Errorf("pending pushes: %w", err)

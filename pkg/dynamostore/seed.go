@@ -68,8 +68,12 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 		evs = evs[k:]
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: countKey(integrationID),
-		UpdateExpression: aws.String("ADD #n :n, q_pushes :n"), ExpressionAttributeNames: map[string]string{"#n": "n_" + model},
+		UpdateExpression: aws.String("ADD #n :n"), ExpressionAttributeNames: map[string]string{"#n": "n_" + model},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n))}})
+	if err == nil {
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pendingKey(integrationID),
+			UpdateExpression: aws.String("ADD q_pushes :n"), ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n))}})
+	}
 	if err != nil {
 		return "", fmt.Errorf("seed counts: %w", err)
 	}
