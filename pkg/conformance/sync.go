@@ -251,6 +251,8 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		}
 	})
 
+	testRecordPagesEndWhereTheCallerSays(t, newStore, now)
+
 	t.Run("events newest first, filtered", func(t *testing.T) {
 		s, id := newStore(t), uniq("int")
 		var evs []integration.SyncEvent
