@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -129,13 +130,16 @@ func invoke(w http.ResponseWriter, r *http.Request, rt route, auth *devAuth, log
 	_, _ = w.Write(out)
 }
 
-// requestSize is the size of the event Lambda is invoked with.
+// requestSize is the size of the event Lambda is invoked with (encoded,
+// as the gateway does, without HTML escaping).
 func requestSize(ev events.APIGatewayV2HTTPRequest) int {
-	b, err := json.Marshal(ev)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
 		return apigw.MaxRequestBytes + 1
 	}
-	return len(b)
+	return buf.Len() - 1 // the encoder's newline
 }
 
 // toEvent builds the payload format 2.0 event API Gateway would send.
