@@ -86,6 +86,8 @@ type app struct {
 	// workerTimeout is the sync worker function's timeout: a batch that
 	// outlives it fails as a whole, as in Lambda.
 	workerTimeout time.Duration
+	// schedulerTimeout is the scheduler function's: a tick ends there.
+	schedulerTimeout time.Duration
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -107,7 +109,18 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 	ticked := make(chan struct{})
 	go func() {
 		defer close(ticked)
-		a.engine.Every(ctx, time.Minute, func(err error) { log.Error("scheduler", "err", err) })
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := within(ctx, a.schedulerTimeout, a.engine.Tick); err != nil {
+					log.Error("scheduler", "err", err)
+				}
+			}
+		}
 	}()
 	a.closers = append(a.closers, func() error { <-done; <-ticked; return nil })
 }
@@ -145,7 +158,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{workerTimeout: limits.function("SyncWorkerFunction")}
+	a := &app{workerTimeout: limits.function("SyncWorkerFunction"), schedulerTimeout: limits.function("SchedulerFunction")}
 	var (
 		store     integration.Store
 		syncStore integration.SyncStore

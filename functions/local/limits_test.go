@@ -44,8 +44,8 @@ func TestTimeoutsFromTheTemplate(t *testing.T) {
 			t.Errorf("route %s runs with timeout %s, its function has %s", rt.key, rt.timeout, tpl.route(rt.key))
 		}
 	}
-	if a.workerTimeout != 60*time.Second {
-		t.Errorf("the worker runs with timeout %s, want 60s", a.workerTimeout)
+	if a.workerTimeout != 60*time.Second || a.schedulerTimeout != 60*time.Second {
+		t.Errorf("the worker runs with timeout %s, the scheduler %s, want 60s each", a.workerTimeout, a.schedulerTimeout)
 	}
 
 	// No Globals: Lambda's default; a function's own Timeout wins.
