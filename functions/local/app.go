@@ -158,7 +158,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{workerTimeout: limits.function("SyncWorkerFunction"), schedulerTimeout: limits.function("SchedulerFunction")}
+	a := &app{workerTimeout: limits.function("SyncWorkerFunction") * timeoutScale, schedulerTimeout: limits.function("SchedulerFunction") * timeoutScale}
 	var (
 		store     integration.Store
 		syncStore integration.SyncStore
@@ -262,7 +262,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
 	}
 	for i := range a.routes {
-		a.routes[i].timeout = limits.route(a.routes[i].key)
+		a.routes[i].timeout = limits.route(a.routes[i].key) * timeoutScale
 	}
 	return a, nil
 }

@@ -40,12 +40,12 @@ func TestTimeoutsFromTheTemplate(t *testing.T) {
 	// The runner gives each route and the worker its function's timeout.
 	_, a := startRunnerApp(t, "embedded", "0")
 	for _, rt := range a.routes {
-		if rt.timeout != tpl.route(rt.key) || rt.timeout <= 0 {
-			t.Errorf("route %s runs with timeout %s, its function has %s", rt.key, rt.timeout, tpl.route(rt.key))
+		if rt.timeout != tpl.route(rt.key)*timeoutScale || rt.timeout <= 0 {
+			t.Errorf("route %s runs with timeout %s, its function has %s (×%d under the race detector)", rt.key, rt.timeout, tpl.route(rt.key), timeoutScale)
 		}
 	}
-	if a.workerTimeout != 60*time.Second || a.schedulerTimeout != 60*time.Second {
-		t.Errorf("the worker runs with timeout %s, the scheduler %s, want 60s each", a.workerTimeout, a.schedulerTimeout)
+	if a.workerTimeout != 60*time.Second*timeoutScale || a.schedulerTimeout != 60*time.Second*timeoutScale {
+		t.Errorf("the worker runs with timeout %s, the scheduler %s, want 60s each (×%d under the race detector)", a.workerTimeout, a.schedulerTimeout, timeoutScale)
 	}
 
 	// No Globals: Lambda's default; a function's own Timeout wins.
