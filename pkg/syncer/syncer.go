@@ -36,11 +36,9 @@ type Job struct {
 	Kind          string `json:"kind"` // plan | page | push | purge | migrate
 	AccountID     string `json:"account_id,omitempty"`
 	IntegrationID string `json:"integration_id,omitempty"`
-	// RunID is the run a plan or page job works for; push, purge and
-	// migrate jobs belong to no run and leave it empty.
-	RunID string `json:"run_id,omitempty"`
-	JobID string `json:"job_id,omitempty"`
-	Model string `json:"model,omitempty"`
+	RunID         string `json:"run_id,omitempty"` // plan and page jobs; push, purge and migrate jobs belong to no run
+	JobID         string `json:"job_id,omitempty"`
+	Model         string `json:"model,omitempty"`
 	// Page is the page token of a page job, the backfill cursor of a
 	// migrate job.
 	Page string `json:"page,omitempty"`
