@@ -35,6 +35,9 @@ type settings struct {
 	SecretPrefix string
 	QueueName    string
 	Claims       apigw.ClaimNames
+	// Template is the SAM template the functions' timeouts are read from
+	// (JOINERY_TEMPLATE; "": template.yaml here or in a directory above).
+	Template string
 	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
 	// safety window ("": the default); newApp refuses a bad one.
 	FeedSafetySeconds string
@@ -54,6 +57,7 @@ func settingsFromEnv(dataDir string) settings {
 			Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
 		},
 		FeedSafetySeconds: os.Getenv("JOINERY_FEED_SAFETY_SECONDS"),
+		Template:          os.Getenv("JOINERY_TEMPLATE"),
 	}
 }
 
@@ -83,6 +87,11 @@ type app struct {
 	// as the dead-letter queue's function does in AWS.
 	deadLetters func(ctx context.Context) ([]string, error)
 	dlq         *sqsworker.DeadLetters
+	// workerTimeout is the sync worker function's timeout: a batch that
+	// outlives it fails as a whole, as in Lambda.
+	workerTimeout time.Duration
+	// schedulerTimeout is the scheduler function's: a tick ends there.
+	schedulerTimeout time.Duration
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -91,7 +100,7 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if err := a.consume(ctx, a.worker.Handle); err != nil {
+			if err := a.consume(ctx, a.handleBatch); err != nil {
 				log.Error("sync queue", "err", err)
 				select {
 				case <-ctx.Done():
@@ -104,7 +113,18 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 	ticked := make(chan struct{})
 	go func() {
 		defer close(ticked)
-		a.engine.Every(ctx, time.Minute, func(err error) { log.Error("scheduler", "err", err) })
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := within(ctx, a.schedulerTimeout, a.engine.Tick); err != nil {
+					log.Error("scheduler", "err", err)
+				}
+			}
+		}
 	}()
 	// The dead-letter queue's consumer, as its event source mapping runs it.
 	drained := make(chan struct{})
@@ -148,6 +168,13 @@ func (a *app) drainDeadLetters(ctx context.Context) error {
 	return nil
 }
 
+// handleBatch is the sync worker's invocation, ended at its timeout.
+func (a *app) handleBatch(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	return within(ctx, a.workerTimeout, func(ctx context.Context) (events.SQSEventResponse, error) {
+		return a.worker.Handle(ctx, ev)
+	})
+}
+
 func (a *app) Close() error {
 	var first error
 	for i := len(a.closers) - 1; i >= 0; i-- {
@@ -164,7 +191,17 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{}
+	tplPath := s.Template
+	if tplPath == "" {
+		if tplPath, err = findTemplate(); err != nil {
+			return nil, err
+		}
+	}
+	limits, err := loadTimeouts(tplPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{workerTimeout: limits.function("SyncWorkerFunction") * timeoutScale, schedulerTimeout: limits.function("SchedulerFunction") * timeoutScale}
 	var (
 		store     integration.Store
 		syncStore integration.SyncStore
@@ -268,6 +305,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
+	}
+	for i := range a.routes {
+		a.routes[i].timeout = limits.route(a.routes[i].key) * timeoutScale
 	}
 	return a, nil
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"mime"
@@ -18,11 +21,13 @@ import (
 )
 
 // route is one API Gateway route: its key ("GET /v1/integrations/{id}"),
-// whether the JWT authorizer guards it, and the function behind it.
+// whether the JWT authorizer guards it, the function behind it and that
+// function's timeout (none: not enforced).
 type route struct {
 	key     string
 	authJWT bool
 	handler apigw.Handler
+	timeout time.Duration
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -75,10 +80,27 @@ func invoke(w http.ResponseWriter, r *http.Request, rt route, auth *devAuth, log
 			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: nil},
 		}
 	}
-	resp, err := rt.handler(r.Context(), ev)
+	// Lambda refuses an event over its payload limit before the function
+	// runs; the gateway answers as it does for a body over its own.
+	if size := requestSize(ev); size > apigw.MaxRequestBytes {
+		log.Error("request over Lambda's payload limit", "route", rt.key, "bytes", size, "limit", apigw.MaxRequestBytes)
+		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	resp, err := within(r.Context(), rt.timeout, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+		return rt.handler(ctx, ev)
+	})
 	if err != nil {
-		// A function error is a 500 from the gateway, with no detail.
+		// A function error (or timeout) is a 500 from the gateway, with
+		// no detail.
 		log.Error("function error", "route", rt.key, "err", err)
+		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	// Lambda fails an invocation whose response is over its payload
+	// limit; the gateway sees a function error.
+	if size := apigw.EnvelopeSize(resp); size > apigw.MaxResponseBytes {
+		log.Error("response over Lambda's payload limit", "route", rt.key, "bytes", size, "limit", apigw.MaxResponseBytes)
 		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
@@ -106,6 +128,18 @@ func invoke(w http.ResponseWriter, r *http.Request, rt route, auth *devAuth, log
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+}
+
+// requestSize is the size of the event Lambda is invoked with (encoded,
+// as the gateway does, without HTML escaping).
+func requestSize(ev events.APIGatewayV2HTTPRequest) int {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return apigw.MaxRequestBytes + 1
+	}
+	return buf.Len() - 1 // the encoder's newline
 }
 
 // toEvent builds the payload format 2.0 event API Gateway would send.

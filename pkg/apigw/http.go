@@ -72,7 +72,7 @@ func jsonResponse(status int, v any) events.APIGatewayV2HTTPResponse {
 	if v == nil {
 		return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers}
 	}
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v)
 	if err != nil {
 		// Only domain-built values are marshalled here; failing is a bug.
 		b = []byte(`{"error":{"code":"internal","message":"Internal error."}}`)

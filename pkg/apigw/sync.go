@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -88,7 +91,10 @@ func (a *SyncAPI) SyncStatus() Handler {
 	})
 }
 
-// Records handles GET /v1/integrations/{id}/records: the change feed.
+// Records handles GET /v1/integrations/{id}/records: the change feed. A
+// page stops filling before its response would pass PageBudgetBytes
+// (Lambda fails a response over MaxResponseBytes); next_cursor resumes
+// at the first record left out.
 func (a *SyncAPI) Records() Handler {
 	return a.route("GET /v1/integrations/{id}/records", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
@@ -102,33 +108,105 @@ func (a *SyncAPI) Records() Handler {
 				return none, integration.Invalid(map[string]string{"modified_after": "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"})
 			}
 		}
-		page, err := a.Engine.Records(ctx, actor, req.PathParameters["id"], q["model"], after, limit, q["cursor"])
+		fill := newPageFill()
+		page, err := a.Engine.Records(ctx, actor, req.PathParameters["id"], q["model"], after, limit, q["cursor"], fill.take)
 		if err != nil {
 			return none, err
 		}
-		items := make([]json.RawMessage, len(page.Items))
-		for i := range page.Items {
-			if items[i], err = recordToJSON(&page.Items[i]); err != nil {
-				return none, err
-			}
+		items, err := fill.items(page.Items)
+		if err != nil {
+			return none, err
 		}
-		return jsonResponse(http.StatusOK, struct {
-			Items      []json.RawMessage `json:"items"`
-			NextCursor string            `json:"next_cursor,omitempty"`
-		}{items, page.NextCursor}), nil
+		return jsonResponse(http.StatusOK, recordPage{items, page.NextCursor}), nil
 	})
 }
 
+type recordPage struct {
+	Items      []json.RawMessage `json:"items"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
+// pageFill encodes a page's records as the store reads them and tells it
+// to stop before the response would pass PageBudgetBytes.
+type pageFill struct {
+	budget  int // what the items may cost in the envelope
+	used    int
+	encoded []json.RawMessage
+	of      []recordVersion // the record each encoding is of
+	err     error
+}
+
+// recordVersion tells whether a listed record is the one encoded.
+type recordVersion struct {
+	id, hash, unreadable string
+	changedAt            time.Time
+	size                 int
+}
+
+func versionOf(r *integration.StoredRecord) recordVersion {
+	return recordVersion{r.ExternalID, r.Hash, r.Unreadable, r.ChangedAt, len(r.Data)}
+}
+
+func newPageFill() *pageFill {
+	// The envelope of an empty page with the longest cursor: what the
+	// items are added to.
+	empty := jsonResponse(http.StatusOK, recordPage{[]json.RawMessage{}, strings.Repeat("x", maxCursorBytes)})
+	return &pageFill{budget: PageBudgetBytes - EnvelopeSize(empty)}
+}
+
+func (f *pageFill) take(r *integration.StoredRecord) bool {
+	b, err := listedRecordJSON(r)
+	if err != nil {
+		f.err = err
+		return false
+	}
+	cost := escapedLen(b) + 1 // and the comma before the next
+	if len(f.encoded) > 0 && f.used+cost > f.budget {
+		return false
+	}
+	f.used += cost
+	f.encoded, f.of = append(f.encoded, b), append(f.of, versionOf(r))
+	return true
+}
+
+// items returns the page's records encoded: as take encoded them, unless
+// the page holds others than it was offered.
+func (f *pageFill) items(recs []integration.StoredRecord) ([]json.RawMessage, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	items := make([]json.RawMessage, len(recs))
+	for i := range recs {
+		if i < len(f.of) && f.of[i] == versionOf(&recs[i]) {
+			items[i] = f.encoded[i]
+			continue
+		}
+		var err error
+		if items[i], err = listedRecordJSON(&recs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
 // Record handles GET /v1/integrations/{id}/records/{model}/{external_id}:
-// one record as it is now, in the shape of a feed item.
+// one record as it is now, in the shape of a feed item; with
+// ?field=body_html&part=N, part N of a body too large to be shown inline.
 func (a *SyncAPI) Record() Handler {
 	return a.route("GET /v1/integrations/{id}/records/{model}/{external_id}", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		p := req.PathParameters
+		part, err := partParams(req.QueryStringParameters)
+		if err != nil {
+			return none, err
+		}
 		r, err := a.Engine.Record(ctx, actor, p["id"], p["model"], p["external_id"])
 		if err != nil {
 			return none, err
 		}
-		b, err := recordToJSON(r)
+		if part > 0 {
+			return recordPart(r, part)
+		}
+		b, err := listedRecordJSON(r)
 		if err != nil {
 			return none, err
 		}
@@ -136,11 +214,85 @@ func (a *SyncAPI) Record() Handler {
 	})
 }
 
-// recordToJSON is a record as the API shows it: the stored record plus
-// when Joinery changed it (the value to poll modified_after with). A
-// record whose stored data could not be read is shown as such, alone,
-// rather than failing its whole page.
-func recordToJSON(r *integration.StoredRecord) (json.RawMessage, error) {
+// partFields are the fields that may be read in parts.
+var partFields = []string{"body_html"}
+
+// partParams reads ?field=&part= (0: the whole record is asked for).
+func partParams(q map[string]string) (int, error) {
+	field, hasField := q["field"]
+	raw, hasPart := q["part"]
+	if !hasField && !hasPart {
+		return 0, nil
+	}
+	fields := map[string]string{}
+	switch {
+	case !hasField:
+		fields["field"] = "required with part: body_html"
+	case !slices.Contains(partFields, field):
+		fields["field"] = "must be body_html"
+	}
+	part, err := strconv.Atoi(raw)
+	switch {
+	case !hasPart:
+		fields["part"] = "required with field: a part number, from 1"
+	case err != nil || part < 1:
+		fields["part"] = "must be a whole number from 1"
+	}
+	if len(fields) > 0 {
+		return 0, integration.Invalid(fields)
+	}
+	return part, nil
+}
+
+// recordPart is part n of a record's body_html, cut so that each part's
+// response stays within PartBytes. changed_at tells a reader whether all
+// the parts it read come from the same version of the record.
+func recordPart(r *integration.StoredRecord, n int) (events.APIGatewayV2HTTPResponse, error) {
+	if r.Unreadable != "" {
+		return none, integration.Errorf(integration.EUNPROCESSABLE, "The record's stored data cannot be read: %s", r.Unreadable)
+	}
+	var rec struct {
+		BodyHTML string `json:"body_html"`
+	}
+	if err := json.Unmarshal(r.Data, &rec); err != nil {
+		return none, fmt.Errorf("record %s %s is not a JSON object: %w", r.Model, r.ExternalID, err)
+	}
+	parts := splitParts(rec.BodyHTML, PartBytes)
+	if n > len(parts) {
+		return none, integration.Invalid(map[string]string{"part": fmt.Sprintf("must be between 1 and %d: body_html has %d part(s)", len(parts), len(parts))})
+	}
+	return jsonResponse(http.StatusOK, struct {
+		Part      int    `json:"part"`
+		Parts     int    `json:"parts"`
+		Data      string `json:"data"`
+		ChangedAt string `json:"changed_at"`
+	}{n, len(parts), parts[n-1], r.ChangedAt.UTC().Format(time.RFC3339Nano)}), nil
+}
+
+// listedRecordJSON is a record as the API shows it; one whose JSON would
+// pass InlineRecordBytes is shown without body_html and with
+// "body_omitted": true (read it with ?field=body_html&part=N).
+func listedRecordJSON(r *integration.StoredRecord) (json.RawMessage, error) {
+	m, err := recordMap(r)
+	if err != nil {
+		return nil, err
+	}
+	b, err := encodeJSON(m)
+	if err != nil || len(b) <= InlineRecordBytes {
+		return b, err
+	}
+	if _, ok := m["body_html"]; !ok {
+		return b, nil
+	}
+	delete(m, "body_html")
+	m["body_omitted"] = true
+	return encodeJSON(m)
+}
+
+// recordMap is the stored record plus when Joinery changed it (the value
+// to poll modified_after with). A record whose stored data could not be
+// read is shown as such, alone, rather than failing its whole page.
+func recordMap(r *integration.StoredRecord) (map[string]any, error) {
 	m := map[string]any{}
 	if r.Unreadable != "" {
 		m["external_id"], m["type"], m["unreadable"], m["message"] = r.ExternalID, r.Model, true, r.Unreadable
@@ -149,11 +301,7 @@ func recordToJSON(r *integration.StoredRecord) (json.RawMessage, error) {
 	}
 	m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
 	m["deleted"] = r.Deleted
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("record %s %s: %w", r.Model, r.ExternalID, err)
-	}
-	return b, nil
+	return m, nil
 }
 
 type eventJSON struct {

@@ -251,6 +251,8 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		}
 	})
 
+	testRecordPagesEndWhereTheCallerSays(t, newStore, now)
+
 	t.Run("events newest first, filtered", func(t *testing.T) {
 		s, id := newStore(t), uniq("int")
 		var evs []integration.SyncEvent
@@ -292,39 +294,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 		}
 	})
 
-	t.Run("delete removes everything", func(t *testing.T) {
-		s, id := newStore(t), uniq("int")
-		run := newRun(id, now)
-		if _, _, err := s.StartRun(ctx, run, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = s.AddJobs(ctx, id, run.ID, "plan", []string{"{}"}, nil)
-		_, _, _ = s.CompleteJob(ctx, id, run.ID, "plan", integration.JobResult{Seen: map[string][]string{"post": {"1"}}})
-		_ = s.SetCursors(ctx, id, map[string]time.Time{"post": now})
-		_, _ = s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{record(id, "post", "1", "v", now)})
-		_ = s.AddEvents(ctx, []integration.SyncEvent{{ID: integration.NewID(), IntegrationID: id, Type: "page", Status: "ok", At: now}})
-		other := uniq("int")
-		_, _ = s.PutRecords(ctx, integration.WriteScope{}, []integration.StoredRecord{record(other, "post", "1", "v", now)})
-		if err := s.DeleteSyncData(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		_, err := s.LatestRun(ctx, id)
-		wantCode(t, err, integration.ENOTFOUND)
-		recs, _, _ := s.ListRecords(ctx, integration.RecordQuery{IntegrationID: id, Model: "post", Limit: 10})
-		evs, _, _ := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Limit: 10})
-		c, _ := s.Cursors(ctx, id)
-		seen, _ := s.SeenIDs(ctx, id, run.ID, "post")
-		if len(recs)+len(evs)+len(c)+len(seen) != 0 {
-			t.Fatalf("left: %d records, %d events, %d cursors, %d seen", len(recs), len(evs), len(c), len(seen))
-		}
-		if _, err := s.GetRecord(ctx, other, "post", "1"); err != nil {
-			t.Fatalf("another integration's record: %v", err)
-		}
-		// A new run may start at once.
-		if _, started, err := s.StartRun(ctx, newRun(id, now), time.Hour); err != nil || !started {
-			t.Fatalf("start after delete: %v %v", started, err)
-		}
-	})
+	testDeleteRemovesEverything(t, newStore, now)
 
 	t.Run("pushes of one local id are numbered in order, concurrently", func(t *testing.T) {
 		s, id := newStore(t), uniq("int")

@@ -852,38 +852,51 @@ func (s *Store) ListRecords(ctx context.Context, q integration.RecordQuery) ([]i
 		return nil, "", fmt.Errorf("list records: %w", err)
 	}
 	recs := make([]integration.StoredRecord, 0, len(out.Items))
+	var kept map[string]types.AttributeValue // the item of the last record kept
+	stopped := false
 	for _, it := range out.Items {
 		r, err := recordMeta(q.IntegrationID, it)
 		if err != nil {
 			r.Unreadable = err.Error()
-			recs = append(recs, r)
-			continue
-		}
-		data, err := s.recordData(ctx, q.IntegrationID, it)
-		var u *unreadable
-		if errors.As(err, &u) {
-			cur, gerr := s.getRecordItem(ctx, q.IntegrationID, recSK(r.Model, r.ExternalID))
-			if gerr != nil {
-				return nil, "", gerr
-			}
-			if cur == nil || !sameVersion(it, cur) {
-				continue
-			}
-			data, err = s.recordData(ctx, q.IntegrationID, cur)
-		}
-		if errors.As(err, &u) {
-			r.Unreadable = u.why
-		} else if err != nil {
-			return nil, "", err
 		} else {
-			r.Data = data
+			data, err := s.recordData(ctx, q.IntegrationID, it)
+			var u *unreadable
+			if errors.As(err, &u) {
+				cur, gerr := s.getRecordItem(ctx, q.IntegrationID, recSK(r.Model, r.ExternalID))
+				if gerr != nil {
+					return nil, "", gerr
+				}
+				if cur == nil || !sameVersion(it, cur) {
+					continue
+				}
+				data, err = s.recordData(ctx, q.IntegrationID, cur)
+			}
+			if errors.As(err, &u) {
+				r.Unreadable = u.why
+			} else if err != nil {
+				return nil, "", err
+			} else {
+				r.Data = data
+			}
+		}
+		if q.Take != nil && !q.Take(&r) && len(recs) > 0 {
+			stopped = true
+			break
 		}
 		recs = append(recs, r)
+		kept = it
+	}
+	// The next page starts after the last record kept when Take ended
+	// this one, else after the last item the query read.
+	var after map[string]types.AttributeValue
+	if stopped {
+		after = kept
+	} else if len(out.LastEvaluatedKey) > 0 && len(out.Items) > 0 {
+		after = out.Items[len(out.Items)-1]
 	}
 	next := ""
-	if len(out.LastEvaluatedKey) > 0 && len(out.Items) > 0 {
-		last := out.Items[len(out.Items)-1]
-		b, _ := json.Marshal(feedCursor{S: strAttr(last, "GSI1SK"), K: strAttr(last, "external_id")})
+	if after != nil {
+		b, _ := json.Marshal(feedCursor{S: strAttr(after, "GSI1SK"), K: strAttr(after, "external_id")})
 		next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return recs, next, nil

@@ -294,7 +294,7 @@ func (s *Store) ListRecords(_ context.Context, q integration.RecordQuery) ([]int
 				}
 				item = *r.stored(q.IntegrationID, q.Model, id)
 			}
-			if len(out) == limit {
+			if len(out) == limit || (q.Take != nil && !q.Take(&item) && len(out) > 0) {
 				last := out[len(out)-1]
 				next = base64.RawURLEncoding.EncodeToString(key(feedTime(last.ChangedAt), last.ExternalID))
 				return nil

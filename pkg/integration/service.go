@@ -310,40 +310,66 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 	if err := actor.Require(RoleEditor); err != nil {
 		return nil, err
 	}
+	next, err := s.modify(ctx, actor, id, func(cur *Integration, now time.Time) (*Integration, error) {
+		// Checked on every read: after a concurrent write the fresh
+		// version no longer matches, so an expected version is never
+		// retried past.
+		if in.ExpectedVersion != nil && *in.ExpectedVersion != cur.Version {
+			return nil, versionMismatch(cur.Version)
+		}
+		next, err := s.apply(cur, in, now)
+		if err != nil {
+			return nil, err
+		}
+		if in.CredentialsSet && len(in.Credentials) > 0 {
+			// A new secret version is invisible until the item points at it,
+			// so a failed update below leaves the old credentials in force.
+			ref, err := s.putSecret(ctx, cur, in.Credentials)
+			if err != nil {
+				return nil, fmt.Errorf("store credentials of %s: %w", id, err)
+			}
+			next.Credentials = ref
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.CredentialsSet && len(in.Credentials) == 0 {
+		if derr := s.Secrets.DeleteSecret(ctx, secretRef(next)); derr != nil {
+			return nil, fmt.Errorf("delete cleared credentials of %s: %w", id, derr)
+		}
+	}
+	return next, nil
+}
+
+// modify is the one read-modify-write of an integration: it reads the
+// integration as actor sees it, asks change for the next state (nil:
+// nothing to write) and writes it only if no one wrote in between. On a
+// concurrent write it starts again from the fresh state, at most
+// maxUpdateRetries times, so no change is lost and none is applied to a
+// stale state. It returns the state written (or read, when change wrote
+// nothing).
+func (s *Service) modify(ctx context.Context, actor Actor, id string, change func(cur *Integration, now time.Time) (*Integration, error)) (*Integration, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.visible(ctx, actor, id)
 		if err != nil {
 			return nil, err
 		}
-		if in.ExpectedVersion != nil && *in.ExpectedVersion != cur.Version {
-			return nil, versionMismatch(cur.Version)
-		}
-		next, err := s.apply(cur, in)
+		now := s.now()
+		next, err := change(cur, now)
 		if err != nil {
 			return nil, err
 		}
-		var newRef CredentialsRef
-		if in.CredentialsSet && len(in.Credentials) > 0 {
-			// A new secret version is invisible until the item points at it,
-			// so a failed update below leaves the old credentials in force.
-			if newRef, err = s.putSecret(ctx, cur, in.Credentials); err != nil {
-				return nil, fmt.Errorf("store credentials of %s: %w", id, err)
-			}
-			next.Credentials = newRef
+		if next == nil {
+			return cur, nil
 		}
+		next.Version, next.UpdatedAt = cur.Version+1, now
 		err = s.Store.UpdateIntegration(ctx, next, cur.Version)
 		if err == nil {
-			if in.CredentialsSet && len(in.Credentials) == 0 {
-				if derr := s.Secrets.DeleteSecret(ctx, secretRef(cur)); derr != nil {
-					return nil, fmt.Errorf("delete cleared credentials of %s: %w", id, derr)
-				}
-			}
 			return next, nil
 		}
-		if ErrorCode(err) != EPRECONDITIONFAILED || in.ExpectedVersion != nil || attempt >= maxUpdateRetries {
-			if ErrorCode(err) == EPRECONDITIONFAILED && in.ExpectedVersion != nil {
-				return nil, versionMismatch(-1)
-			}
+		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
 			return nil, err
 		}
 	}
@@ -357,7 +383,7 @@ func versionMismatch(current int64) error {
 }
 
 // apply validates a patch against the current state and returns the next state.
-func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
+func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integration, error) {
 	next := *cur
 	next.Config = maps.Clone(cur.Config)
 	p, ok := s.Catalog.Platform(cur.Platform)
@@ -402,10 +428,8 @@ func (s *Service) apply(cur *Integration, in PatchInput) (*Integration, error) {
 	if len(fields) > 0 {
 		return nil, Invalid(fields)
 	}
-	next.Version = cur.Version + 1
-	next.UpdatedAt = s.now()
 	if in.IsActive != nil || in.SyncEnabled != nil || in.SyncIntervalMinutes != nil {
-		next.NextSyncAt = nextSync(&next, next.UpdatedAt)
+		next.NextSyncAt = nextSync(&next, now)
 	}
 	return &next, nil
 }
@@ -428,19 +452,12 @@ func (s *Service) Due(ctx context.Context, t time.Time, limit int) ([]*Integrati
 // (or clears it when it no longer syncs on a schedule).
 func (s *Service) Reschedule(ctx context.Context, accountID, id string, now time.Time) error {
 	actor := Actor{Subject: "joinery:scheduler", AccountID: accountID, Role: RoleOwner}
-	for attempt := 0; ; attempt++ {
-		cur, err := s.visible(ctx, actor, id)
-		if err != nil {
-			return err
-		}
+	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
 		next := *cur
 		next.NextSyncAt = nextSync(cur, now)
-		next.Version, next.UpdatedAt = cur.Version+1, s.now()
-		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
-		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
-			return err
-		}
-	}
+		return &next, nil
+	})
+	return err
 }
 
 // Delete removes an integration and its secret. It first marks the item as
@@ -521,29 +538,21 @@ func boolOr(p *bool, def bool) bool {
 // RecordConnection stores the outcome of a connection test. It retries on
 // concurrent writes: the newest outcome wins, other changes are kept.
 func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
-	for attempt := 0; ; attempt++ {
-		cur, err := s.visible(ctx, actor, id)
-		if err != nil {
-			return err
-		}
+	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
 		next := *cur
 		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
-		next.Version, next.UpdatedAt = cur.Version+1, s.now()
-		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
-		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
-			return err
-		}
-	}
+		return &next, nil
+	})
+	return err
 }
 
 // RecordSync stores where an integration's sync stands. It retries on
 // concurrent writes; other changes are kept. lastSync, when set, becomes
 // last_sync_at.
 func (s *Service) RecordSync(ctx context.Context, actor Actor, id string, status SyncStatus, lastSync *time.Time, syncErr string) error {
-	for attempt := 0; ; attempt++ {
-		cur, err := s.visible(ctx, actor, id)
-		if err != nil {
-			return err
+	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
+		if status == cur.SyncStatus && syncErr == cur.SyncError && lastSync == nil {
+			return nil, nil
 		}
 		next := *cur
 		next.SyncStatus, next.SyncError = status, syncErr
@@ -551,13 +560,7 @@ func (s *Service) RecordSync(ctx context.Context, actor Actor, id string, status
 			t := lastSync.UTC()
 			next.LastSyncAt = &t
 		}
-		if next.SyncStatus == cur.SyncStatus && next.SyncError == cur.SyncError && lastSync == nil {
-			return nil
-		}
-		next.Version, next.UpdatedAt = cur.Version+1, s.now()
-		err = s.Store.UpdateIntegration(ctx, &next, cur.Version)
-		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
-			return err
-		}
-	}
+		return &next, nil
+	})
+	return err
 }

@@ -225,6 +225,11 @@ type RecordQuery struct {
 	// Before, when set, leaves out records changed at or after it: the
 	// change feed shows only records whose write has surely committed.
 	Before time.Time
+	// Take, when set, is asked about each record, in order, before it joins
+	// the page: false ends the page before that record, with a cursor
+	// that resumes at it (the caller's budget is spent). The first record
+	// joins whatever Take says, so that paging always advances.
+	Take func(*StoredRecord) bool
 }
 
 // SyncEvent is one entry of an integration's sync log.

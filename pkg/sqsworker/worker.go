@@ -118,11 +118,15 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 	return false
 }
 
-// valid reports whether a message is a sync job: every kind but migrate
-// (the store's own backfill) belongs to an integration and a run.
+// valid reports whether a message is a sync job: plan and page jobs
+// belong to an integration and a run, push and purge jobs to an
+// integration, migrate jobs (the store's own backfill) to neither.
 func valid(job syncer.Job) bool {
-	if job.Kind == "migrate" {
+	switch job.Kind {
+	case "migrate":
 		return true
+	case "push", "purge":
+		return job.IntegrationID != ""
 	}
 	return job.RunID != "" && job.IntegrationID != ""
 }

@@ -125,7 +125,7 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	if err := e.Store.CreatePush(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := e.send(ctx, []Job{{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "push", JobID: p.ID, Model: model, Page: localID}}); err != nil {
+	if err := e.send(ctx, []Job{{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, JobID: p.ID, Model: model, LocalID: localID}}); err != nil {
 		// Nothing will apply it: say so, so the host app pushes again.
 		p.Status, p.Error, p.UpdatedAt = integration.PushFailed, "The push could not be queued; push again.", e.now()
 		_ = e.Store.UpdatePush(context.WithoutCancel(ctx), p)
@@ -147,9 +147,19 @@ func (e *Engine) GetPush(ctx context.Context, actor integration.Actor, id, pushI
 	return p, err
 }
 
+// pushLocalID is a push job's local id. Jobs queued by releases before
+// LocalID carried it in Page (and a run id of "push"); they still run.
+func (j Job) pushLocalID() string {
+	if j.LocalID != "" {
+		return j.LocalID
+	}
+	return j.Page
+}
+
 // handlePush applies a local id's queued pushes in order, under a lease on
 // its mapping, so two workers never apply pushes of one local id at once.
 func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
+	localID := job.pushLocalID()
 	it, err := e.Integrations.Get(ctx, system(job.AccountID), job.IntegrationID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {
 		return nil // deleted with its pushes
@@ -158,7 +168,7 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 		return err
 	}
 	owner := e.newID()
-	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, job.Page, owner, e.now().Add(leaseFor))
+	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, localID, owner, e.now().Add(leaseFor))
 	if err != nil {
 		return err
 	}
@@ -167,9 +177,9 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 		// looked for ours before ours existed, so come back.
 		return &Retry{After: waitForLease, Err: errors.New("local id is being pushed by another worker")}
 	}
-	defer func() { _ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, job.Page, owner) }()
+	defer func() { _ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, localID, owner) }()
 	for {
-		p, err := e.Store.PushBySeq(ctx, it.ID, job.Model, job.Page, m.AppliedSeq+1)
+		p, err := e.Store.PushBySeq(ctx, it.ID, job.Model, localID, m.AppliedSeq+1)
 		if integration.ErrorCode(err) == integration.ENOTFOUND {
 			return nil
 		}
@@ -393,7 +403,7 @@ func (e *Engine) repush(ctx context.Context, it *integration.Integration, run *i
 		queued[k] = true
 	}
 	for k := range queued {
-		jobs = append(jobs, Job{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "push", JobID: run.ID + "/" + k.model + "/" + k.id, Model: k.model, Page: k.id})
+		jobs = append(jobs, Job{Kind: "push", AccountID: it.AccountID, IntegrationID: it.ID, JobID: run.ID + "/" + k.model + "/" + k.id, Model: k.model, LocalID: k.id})
 	}
 	if len(jobs) > 0 {
 		if err := e.send(ctx, jobs); err != nil {

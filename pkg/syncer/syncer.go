@@ -36,12 +36,15 @@ type Job struct {
 	Kind          string `json:"kind"` // plan | page | push | purge | migrate
 	AccountID     string `json:"account_id,omitempty"`
 	IntegrationID string `json:"integration_id,omitempty"`
-	RunID         string `json:"run_id,omitempty"`
+	RunID         string `json:"run_id,omitempty"` // plan and page jobs; push, purge and migrate jobs belong to no run
 	JobID         string `json:"job_id,omitempty"`
 	Model         string `json:"model,omitempty"`
-	// Page is the page token of a page job, the local id of a push job,
-	// the backfill cursor of a migrate job.
+	// Page is the page token of a page job, the backfill cursor of a
+	// migrate job.
 	Page string `json:"page,omitempty"`
+	// LocalID is a push job's local id: the host's id of the record whose
+	// queued pushes the job applies.
+	LocalID string `json:"local_id,omitempty"`
 	// Offset and Limit are a window job's positions in the listing
 	// (Limit > 0: a window job): Limit items from Offset, the first of
 	// them the previous window's last.
@@ -948,5 +951,5 @@ func (e *Engine) reconcile(ctx context.Context, it *integration.Integration, run
 // QueuePurge queues the removal of a deleted integration's runs, records,
 // events, pushes and mappings (Service.PurgeLater).
 func (e *Engine) QueuePurge(ctx context.Context, it *integration.Integration) error {
-	return e.send(ctx, []Job{{Kind: "purge", AccountID: it.AccountID, IntegrationID: it.ID, RunID: "purge", JobID: "purge"}})
+	return e.send(ctx, []Job{{Kind: "purge", AccountID: it.AccountID, IntegrationID: it.ID, JobID: "purge"}})
 }

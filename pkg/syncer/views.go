@@ -73,7 +73,9 @@ func ParseFeedSafety(raw string) (time.Duration, error) {
 // unless it commits within W/2 of its stamp, so by then it has either
 // committed, and the feed index has caught up, or it never will with that
 // stamp. A poller's cursor therefore never moves past a change it missed.
-func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model string, changedAfter time.Time, limit int, cursor string) (RecordPage, error) {
+//
+// take, when not nil, may end the page early (see RecordQuery.Take).
+func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model string, changedAfter time.Time, limit int, cursor string, take func(*integration.StoredRecord) bool) (RecordPage, error) {
 	it, err := e.Integrations.Get(ctx, actor, id)
 	if err != nil {
 		return RecordPage{}, err
@@ -92,7 +94,7 @@ func (e *Engine) Records(ctx context.Context, actor integration.Actor, id, model
 	if len(fields) > 0 {
 		return RecordPage{}, integration.Invalid(fields)
 	}
-	q := integration.RecordQuery{IntegrationID: it.ID, Model: model, ChangedAfter: changedAfter, Limit: limit, Cursor: cursor}
+	q := integration.RecordQuery{IntegrationID: it.ID, Model: model, ChangedAfter: changedAfter, Limit: limit, Cursor: cursor, Take: take}
 	if w := e.feedSafety(); w > 0 {
 		q.Before = e.now().Add(-w)
 	}

@@ -1,0 +1,109 @@
+package integration
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// racingStore holds one integration; before each of the first `races`
+// conditional writes, another writer changes the item first.
+type racingStore struct {
+	Store // only the methods below are called
+	mu    sync.Mutex
+	it    Integration
+	races int
+	puts  int
+}
+
+func (s *racingStore) GetIntegration(_ context.Context, accountID, id string) (*Integration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if accountID != s.it.AccountID || id != s.it.ID {
+		return nil, Errorf(ENOTFOUND, "not found")
+	}
+	it := s.it
+	return &it, nil
+}
+
+func (s *racingStore) UpdateIntegration(_ context.Context, in *Integration, prev int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts++
+	if s.races > 0 {
+		s.races--
+		s.it.Version++
+		s.it.ConnectionMessage = "written by the other writer"
+	}
+	if s.it.Version != prev {
+		return Errorf(EPRECONDITIONFAILED, "changed")
+	}
+	s.it = *in
+	return nil
+}
+
+func TestModifyRetriesOnConcurrentWrites(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	owner := Actor{Subject: "u", AccountID: "acc", Role: RoleOwner}
+	base := Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, SyncStatus: SyncIdle}
+
+	t.Run("a change is re-applied to the fresh state", func(t *testing.T) {
+		st := &racingStore{it: base, races: 2}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		if err := s.RecordSync(context.Background(), owner, "i1", SyncCompleted, &at, ""); err != nil {
+			t.Fatal(err)
+		}
+		if st.puts != 3 {
+			t.Errorf("%d writes, want 3 (two lost races, then the write)", st.puts)
+		}
+		got := st.it
+		if got.SyncStatus != SyncCompleted || got.LastSyncAt == nil || got.ConnectionMessage != "written by the other writer" {
+			t.Errorf("got status %q, last sync %v, message %q: the change or the other writer's was lost", got.SyncStatus, got.LastSyncAt, got.ConnectionMessage)
+		}
+		if got.Version != 6 || !got.UpdatedAt.Equal(at) {
+			t.Errorf("version %d updated %v, want 6 at %v", got.Version, got.UpdatedAt, at)
+		}
+	})
+	t.Run("it gives up after its retries", func(t *testing.T) {
+		st := &racingStore{it: base, races: 100}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		err := s.RecordConnection(context.Background(), owner, "i1", ConnectionConnected, "ok", at)
+		if ErrorCode(err) != EPRECONDITIONFAILED {
+			t.Fatalf("got %v, want a precondition failure", err)
+		}
+		if st.puts != maxUpdateRetries+1 {
+			t.Errorf("%d writes, want %d", st.puts, maxUpdateRetries+1)
+		}
+	})
+	t.Run("nothing to change writes nothing", func(t *testing.T) {
+		st := &racingStore{it: base}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		if err := s.RecordSync(context.Background(), owner, "i1", SyncIdle, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		if st.puts != 0 {
+			t.Errorf("%d writes, want none", st.puts)
+		}
+	})
+	t.Run("an expected version is not retried past", func(t *testing.T) {
+		st := &racingStore{it: base, races: 1}
+		s := &Service{Store: st, Catalog: oneCatalog{}, Now: func() time.Time { return at }}
+		v := int64(3)
+		active := false
+		_, err := s.Update(context.Background(), owner, "i1", PatchInput{ExpectedVersion: &v, IsActive: &active})
+		if ErrorCode(err) != EPRECONDITIONFAILED {
+			t.Fatalf("got %v, want a precondition failure", err)
+		}
+		if st.it.Version != 4 {
+			t.Errorf("version %d, want 4 (the other writer's)", st.it.Version)
+		}
+	})
+}
+
+type oneCatalog struct{}
+
+func (oneCatalog) Platform(name string) (Platform, bool) {
+	return Platform{Name: name}, name == "wordpress"
+}
+func (oneCatalog) Names() []string { return []string{"wordpress"} }
