@@ -51,6 +51,9 @@ type Job struct {
 	// paging by token; or the last window planned, which goes on while the
 	// listing has grown past it).
 	Chain bool `json:"chain,omitempty"`
+	// Received is how many deliveries of this job earlier messages had:
+	// a job re-sent for want of time keeps its count of attempts.
+	Received int `json:"received,omitempty"`
 }
 
 // ExistenceChecker is implemented by connectors that can tell whether one
