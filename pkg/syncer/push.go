@@ -197,11 +197,8 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 	if errors.Is(err, integration.ErrRunStopped) {
 		return err // the integration's sync data was purged: nothing to record
 	}
-	var ce *connector.Error
-	if err != nil && !errors.As(err, &ce) {
-		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
-	}
 	if err != nil {
+		ce := jobError(err)
 		switch ce.Kind {
 		case connector.ErrRateLimited, connector.ErrUnavailable:
 			if e.MaxReceives == 0 || attempt < e.MaxReceives {

@@ -342,10 +342,7 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 
 // failed decides what a job's failure means for its run.
 func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *integration.Run, job Job, attempt int, err error) error {
-	var ce *connector.Error
-	if !errors.As(err, &ce) {
-		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
-	}
+	ce := jobError(err)
 	where := "planning"
 	switch {
 	case job.Kind == "page" && job.Limit > 0:
