@@ -157,6 +157,12 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 	if err != nil {
 		return err
 	}
+	if !it.IsActive {
+		// No call to the platform while it is inactive: the pushes stay
+		// queued, for a to_external run once it is active again.
+		return e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: it.ID, Type: "push", Status: "warning", Model: job.Model,
+			Message: fmt.Sprintf("pushes of %s %s stay queued: %s", job.Model, job.Page, inactiveMessage), At: e.now(), Details: map[string]any{"local_id": job.Page}}})
+	}
 	owner := e.newID()
 	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, job.Page, owner, e.now().Add(leaseFor))
 	if err != nil {

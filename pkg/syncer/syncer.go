@@ -299,6 +299,11 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	if err != nil {
 		return err
 	}
+	if !it.IsActive {
+		// Set inactive under the run: no further call to the platform.
+		e.fail(ctx, it, run, inactiveMessage, "")
+		return nil
+	}
 	var res integration.JobResult
 	switch job.Kind {
 	case "plan":
