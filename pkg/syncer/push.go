@@ -47,10 +47,9 @@ const (
 )
 
 const (
-	maxPushBody  = 256 << 10
-	maxTerms     = 50
-	leaseFor     = 2 * time.Minute
-	waitForLease = 2 * time.Second
+	maxPushBody = 256 << 10
+	maxTerms    = 50
+	leaseFor    = 2 * time.Minute
 )
 
 var pushStatuses = []string{"publish", "draft", "pending", "private", "future"}
@@ -163,19 +162,41 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 		return e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: it.ID, Type: "push", Status: "warning", Model: job.Model,
 			Message: fmt.Sprintf("pushes of %s %s stay queued: %s", job.Model, job.Page, inactiveMessage), At: e.now(), Details: map[string]any{"local_id": job.Page}}})
 	}
-	owner := e.newID()
-	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, job.Page, owner, e.now().Add(leaseFor))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		// Another worker is applying this local id's pushes; it may have
-		// looked for ours before ours existed, so come back.
-		return &Retry{After: waitForLease, Err: errors.New("local id is being pushed by another worker")}
-	}
-	defer func() { _ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, job.Page, owner) }()
 	for {
-		p, err := e.Store.PushBySeq(ctx, it.ID, job.Model, job.Page, m.AppliedSeq+1)
+		owner := e.newID()
+		m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, job.Page, owner, e.now().Add(leaseFor))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Another worker holds the local id. It applies ours too: it
+			// looks for more pushes after it lets go, and ours was queued
+			// before we found the lease held. A holder that dies comes
+			// back with its message, and its lease has expired by then.
+			return nil
+		}
+		err = e.applyQueued(ctx, it, job.Model, job.Page, m, owner, attempt)
+		_ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, job.Page, owner)
+		if err != nil {
+			return err
+		}
+		// A push queued after our last look, whose job found the lease
+		// held and was acked, is ours to apply.
+		_, err = e.Store.PushBySeq(ctx, it.ID, job.Model, job.Page, m.AppliedSeq+1)
+		if integration.ErrorCode(err) == integration.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// applyQueued applies, in order, the pushes of a local id after the last
+// one applied, under the lease owner holds.
+func (e *Engine) applyQueued(ctx context.Context, it *integration.Integration, model, localID string, m *integration.Mapping, owner string, attempt int) error {
+	for {
+		p, err := e.Store.PushBySeq(ctx, it.ID, model, localID, m.AppliedSeq+1)
 		if integration.ErrorCode(err) == integration.ENOTFOUND {
 			return nil
 		}
