@@ -379,4 +379,3 @@ func (s *Store) ListIntegrations(ctx context.Context, q integration.ListQuery) (
 	}
 	return items, next, nil
 }
-

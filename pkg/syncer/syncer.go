@@ -91,6 +91,9 @@ type Engine struct {
 	// MaxBodyBytes is the HTTP client's cap on an answer, named when an
 	// item is too large to read (0: safehttp's default).
 	MaxBodyBytes int64
+	// SchedulerBudget is how long a scheduler tick goes on taking due
+	// integrations (0: DefaultSchedulerBudget).
+	SchedulerBudget time.Duration
 
 	migration migrationWatch
 }
