@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/syncer"
 )
 
@@ -142,6 +143,13 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 			}
 		}
 		return false
+	}
+	switch integration.ErrorCode(err) {
+	case integration.EINVALID, integration.ENOTFOUND, integration.EUNPROCESSABLE:
+		// Trying again cannot mend it: done with, with its own message.
+		log.ErrorContext(ctx, "sync job cannot succeed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
+		w.Engine.Abandon(context.WithoutCancel(ctx), job, integration.ErrorMessage(err))
+		return true
 	}
 	log.ErrorContext(ctx, "sync job failed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
 	if lastTry {

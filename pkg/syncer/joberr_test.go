@@ -8,6 +8,7 @@ import (
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/sqsworker"
 )
 
 func TestADomainErrorEndsARunAtOnceWithItsMessage(t *testing.T) {
@@ -44,5 +45,22 @@ func TestADomainErrorFailsAPushAtOnceWithItsMessage(t *testing.T) {
 	}
 	if got.Status != integration.PushFailed || got.Error != "The request is invalid. (status: unknown)" || refusing.updates.Load() != 1 {
 		t.Fatalf("push %s %q after %d updates; want failed with the domain's message after 1", got.Status, got.Error, refusing.updates.Load())
+	}
+}
+
+// badCursorStore refuses the backfill's cursor.
+type badCursorStore struct{ integration.SyncStore }
+
+func (badCursorStore) BackfillRecords(context.Context, string, int) (string, bool, error) {
+	return "", false, integration.Invalid(map[string]string{"cursor": "is not a cursor this API issued"})
+}
+
+func TestTheWorkerAcksAJobFailingWithADomainError(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(0))
+	h.engine.Store = badCursorStore{h.store}
+	w := &sqsworker.Worker{Engine: h.engine}
+	resp, err := w.Handle(context.Background(), sqsEvent(1, `{"kind":"migrate","job_id":"migrate","page":"garbage"}`))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("a job failing with invalid came back to be retried: %+v %v", resp, err)
 	}
 }
