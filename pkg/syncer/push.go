@@ -177,6 +177,9 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 		}
 		err = e.applyQueued(ctx, it, job.Model, job.Page, m, owner, attempt)
 		_ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, job.Page, owner)
+		if errors.Is(err, integration.ErrRunStopped) {
+			return nil // moot: the integration is being deleted
+		}
 		if err != nil {
 			return err
 		}
@@ -204,9 +207,7 @@ func (e *Engine) applyQueued(ctx context.Context, it *integration.Integration, m
 			return err
 		}
 		if p.Status == integration.PushQueued {
-			if err := e.applyPush(ctx, it, m, p, owner, attempt); errors.Is(err, integration.ErrRunStopped) {
-				return nil // moot: the integration is being deleted
-			} else if err != nil {
+			if err := e.applyPush(ctx, it, m, p, owner, attempt); err != nil {
 				return err
 			}
 		}
