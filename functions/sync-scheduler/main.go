@@ -3,13 +3,12 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/joinery/joinery/functions/internal/awsapp"
+	"github.com/joinery/joinery/functions/internal/scheduler"
 )
 
 func main() {
@@ -17,11 +16,6 @@ func main() {
 		Table:    os.Getenv("JOINERY_TABLE"),
 		QueueURL: os.Getenv("JOINERY_QUEUE_URL"),
 	})
-	engine := app.Engine()
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) error {
-		started, err := engine.Tick(ctx)
-		logger.InfoContext(ctx, "scheduler tick", "started", started, "err", err)
-		return err
-	})
+	h := scheduler.Handler{Scheduler: app.Engine(), Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	lambda.Start(h.Handle)
 }

@@ -452,6 +452,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 			t.Fatalf("count after expiry = %d (%v), want 1", n, err)
 		}
 	})
+	testDuePages(t, newStore)
 	t.Run("due integrations across accounts, earliest first", func(t *testing.T) {
 		s := newStore(t)
 		a, b := uniq("acct"), uniq("acct")

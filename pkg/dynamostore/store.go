@@ -5,7 +5,7 @@
 //	integration       ACCT#<account> / INT#<id>
 //	                  GSI1: ACCT#<account>#SITE#<site> / PLAT#<platform>#INT#<id>  (by site)
 //	                  GSI2: ACCT#<account>#PLAT#<platform> / INT#<id>              (by platform)
-//	                  GSI3: DUE / <next sync at>#<account>#<id>  (sparse: due integrations, for the scheduler)
+//	                  GSI3: DUE#<shard> / <next sync at>#<account>#<id>  (sparse: due integrations, for the scheduler; due.go)
 //	uniqueness guard  UNIQ#ACCT#<account>#SITE#<site>#PLAT#<platform> / UNIQ
 //	site key          SITEKEY#<id> / SITEKEY
 //	                  GSI1: ACCT#<account>#SITE#<site> / KEY#<id>                 (by site)
@@ -129,7 +129,7 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 	// Only integrations with a next sync are in the scheduler's sparse
 	// index, and not while they are being deleted.
 	if in.NextSyncAt != nil && in.DeletingSince == nil {
-		it.GSI3PK, it.GSI3SK = duePK, feedTime(*in.NextSyncAt)+"#"+in.AccountID+"#"+in.ID
+		it.GSI3PK, it.GSI3SK = dueShardPK(in.ID), feedTime(*in.NextSyncAt)+"#"+in.AccountID+"#"+in.ID
 	}
 	return attributevalue.MarshalMap(it)
 }
@@ -380,28 +380,4 @@ func (s *Store) ListIntegrations(ctx context.Context, q integration.ListQuery) (
 		next = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return items, next, nil
-}
-
-// duePK is the scheduler index's one partition. At one scheduler query a
-// minute it is far from any partition limit; integrations spread over time
-// in the sort key.
-const duePK = "DUE"
-
-// DueIntegrations queries the sparse scheduler index (GSI3).
-func (s *Store) DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*integration.Integration, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{TableName: &s.table, IndexName: aws.String("GSI3"), Limit: aws.Int32(int32(limit)),
-		KeyConditionExpression:    aws.String("GSI3PK = :pk AND GSI3SK <= :t"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(duePK), ":t": str(feedTime(t) + "$")}})
-	if err != nil {
-		return nil, fmt.Errorf("due integrations: %w", err)
-	}
-	items := make([]*integration.Integration, 0, len(out.Items))
-	for _, av := range out.Items {
-		it, err := fromItem(av)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, it)
-	}
-	return items, nil
 }

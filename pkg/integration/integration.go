@@ -124,6 +124,7 @@ type Store interface {
 	// DueIntegrations returns integrations of every account whose
 	// NextSyncAt is at or before t, earliest first, at most limit.
 	DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*Integration, error)
+	DueIndex
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
 	CreateSiteKey(ctx context.Context, k *SiteKey) error

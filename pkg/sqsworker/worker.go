@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/syncer"
 )
 
@@ -27,12 +28,27 @@ type Worker struct {
 	Engine     *syncer.Engine
 	Visibility Visibility
 	Log        *slog.Logger
-	// Parallel is how many jobs of a batch run at once (default 4).
+	// Now is the clock the time left before the deadline is read on
+	// (default time.Now).
+	Now func() time.Time
+	// Parallel, if set, runs at most that many jobs of a batch at once:
+	// for tests that replay a schedule. Deployed, it is unset: every job
+	// of the batch starts at once.
 	Parallel int
 }
 
+// BatchSize is the sync worker's batch size, its event source's BatchSize
+// in template.yaml: every job of a batch starts at once, so none waits
+// out another's time in the invocation (a test holds the two together).
+const BatchSize = 10
+
 // jobMargin is kept back from the invocation's deadline to report.
 const jobMargin = 5 * time.Second
+
+// MinTimeLeft is the least time left in the invocation a job is started
+// with. With less, it is sent again as a new message and this one
+// acknowledged: the delivery costs the job none of its attempts.
+const MinTimeLeft = 15 * time.Second
 
 // maxVisibility is SQS's limit on a message's visibility timeout.
 const maxVisibility = 12 * time.Hour
@@ -43,7 +59,7 @@ const maxVisibility = 12 * time.Hour
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	n := w.Parallel
 	if n <= 0 {
-		n = 4
+		n = max(len(ev.Records), 1) // a batch is at most BatchSize jobs: all start at once
 	}
 	var (
 		mu     sync.Mutex
@@ -71,8 +87,9 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 	log := w.log()
 	var job syncer.Job
-	attempt, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	lastTry := w.Engine.MaxReceives > 0 && attempt >= w.Engine.MaxReceives
+	received, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	attempt := max(received, 1)
+	lastTry := false
 	defer func() {
 		if p := recover(); p != nil {
 			log.ErrorContext(ctx, "sync job panicked", "message_id", m.MessageId, "panic", p, "stack", string(debug.Stack()))
@@ -87,6 +104,22 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 		log.ErrorContext(ctx, "not a sync job", "message_id", m.MessageId)
 		return false
 	}
+	// Deliveries of the job on earlier messages count too: the limit on
+	// attempts holds across re-sends.
+	attempt += max(job.Received, 0)
+	lastTry = w.Engine.MaxReceives > 0 && attempt >= w.Engine.MaxReceives
+	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(w.now()) < MinTimeLeft {
+		// Too little time to do the job justice: send it again, and this
+		// delivery was not an attempt.
+		again := job
+		again.Received = attempt - 1
+		if err := w.Engine.Resend(ctx, again); err != nil {
+			log.WarnContext(ctx, "re-send a sync job short of time", "message_id", m.MessageId, "err", err)
+			return false // back after the visibility timeout, as it is
+		}
+		log.InfoContext(ctx, "sync job re-sent for want of time", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempts", again.Received)
+		return true
+	}
 	// A job gets until shortly before the invocation's deadline, so one
 	// that runs out of time fails here, where the failure is counted and,
 	// on the last delivery, ends its run — not with the invocation.
@@ -96,7 +129,7 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 		jobCtx, cancel = context.WithDeadline(ctx, deadline.Add(-jobMargin))
 		defer cancel()
 	}
-	err := w.Engine.Handle(jobCtx, job, max(attempt, 1))
+	err := w.Engine.Handle(jobCtx, job, attempt)
 	if err == nil {
 		return true
 	}
@@ -110,6 +143,13 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 			}
 		}
 		return false
+	}
+	switch integration.ErrorCode(err) {
+	case integration.EINVALID, integration.ENOTFOUND, integration.EUNPROCESSABLE:
+		// Trying again cannot mend it: done with, with its own message.
+		log.ErrorContext(ctx, "sync job cannot succeed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
+		w.Engine.Abandon(context.WithoutCancel(ctx), job, integration.ErrorMessage(err))
+		return true
 	}
 	log.ErrorContext(ctx, "sync job failed", "integration_id", job.IntegrationID, "run_id", job.RunID, "job_id", job.JobID, "attempt", attempt, "err", err)
 	if lastTry {
@@ -129,6 +169,13 @@ func valid(job syncer.Job) bool {
 		return job.IntegrationID != ""
 	}
 	return job.RunID != "" && job.IntegrationID != ""
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now == nil {
+		return time.Now()
+	}
+	return w.Now()
 }
 
 func (w *Worker) log() *slog.Logger {

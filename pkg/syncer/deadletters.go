@@ -39,7 +39,7 @@ func (e *Engine) RecordDeadLetter(ctx context.Context, m DeadLetter) (bool, erro
 	msg := fmt.Sprintf("a %s job was given up after %d deliveries; it can be replayed", job.Kind, m.Receives)
 	details := map[string]any{"dead_letter_id": d.ID, "kind": job.Kind}
 	if job.Kind == "push" {
-		details["local_id"] = job.Page
+		details["local_id"] = job.pushLocalID()
 	}
 	// The dead letter is kept: a log entry lost here costs only the log.
 	_ = e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: job.IntegrationID, RunID: d.RunID, Type: "dead_letter",

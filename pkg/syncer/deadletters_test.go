@@ -31,14 +31,14 @@ func (l *leaseOutage) LeaseMapping(ctx context.Context, integrationID, model, lo
 	return l.SyncStore.LeaseMapping(ctx, integrationID, model, localID, owner, until)
 }
 
-// virtualClock is a clock a test moves.
-type virtualClock struct {
+// handClock is a clock a test moves by hand.
+type handClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *virtualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *virtualClock) Add(d time.Duration) {
+func (c *handClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *handClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
@@ -84,7 +84,7 @@ func (h *harness) health() syncer.Health {
 // on.
 func TestDeadLetterReplay(t *testing.T) {
 	h := newHarness(t, newPlatform(0))
-	clock := &virtualClock{t: time.Now().UTC()}
+	clock := &handClock{t: time.Now().UTC()}
 	h.engine.Now = clock.Now
 	outage := &leaseOutage{SyncStore: h.store}
 	outage.down.Store(true)
@@ -155,7 +155,7 @@ func TestDeadLetterReplay(t *testing.T) {
 // the pending pushes exactly.
 func TestHealthCounts(t *testing.T) {
 	h := newHarness(t, newPlatform(12))
-	clock := &virtualClock{t: time.Now().UTC()}
+	clock := &handClock{t: time.Now().UTC()}
 	h.engine.Now = clock.Now
 	h.platform.broken = 7
 	h.sync(pull)

@@ -47,10 +47,9 @@ const (
 )
 
 const (
-	maxPushBody  = 256 << 10
-	maxTerms     = 50
-	leaseFor     = 2 * time.Minute
-	waitForLease = 2 * time.Second
+	maxPushBody = 256 << 10
+	maxTerms    = 50
+	leaseFor    = 2 * time.Minute
 )
 
 var pushStatuses = []string{"publish", "draft", "pending", "private", "future"}
@@ -167,19 +166,50 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 	if err != nil {
 		return err
 	}
-	owner := e.newID()
-	m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, localID, owner, e.now().Add(leaseFor))
-	if err != nil {
-		return err
+	if !it.IsActive {
+		// No call to the platform while it is inactive: the pushes stay
+		// queued, for a to_external run once it is active again.
+		return e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: it.ID, Type: "push", Status: "warning", Model: job.Model,
+			Message: fmt.Sprintf("pushes of %s %s stay queued: %s", job.Model, localID, inactiveMessage), At: e.now(), Details: map[string]any{"local_id": localID}}})
 	}
-	if !ok {
-		// Another worker is applying this local id's pushes; it may have
-		// looked for ours before ours existed, so come back.
-		return &Retry{After: waitForLease, Err: errors.New("local id is being pushed by another worker")}
-	}
-	defer func() { _ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, localID, owner) }()
 	for {
-		p, err := e.Store.PushBySeq(ctx, it.ID, job.Model, localID, m.AppliedSeq+1)
+		owner := e.newID()
+		m, ok, err := e.Store.LeaseMapping(ctx, it.ID, job.Model, localID, owner, e.now().Add(leaseFor))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Another worker holds the local id. It applies ours too: it
+			// looks for more pushes after it lets go, and ours was queued
+			// before we found the lease held. A holder that dies comes
+			// back with its message, and its lease has expired by then.
+			return nil
+		}
+		err = e.applyQueued(ctx, it, job.Model, localID, m, owner, attempt)
+		_ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, localID, owner)
+		if errors.Is(err, integration.ErrRunStopped) {
+			return nil // moot: the integration is being deleted
+		}
+		if err != nil {
+			return err
+		}
+		// A push queued after our last look, whose job found the lease
+		// held and was acked, is ours to apply.
+		_, err = e.Store.PushBySeq(ctx, it.ID, job.Model, localID, m.AppliedSeq+1)
+		if integration.ErrorCode(err) == integration.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// applyQueued applies, in order, the pushes of a local id after the last
+// one applied, under the lease owner holds.
+func (e *Engine) applyQueued(ctx context.Context, it *integration.Integration, model, localID string, m *integration.Mapping, owner string, attempt int) error {
+	for {
+		p, err := e.Store.PushBySeq(ctx, it.ID, model, localID, m.AppliedSeq+1)
 		if integration.ErrorCode(err) == integration.ENOTFOUND {
 			return nil
 		}
@@ -187,9 +217,7 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 			return err
 		}
 		if p.Status == integration.PushQueued {
-			if err := e.applyPush(ctx, it, m, p, owner, attempt); errors.Is(err, integration.ErrRunStopped) {
-				return nil // moot: the integration is being deleted
-			} else if err != nil {
+			if err := e.applyPush(ctx, it, m, p, owner, attempt); err != nil {
 				return err
 			}
 		}
@@ -207,11 +235,8 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 	if errors.Is(err, integration.ErrRunStopped) {
 		return err // the integration's sync data was purged: nothing to record
 	}
-	var ce *connector.Error
-	if err != nil && !errors.As(err, &ce) {
-		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
-	}
 	if err != nil {
+		ce := jobError(err)
 		switch ce.Kind {
 		case connector.ErrRateLimited, connector.ErrUnavailable:
 			if e.MaxReceives == 0 || attempt < e.MaxReceives {

@@ -54,6 +54,9 @@ type Job struct {
 	// paging by token; or the last window planned, which goes on while the
 	// listing has grown past it).
 	Chain bool `json:"chain,omitempty"`
+	// Received is how many deliveries of this job earlier messages had:
+	// a job re-sent for want of time keeps its count of attempts.
+	Received int `json:"received,omitempty"`
 }
 
 // ExistenceChecker is implemented by connectors that can tell whether one
@@ -91,6 +94,9 @@ type Engine struct {
 	// MaxBodyBytes is the HTTP client's cap on an answer, named when an
 	// item is too large to read (0: safehttp's default).
 	MaxBodyBytes int64
+	// SchedulerBudget is how long a scheduler tick goes on taking due
+	// integrations (0: DefaultSchedulerBudget).
+	SchedulerBudget time.Duration
 
 	migration migrationWatch
 }
@@ -299,6 +305,11 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	if err != nil {
 		return err
 	}
+	if !it.IsActive {
+		// Set inactive under the run: no further call to the platform.
+		e.fail(ctx, it, run, inactiveMessage, "")
+		return nil
+	}
 	var res integration.JobResult
 	switch job.Kind {
 	case "plan":
@@ -342,10 +353,7 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 
 // failed decides what a job's failure means for its run.
 func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *integration.Run, job Job, attempt int, err error) error {
-	var ce *connector.Error
-	if !errors.As(err, &ce) {
-		ce = &connector.Error{Kind: connector.ErrUnavailable, Message: "an internal error", Err: err}
-	}
+	ce := jobError(err)
 	where := "planning"
 	switch {
 	case job.Kind == "page" && job.Limit > 0:
