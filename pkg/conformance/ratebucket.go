@@ -15,27 +15,31 @@ func TestRateBucket(t *testing.T, newBucket func(t *testing.T) integration.RateB
 	ctx := context.Background()
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-	t.Run("a full bucket grants up to burst, then refills at rate", func(t *testing.T) {
+	t.Run("a full bucket grants at once, then reserves ahead up to a bucket", func(t *testing.T) {
 		b, key := newBucket(t), uniq("rate")
 		got, wait, err := b.TakeTokens(ctx, key, 4, 2, 5, t0)
 		if err != nil || got != 4 || wait != 0 {
-			t.Fatalf("first take: %d %v %v, want 4 granted", got, wait, err)
+			t.Fatalf("first take: %d %v %v, want 4 at once", got, wait, err)
 		}
-		// One left: a batch is granted in part.
-		if got, _, err := b.TakeTokens(ctx, key, 4, 2, 5, t0); err != nil || got != 1 {
-			t.Fatalf("second take: %d %v, want the 1 left", got, err)
-		}
+		// One left: the batch is reserved, to be used when refilled.
 		got, wait, err = b.TakeTokens(ctx, key, 4, 2, 5, t0)
-		if err != nil || got != 0 || wait != 500*time.Millisecond {
-			t.Fatalf("empty: %d %v %v, want 0 and a wait of 500ms", got, wait, err)
+		if err != nil || got != 4 || wait != 1500*time.Millisecond {
+			t.Fatalf("second take: %d %v %v, want 4 after 1.5s", got, wait, err)
 		}
-		// 1.5 s at 2/s: 3 tokens.
-		if got, _, err := b.TakeTokens(ctx, key, 4, 2, 5, t0.Add(1500*time.Millisecond)); err != nil || got != 3 {
-			t.Fatalf("after 1.5s: %d %v, want 3", got, err)
+		// 3 reserved: 4 more would pass a full bucket (5) ahead.
+		got, wait, err = b.TakeTokens(ctx, key, 4, 2, 5, t0)
+		if err != nil || got != 0 || wait != time.Second {
+			t.Fatalf("third take: %d %v %v, want none, and to come back after 1s", got, wait, err)
 		}
-		// An hour idle refills to burst, not beyond.
-		if got, _, err := b.TakeTokens(ctx, key, 100, 2, 5, t0.Add(time.Hour)); err != nil || got != 5 {
-			t.Fatalf("after an hour: %d %v, want burst 5", got, err)
+		// 1.5 s at 2/s repaid the 3: the next batch waits its own refill.
+		got, wait, err = b.TakeTokens(ctx, key, 4, 2, 5, t0.Add(1500*time.Millisecond))
+		if err != nil || got != 4 || wait != 2*time.Second {
+			t.Fatalf("after 1.5s: %d %v %v, want 4 after 2s", got, wait, err)
+		}
+		// An hour idle refills to burst, not beyond; a batch is at most burst.
+		got, wait, err = b.TakeTokens(ctx, key, 100, 2, 5, t0.Add(time.Hour))
+		if err != nil || got != 5 || wait != 0 {
+			t.Fatalf("after an hour: %d %v %v, want burst 5 at once", got, wait, err)
 		}
 	})
 
@@ -54,8 +58,8 @@ func TestRateBucket(t *testing.T, newBucket func(t *testing.T) integration.RateB
 		if got, _, _ := b.TakeTokens(ctx, key, 2, 1, 2, t0.Add(10*time.Second)); got != 2 {
 			t.Fatalf("first: %d", got)
 		}
-		if got, wait, _ := b.TakeTokens(ctx, key, 2, 1, 2, t0); got != 0 || wait <= 0 {
-			t.Fatalf("from a clock 10s behind: %d %v, want nothing and a wait", got, wait)
+		if got, wait, _ := b.TakeTokens(ctx, key, 2, 1, 2, t0); got != 2 || wait != 12*time.Second {
+			t.Fatalf("from a clock 10s behind: %d %v, want 2 after 12s (2s of refill, on the clock ahead)", got, wait)
 		}
 	})
 
@@ -79,30 +83,34 @@ func TestRateBucket(t *testing.T, newBucket func(t *testing.T) integration.RateB
 	t.Run("concurrent takers never share a token", func(t *testing.T) {
 		b, key := newBucket(t), uniq("rate")
 		var (
-			mu    sync.Mutex
-			total int
-			wg    sync.WaitGroup
+			mu            sync.Mutex
+			now, reserved int
+			wg            sync.WaitGroup
 		)
-		// No refill (the same instant): exactly burst tokens exist.
+		// The same instant, no refill: 10 tokens at once and 10 ahead.
 		for range 6 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 4 {
-					got, _, err := b.TakeTokens(ctx, key, 2, 1, 10, t0)
+				for range 5 {
+					got, wait, err := b.TakeTokens(ctx, key, 2, 1, 10, t0)
 					if err != nil {
 						t.Error(err)
 						return
 					}
 					mu.Lock()
-					total += got
+					if wait == 0 {
+						now += got
+					} else {
+						reserved += got
+					}
 					mu.Unlock()
 				}
 			}()
 		}
 		wg.Wait()
-		if total != 10 {
-			t.Fatalf("granted %d tokens in all, want the burst of 10", total)
+		if now != 10 || reserved != 10 {
+			t.Fatalf("granted %d at once and %d ahead, want the burst of 10 and 10", now, reserved)
 		}
 	})
 }

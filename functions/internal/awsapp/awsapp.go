@@ -136,7 +136,9 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 func (a *App) Engine() *syncer.Engine {
 	if a.engine == nil {
 		a.engine = &syncer.Engine{Integrations: a.Service, Store: a.Store, Connectors: a.connectors(),
-			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{}}
+			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{},
+			// Each platform's rate, shared by every worker through the table.
+			Rates: &syncer.Rates{}}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}
