@@ -114,7 +114,9 @@ func runScenario(t interface {
 		map[string]string{"authorization": "Bearer " + key.Key})
 	want(resp, http.StatusOK, "update structure")
 
-	// A full sync, read every way.
+	// A full sync of more than one page (so the plan queues page jobs),
+	// read every way; later syncs keep to two posts, to stay quick.
+	h.posts.Store(101)
 	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
 	want(resp, http.StatusAccepted, "start sync")
 	var run struct {
@@ -137,6 +139,7 @@ func runScenario(t interface {
 		t.Fatalf("the sync wrote no records: %s\nstatus %s\nevents %s", resp.Body, st.Body, ev.Body)
 	}
 	h.api("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, nil, nil, nil)
+	h.posts.Store(2)
 	resp = h.api("RecordGetFunction", "GET", "/v1/integrations/{id}/records/{model}/{external_id}",
 		map[string]string{"id": it.ID, "model": "post", "external_id": "1"}, nil, nil, nil)
 	want(resp, http.StatusOK, "record")
@@ -225,6 +228,24 @@ func runScenario(t interface {
 	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
 	want(resp, http.StatusNoContent, "delete")
 	h.drain()
+
+	// A delete whose purge cannot be queued removes the sync data itself.
+	resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+		map[string]any{"site_id": "site-3", "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+	want(resp, http.StatusCreated, "create")
+	decodeBody(h.t, resp, &it)
+	id = map[string]string{"id": it.ID}
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	h.drain()
+	h.rec.mu.Lock()
+	h.rec.fail["DeleteIntegrationFunction sqs:SendMessage"] = true
+	h.rec.mu.Unlock()
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
+	want(resp, http.StatusNoContent, "delete without the queue")
+	h.rec.mu.Lock()
+	delete(h.rec.fail, "DeleteIntegrationFunction sqs:SendMessage")
+	h.rec.mu.Unlock()
 
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {
