@@ -195,3 +195,25 @@ func TestA429SlowsEveryWorker(t *testing.T) {
 		t.Fatalf("b's request reached the platform %v after the 429, before its Retry-After of 30s", got)
 	}
 }
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"30", 30 * time.Second},
+		{" 1.5 ", 1500 * time.Millisecond},
+		{now.Add(2 * time.Minute).Format(http.TimeFormat), 2 * time.Minute},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"0", 0},
+		{"-5", 0},
+		{"soon", 0},
+		{"", 0},
+		{"999999", time.Hour},
+	} {
+		if got := retryAfter(c.in, now); got != c.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
