@@ -269,6 +269,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, FeedSafety: feedSafety, Limits: &syncer.Limits{},
+		Rates: &syncer.Rates{},
 	}
 	if s.Backend == "embedded" {
 		// The embedded queue lives in memory: a run under way when the

@@ -36,8 +36,13 @@ var entries = []Entry{
 				{Name: "app_password", Required: true, Secret: true, MaxLen: 200},
 			},
 		},
-		BaseURL:   "{external_site_url}/wp-json",
-		DocsURL:   "https://developer.wordpress.org/rest-api/",
+		BaseURL: "{external_site_url}/wp-json",
+		DocsURL: "https://developer.wordpress.org/rest-api/",
+		// WordPress publishes no rate limit: what a site takes depends on
+		// its host. 10 requests a second per integration (a burst of 10),
+		// across all workers, is a conservative default that small shared
+		// hosts and security plugins tolerate; hosts that throttle say so
+		// with a 429, which holds every worker.
 		RateLimit: RateLimit{RequestsPerSecond: 10, MaxInFlight: 4, RetryAfterHeader: "Retry-After"},
 	},
 	{

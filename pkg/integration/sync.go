@@ -320,6 +320,7 @@ type Mapping struct {
 // method is idempotent or says how it is not: SQS delivers at least once.
 type SyncStore interface {
 	HealthStore
+	RateBucket
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

@@ -84,6 +84,9 @@ type Engine struct {
 	NewID    func() string
 	// Limits bounds requests in flight per integration.
 	Limits *Limits
+	// Rates, when set, keeps each integration to its platform's rate
+	// across every worker (rates.go).
+	Rates *Rates
 	// Backoff is the delay before a failed job's next delivery; nil: Backoff.
 	Backoff func(attempt int, retryAfter time.Duration) time.Duration
 	// FeedSafety is the change feed's safety window W: the feed shows a
@@ -415,6 +418,7 @@ func (e *Engine) conn(ctx context.Context, it *integration.Integration) (connect
 	if e.Limits != nil {
 		hc = e.Limits.Client(it.ID, e.HTTP, maxInFlight(it))
 	}
+	hc = e.rateClient(it, hc)
 	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc}, c, nil
 }
 

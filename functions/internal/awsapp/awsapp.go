@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
@@ -56,6 +57,17 @@ func Claims(account, role, sites string) apigw.ClaimNames {
 	return apigw.ClaimNames{Account: account, Role: role, Sites: sites}
 }
 
+// Hooks let a test see and steer what a function does, the function
+// otherwise built as in AWS. Nothing in a Lambda sets them.
+var Hooks struct {
+	// APIOptions are added to every AWS client's middleware stack (the IAM
+	// test records each call's operation and resource with one).
+	APIOptions []func(*middleware.Stack) error
+	// HTTP, when set, is the client to the platforms instead of the
+	// SSRF-safe one (a test's in-process fake platform).
+	HTTP *http.Client
+}
+
 // App is one function's Joinery.
 type App struct {
 	Env     Env
@@ -70,7 +82,7 @@ type App struct {
 // New loads the AWS configuration and builds the store and the service.
 // A failure stops the process: the runtime reports it as an init error.
 func New(env Env) *App {
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithAPIOptions(Hooks.APIOptions))
 	if err != nil {
 		log.Fatalf("load AWS config: %v", err)
 	}
@@ -97,6 +109,9 @@ func (a *App) API() *apigw.API {
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
 // private networks, whatever the environment says.
 func (a *App) httpClient() *http.Client {
+	if a.http == nil && Hooks.HTTP != nil {
+		a.http = Hooks.HTTP
+	}
 	if a.http == nil {
 		a.http = safehttp.New(safehttp.Options{})
 	}
@@ -121,7 +136,9 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 func (a *App) Engine() *syncer.Engine {
 	if a.engine == nil {
 		a.engine = &syncer.Engine{Integrations: a.Service, Store: a.Store, Connectors: a.connectors(),
-			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{}}
+			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{},
+			// Each platform's rate, shared by every worker through the table.
+			Rates: &syncer.Rates{}}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}

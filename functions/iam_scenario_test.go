@@ -1,0 +1,271 @@
+package functions_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/joinery/joinery/functions/internal/awsapp"
+	"github.com/joinery/joinery/pkg/sqsworker"
+)
+
+type apiHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// iamFunctions builds every function of template.yaml as its main.go does.
+var iamFunctions = map[string]iamFunction{
+	"ListIntegrationsFunction": {dir: "integrations-list", start: "app.API().ListIntegrations()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListIntegrations()) }},
+	"CreateIntegrationFunction": {dir: "integrations-create", env: []string{"SecretPrefix"}, start: "app.API().CreateIntegration()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateIntegration()) }},
+	"GetIntegrationFunction": {dir: "integrations-get", start: "app.API().GetIntegration()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().GetIntegration()) }},
+	"UpdateIntegrationFunction": {dir: "integrations-update", env: []string{"SecretPrefix"}, start: "app.API().UpdateIntegration()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().UpdateIntegration()) }},
+	"DeleteIntegrationFunction": {dir: "integrations-delete", env: []string{"SecretPrefix", "QueueURL"}, start: "app.API().DeleteIntegration()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().DeleteIntegration()) }},
+	"TestConnectionFunction": {dir: "integrations-test-connection", start: "app.Connections().TestConnection()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().TestConnection()) }},
+	"ContentTypesFunction": {dir: "integrations-content-types", start: "app.Connections().ContentTypes()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().ContentTypes()) }},
+	"OnboardFunction": {dir: "integrations-onboard", env: []string{"SecretPrefix"}, start: "app.Connections().Onboard()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().Onboard()) }},
+	"UpdateStructureFunction": {dir: "integrations-update-structure", start: "app.Connections().UpdateStructure()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().UpdateStructure()) }},
+	"CreateSiteKeyFunction": {dir: "sitekeys-create", start: "app.API().CreateSiteKey()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateSiteKey()) }},
+	"ListSiteKeysFunction": {dir: "sitekeys-list", start: "app.API().ListSiteKeys()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListSiteKeys()) }},
+	"RevokeSiteKeyFunction": {dir: "sitekeys-revoke", start: "app.API().RevokeSiteKey()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().RevokeSiteKey()) }},
+	"StartSyncFunction": {dir: "integrations-sync", env: []string{"QueueURL"}, start: "app.Sync().StartSync()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().StartSync()) }},
+	"SyncStatusFunction": {dir: "integrations-sync-status", start: "app.Sync().SyncStatus()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SyncStatus()) }},
+	"SyncHealthFunction": {dir: "integrations-sync-health", start: "app.Sync().SyncHealth()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SyncHealth()) }},
+	"RecordsFunction": {dir: "integrations-records", env: []string{"FeedSafety"}, start: "app.Sync().Records()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Records()) }},
+	"RecordGetFunction": {dir: "integrations-record-get", start: "app.Sync().Record()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Record()) }},
+	"EventsFunction": {dir: "integrations-events", start: "app.Sync().Events()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Events()) }},
+	"RunsFunction": {dir: "integrations-runs-list", start: "app.Sync().Runs()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Runs()) }},
+	"CancelRunFunction": {dir: "integrations-run-cancel", start: "app.Sync().CancelRun()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().CancelRun()) }},
+	"PushRecordFunction": {dir: "integrations-push", env: []string{"QueueURL"}, start: "app.Sync().Push()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Push()) }},
+	"GetPushFunction": {dir: "integrations-push-get", start: "app.Sync().GetPush()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().GetPush()) }},
+	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "engine.Tick(ctx)",
+		build: func(e awsapp.Env) any { return awsapp.New(e).Engine().Tick }},
+	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
+		build: func(e awsapp.Env) any {
+			app := awsapp.New(e)
+			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}
+			return w.Handle
+		}},
+}
+
+// runScenario drives every function through its code paths, the way the
+// API, the queue and the schedule would.
+func runScenario(t interface {
+	Helper()
+	Fatalf(string, ...any)
+	Errorf(string, ...any)
+}, h *iamHarness, siteURL string) {
+	t.Helper()
+	ctx := context.Background()
+	creds := map[string]string{"username": "editor", "app_password": "abcd efgh ijkl mnop qrst uvwx"}
+	want := func(resp events.APIGatewayV2HTTPResponse, status int, what string) {
+		t.Helper()
+		if resp.StatusCode != status {
+			t.Fatalf("%s: %d %s, want %d", what, resp.StatusCode, resp.Body, status)
+		}
+	}
+
+	// Site keys.
+	resp := h.api("CreateSiteKeyFunction", "POST", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, map[string]string{"name": "plugin"}, nil)
+	want(resp, http.StatusCreated, "create site key")
+	var key struct{ ID, Key string }
+	decodeBody(h.t, resp, &key)
+	h.api("ListSiteKeysFunction", "GET", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, nil, nil)
+
+	// An integration with credentials, read, listed, changed, tested.
+	resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+		map[string]any{"site_id": "site-1", "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+	want(resp, http.StatusCreated, "create")
+	var it struct{ ID string }
+	decodeBody(h.t, resp, &it)
+	id := map[string]string{"id": it.ID}
+	h.api("GetIntegrationFunction", "GET", "/v1/integrations/{id}", id, nil, nil, nil)
+	h.api("ListIntegrationsFunction", "GET", "/v1/integrations", nil, map[string]string{"site_id": "site-1"}, nil, nil)
+	h.api("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil, nil, nil)
+	resp = h.api("UpdateIntegrationFunction", "PATCH", "/v1/integrations/{id}", id, nil,
+		map[string]any{"credentials": creds, "sync_enabled": true, "sync_interval_minutes": 60}, nil)
+	want(resp, http.StatusOK, "update")
+	resp = h.api("TestConnectionFunction", "POST", "/v1/integrations/{id}/test_connection", id, nil, nil, nil)
+	want(resp, http.StatusOK, "test connection")
+	h.api("ContentTypesFunction", "GET", "/v1/integrations/{id}/content_types", id, nil, nil, nil)
+	resp = h.api("UpdateStructureFunction", "POST", "/v1/integrations/{id}/update_structure", id, nil,
+		map[string]any{"post_types": []map[string]any{{"name": "post", "label": "Posts", "rest_base": "posts"}}, "taxonomies": []any{}, "plugin_version": "1.0.0"},
+		map[string]string{"authorization": "Bearer " + key.Key})
+	want(resp, http.StatusOK, "update structure")
+
+	// A full sync of more than one page (so the plan queues page jobs),
+	// read every way; later syncs keep to two posts, to stay quick.
+	h.posts.Store(101)
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	var run struct {
+		ID string `json:"run_id"`
+	}
+	decodeBody(h.t, resp, &run)
+	h.drain()
+	h.api("SyncStatusFunction", "GET", "/v1/integrations/{id}/sync_status", id, nil, nil, nil)
+	h.api("SyncHealthFunction", "GET", "/v1/integrations/{id}/sync_health", id, nil, nil, nil)
+	h.api("EventsFunction", "GET", "/v1/integrations/{id}/events", id, nil, nil, nil)
+	h.api("EventsFunction", "GET", "/v1/integrations/{id}/events", id, map[string]string{"status": "error"}, nil, nil)
+	h.api("EventsFunction", "GET", "/v1/integrations/{id}/events", id, map[string]string{"type": "sync"}, nil, nil)
+	h.api("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil, nil, nil)
+	resp = h.api("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, map[string]string{"model": "post"}, nil, nil)
+	var page struct{ Items []json.RawMessage }
+	decodeBody(h.t, resp, &page)
+	if len(page.Items) == 0 {
+		st := h.api("SyncStatusFunction", "GET", "/v1/integrations/{id}/sync_status", id, nil, nil, nil)
+		ev := h.api("EventsFunction", "GET", "/v1/integrations/{id}/events", id, nil, nil, nil)
+		t.Fatalf("the sync wrote no records: %s\nstatus %s\nevents %s", resp.Body, st.Body, ev.Body)
+	}
+	h.api("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, nil, nil, nil)
+	h.posts.Store(2)
+	resp = h.api("RecordGetFunction", "GET", "/v1/integrations/{id}/records/{model}/{external_id}",
+		map[string]string{"id": it.ID, "model": "post", "external_id": "1"}, nil, nil, nil)
+	want(resp, http.StatusOK, "record")
+
+	// An incremental sync and a cancelled one.
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "both"}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	decodeBody(h.t, resp, &run)
+	resp = h.api("CancelRunFunction", "POST", "/v1/integrations/{id}/runs/{run_id}/cancel", map[string]string{"id": it.ID, "run_id": run.ID}, nil, nil, nil)
+	want(resp, http.StatusOK, "cancel")
+	h.drain()
+
+	// A push, applied by the worker.
+	resp = h.api("PushRecordFunction", "POST", "/v1/integrations/{id}/records", id, nil,
+		map[string]any{"model": "post", "local_id": "article-1", "data": map[string]any{"title": "Hello", "body_html": "<p>x</p>", "status": "publish"}}, nil)
+	want(resp, http.StatusAccepted, "push")
+	var push struct {
+		PushID string `json:"push_id"`
+	}
+	decodeBody(h.t, resp, &push)
+	h.drain()
+	resp = h.api("GetPushFunction", "GET", "/v1/integrations/{id}/pushes/{push_id}", map[string]string{"id": it.ID, "push_id": push.PushID}, nil, nil, nil)
+	want(resp, http.StatusOK, "push")
+
+	// The scheduler starts the due sync.
+	cur, err := h.setup.GetIntegration(ctx, "acct-iam", it.ID)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	next := *cur
+	past := time.Now().Add(-time.Hour).UTC()
+	next.NextSyncAt, next.Version = &past, cur.Version+1
+	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+		t.Fatalf("make due: %v", err)
+	}
+	if _, err := h.handlers["SchedulerFunction"].(func(context.Context) (int, error))(ctx); err != nil {
+		t.Fatalf("tick: %v", err)
+	}
+	h.drain()
+
+	// A delete interrupted after marking the item: a create of the same
+	// site and platform finishes it, sync data and all.
+	h.interrupt(it.ID)
+	resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+		map[string]any{"site_id": "site-1", "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+	want(resp, http.StatusCreated, "create over an interrupted delete")
+	decodeBody(h.t, resp, &it)
+	id = map[string]string{"id": it.ID}
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	h.drain()
+
+	// The same, finished by the site's plugin onboarding again.
+	h.interrupt(it.ID)
+	resp = h.api("OnboardFunction", "POST", "/v1/integrations/test_connection", nil, nil,
+		map[string]any{"site_url": siteURL, "username": "editor", "app_password": "abcd efgh ijkl mnop qrst uvwx"},
+		map[string]string{"authorization": "Bearer " + key.Key})
+	want(resp, http.StatusOK, "onboard over an interrupted delete")
+	var ob struct {
+		IntegrationID string `json:"integration_id"`
+	}
+	decodeBody(h.t, resp, &ob)
+	// Onboarding again updates the integration it made.
+	resp = h.api("OnboardFunction", "POST", "/v1/integrations/test_connection", nil, nil,
+		map[string]any{"site_url": siteURL, "username": "editor", "app_password": "abcd efgh ijkl mnop qrst uvwx"},
+		map[string]string{"authorization": "Bearer " + key.Key})
+	want(resp, http.StatusOK, "onboard again")
+	id = map[string]string{"id": ob.IntegrationID}
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	h.drain()
+
+	// A delete retried after an interruption, then a plain one; the
+	// workers purge the sync data.
+	h.interrupt(ob.IntegrationID)
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
+	want(resp, http.StatusNoContent, "repeated delete")
+	resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+		map[string]any{"site_id": "site-2", "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+	want(resp, http.StatusCreated, "create")
+	decodeBody(h.t, resp, &it)
+	id = map[string]string{"id": it.ID}
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	h.drain()
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
+	want(resp, http.StatusNoContent, "delete")
+	h.drain()
+
+	// A delete whose purge cannot be queued removes the sync data itself.
+	resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+		map[string]any{"site_id": "site-3", "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+	want(resp, http.StatusCreated, "create")
+	decodeBody(h.t, resp, &it)
+	id = map[string]string{"id": it.ID}
+	resp = h.api("StartSyncFunction", "POST", "/v1/integrations/{id}/sync", id, nil, map[string]any{"direction": "from_external", "full": true}, nil)
+	want(resp, http.StatusAccepted, "start sync")
+	h.drain()
+	h.rec.mu.Lock()
+	h.rec.fail["DeleteIntegrationFunction sqs:SendMessage"] = true
+	h.rec.mu.Unlock()
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
+	want(resp, http.StatusNoContent, "delete without the queue")
+	h.rec.mu.Lock()
+	delete(h.rec.fail, "DeleteIntegrationFunction sqs:SendMessage")
+	h.rec.mu.Unlock()
+
+	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
+	if resp.StatusCode >= 300 {
+		t.Errorf("revoke: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// interrupt marks an integration as being deleted, as a delete that
+// stopped after its first write leaves it.
+func (h *iamHarness) interrupt(id string) {
+	h.t.Helper()
+	ctx := context.Background()
+	cur, err := h.setup.GetIntegration(ctx, "acct-iam", id)
+	if err != nil {
+		h.t.Fatalf("get %s: %v", id, err)
+	}
+	next := *cur
+	now := time.Now().UTC()
+	next.DeletingSince, next.Version = &now, cur.Version+1
+	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+		h.t.Fatalf("mark %s deleting: %v", id, err)
+	}
+}
