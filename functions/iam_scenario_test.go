@@ -8,7 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/functions/internal/awsapp"
+	"github.com/joinery/joinery/functions/internal/scheduler"
 	"github.com/joinery/joinery/pkg/sqsworker"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 type apiHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
@@ -59,8 +61,12 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Push()) }},
 	"GetPushFunction": {dir: "integrations-push-get", start: "app.Sync().GetPush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().GetPush()) }},
-	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "engine.Tick(ctx)",
-		build: func(e awsapp.Env) any { return awsapp.New(e).Engine().Tick }},
+	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "lambda.Start(h.Handle)",
+		build: func(e awsapp.Env) any { return scheduler.Handler{Scheduler: awsapp.New(e).Engine()}.Handle }},
+	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
+		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
+	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL"}, start: "app.Sync().ReplayDeadLetters()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ReplayDeadLetters()) }},
 	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
@@ -175,9 +181,24 @@ func runScenario(t interface {
 	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
 		t.Fatalf("make due: %v", err)
 	}
-	if _, err := h.handlers["SchedulerFunction"].(func(context.Context) (int, error))(ctx); err != nil {
+	if err := h.handlers["SchedulerFunction"].(func(context.Context, json.RawMessage) error)(ctx, json.RawMessage(`{}`)); err != nil {
 		t.Fatalf("tick: %v", err)
 	}
+	h.drain()
+
+	// A push job the queue gave up on: the dead-letter queue's function
+	// keeps it, and a replay sends it again.
+	body, err := json.Marshal(syncer.Job{Kind: "push", AccountID: "acct-iam", IntegrationID: it.ID, JobID: "push/article-1", Model: "post", LocalID: "article-1"})
+	if err != nil {
+		t.Fatalf("job: %v", err)
+	}
+	dlq := h.handlers["SyncDeadLetterFunction"].(func(context.Context, events.SQSEvent) (events.SQSEventResponse, error))
+	if out, err := dlq(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "dlq-1", Body: string(body),
+		Attributes: map[string]string{"ApproximateReceiveCount": "5"}}}}); err != nil || len(out.BatchItemFailures) > 0 {
+		t.Fatalf("dead-letter function: %+v %v", out, err)
+	}
+	resp = h.api("ReplayDeadLettersFunction", "POST", "/v1/integrations/{id}/dead_letters/replay", id, nil, nil, nil)
+	want(resp, http.StatusOK, "replay")
 	h.drain()
 
 	// A delete interrupted after marking the item: a create of the same
