@@ -106,7 +106,7 @@ func runFromItem(av map[string]types.AttributeValue) (*integration.Run, error) {
 	}
 	r := &integration.Run{ID: st.ID, AccountID: st.AccountID, IntegrationID: strAttr(av, "integration_id"), Direction: integration.Direction(st.Direction),
 		Models: st.Models, Full: st.Full, Since: st.Since, ListedAt: st.ListedAt, StartedAt: st.StartedAt,
-		Status: integration.RunStatus(strAttr(av, "status")), Error: strAttr(av, "error"),
+		Status: integration.RunStatus(strAttr(av, "status")), Error: strAttr(av, "error"), Finisher: strAttr(av, "finisher"),
 		JobsTotal: numAttr(av, "jobs_total"), JobsDone: numAttr(av, "jobs_done"),
 		Progress: integration.Progress{PagesDone: numAttr(av, "pages_done"), PagesTotal: numAttr(av, "pages_total"), ItemsSeen: numAttr(av, "items_seen"),
 			ItemsWritten: numAttr(av, "items_written"), ItemsFailed: numAttr(av, "items_failed")}}
@@ -863,52 +863,4 @@ func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]int
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-}
-
-// DeleteSyncData first marks the integration purged (so no write of a
-// job still under way lands afterwards) and finishes its running runs,
-// then deletes every item of its sync partitions, page by page. If it
-// fails part way, calling it again carries on.
-func (s *Store) DeleteSyncData(ctx context.Context, integrationID string) error {
-	mark := purgedKey(integrationID)
-	mark["purged_at"], mark["expires_at"] = str(time.Now().UTC().Format(time.RFC3339Nano)), expiresIn(purgedRetention)
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: mark}); err != nil {
-		return fmt.Errorf("mark sync data purged: %w", err)
-	}
-	id := integrationID
-	partitions := []string{"INT#" + id + "#ACTIVE", "INT#" + id + "#CURSOR", "INT#" + id + "#EVT", recPK(id), partPK(id), outboxPK(id),
-		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP"}
-	in := partition(runPK(id))
-	in.TableName, in.ProjectionExpression = &s.table, aws.String("SK, #s")
-	in.ExpressionAttributeNames = map[string]string{"#s": "status"}
-	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
-		for _, it := range items {
-			run := strAttr(it, "SK")
-			if strAttr(it, "status") == string(integration.RunRunning) {
-				if _, err := s.finishRun(ctx, id, run, integration.RunError, "The integration was deleted.", time.Now()); err != nil {
-					return err
-				}
-			}
-			partitions = append(partitions, jobPK(id, run), spawnPK(id, run), deltaPK(id, run))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("stop runs: %w", err)
-	}
-	partitions = append(partitions, runPK(id)) // last: the runs name the job partitions
-	for _, p := range partitions {
-		in := partition(p)
-		in.TableName, in.ProjectionExpression = &s.table, aws.String("PK, SK")
-		if err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
-			reqs := make([]types.WriteRequest, 0, len(items))
-			for _, it := range items {
-				reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: pk(strAttr(it, "PK"), strAttr(it, "SK"))}})
-			}
-			return s.batchWrite(ctx, reqs)
-		}); err != nil {
-			return fmt.Errorf("delete %s: %w", p, err)
-		}
-	}
-	return nil
 }

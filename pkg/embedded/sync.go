@@ -97,6 +97,7 @@ func loadRun(tx *bolt.Tx, integrationID, runID string) (*integration.Run, error)
 	if !ok {
 		return nil, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
 	}
+	r.Finisher = string(tx.Bucket(bucketFinishers).Get(runKey(integrationID, runID)))
 	return &r, nil
 }
 
@@ -472,39 +473,4 @@ func (s *Store) ListEvents(_ context.Context, q integration.EventQuery) ([]integ
 		return nil
 	})
 	return out, next, err
-}
-
-// DeleteSyncData removes an integration's sync data and marks it purged.
-// The marker, kept, refuses the writes of jobs still under way; in one
-// transaction with the deletion, their runs are gone with everything else.
-func (s *Store) DeleteSyncData(_ context.Context, integrationID string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketPurged).Get([]byte(integrationID)) == nil {
-			at, err := time.Now().UTC().MarshalText()
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketPurged).Put([]byte(integrationID), at); err != nil {
-				return err
-			}
-		}
-		prefix := key(integrationID, "")
-		for _, b := range syncBuckets {
-			bk := tx.Bucket(b)
-			if err := bk.Delete([]byte(integrationID)); err != nil {
-				return err
-			}
-			var doomed [][]byte
-			c := bk.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				doomed = append(doomed, append([]byte{}, k...))
-			}
-			for _, k := range doomed {
-				if err := bk.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
 }

@@ -67,6 +67,8 @@ type Run struct {
 	StartedAt time.Time
 	// FinishedAt is set when the run is finished.
 	FinishedAt *time.Time
+	// Finisher is the job that claimed the run's finish ("": none yet).
+	Finisher string
 }
 
 // Active reports whether the run is still under way.
@@ -314,6 +316,7 @@ type Mapping struct {
 // SyncStore keeps runs, their jobs' bookkeeping, records and events. Every
 // method is idempotent or says how it is not: SQS delivers at least once.
 type SyncStore interface {
+	SyncPurger
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

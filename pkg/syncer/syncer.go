@@ -88,6 +88,8 @@ type Engine struct {
 	// MaxBodyBytes is the HTTP client's cap on an answer, named when an
 	// item is too large to read (0: safehttp's default).
 	MaxBodyBytes int64
+	// PurgePage is how many stored items one purge job deletes (0: 1000).
+	PurgePage int
 
 	migration migrationWatch
 }
@@ -272,9 +274,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	case "push":
 		return e.handlePush(ctx, job, attempt)
 	case "purge":
-		// The integration is deleted: remove what it synced. Resumable:
-		// a retry goes on where this one stopped.
-		return e.Store.DeleteSyncData(ctx, job.IntegrationID)
+		// The integration is deleted: remove what it synced, a page a job.
+		return e.purge(ctx, job)
 	case "migrate":
 		return e.migrate(ctx, job)
 	}
