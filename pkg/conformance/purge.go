@@ -91,7 +91,7 @@ func testPurge(t *testing.T, newStore func(t *testing.T) integration.SyncStore, 
 		c, _ := s.Cursors(ctx, id)
 		seen, _ := s.SeenIDs(ctx, id, run.ID, "post")
 		retries, _ := s.Retries(ctx, id, "post", 10)
-		pushes, _ := s.ListPushes(ctx, id)
+		pushes, _ := s.ListPushes(ctx, id, integration.PushQueued, integration.PushDone, integration.PushFailed, integration.PushConflict)
 		changes := allChanges(t, s, id, 100)
 		if len(left)+len(c)+len(seen)+len(retries)+len(pushes)+len(changes) != 0 {
 			t.Fatalf("left: %d events, %d cursors, %d seen, %d retries, %d pushes, %d changes", len(left), len(c), len(seen), len(retries), len(pushes), len(changes))
@@ -102,5 +102,75 @@ func testPurge(t *testing.T, newStore func(t *testing.T) integration.SyncStore, 
 		if _, err := s.GetRecord(ctx, other, "post", "1"); err != nil {
 			t.Fatalf("another integration's record: %v", err)
 		}
+	})
+}
+
+// testRetention checks that finished pushes are forgotten after their
+// retention, and that a local id's mapping outlives them.
+func testRetention(t *testing.T, newStore func(t *testing.T) integration.SyncStore, now time.Time) {
+	ctx := context.Background()
+	t.Run("done and failed pushes expire, queued and conflicting ones stay", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		day := 24 * time.Hour
+		cases := []struct {
+			status integration.PushStatus
+			ago    time.Duration // since it reached status
+			kept   bool
+		}{
+			{integration.PushDone, 6 * day, true},
+			{integration.PushDone, 8 * day, false},
+			{integration.PushFailed, 8 * day, true},
+			{integration.PushFailed, 31 * day, false},
+			{integration.PushConflict, 400 * day, true},
+			{integration.PushQueued, 400 * day, true},
+		}
+		var ids []string
+		for i, c := range cases {
+			p := &integration.Push{ID: integration.NewID(), AccountID: "acct", IntegrationID: id, Model: "post", LocalID: "l" + string(rune('a'+i)),
+				Data: []byte(`{}`), Status: integration.PushQueued, CreatedAt: now.Add(-c.ago), UpdatedAt: now.Add(-c.ago)}
+			if err := s.CreatePush(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			p.Status = c.status
+			if err := s.UpdatePush(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, p.ID)
+		}
+		listed := map[string]bool{}
+		all, err := s.ListPushes(ctx, id, integration.PushQueued, integration.PushDone, integration.PushFailed, integration.PushConflict)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range all {
+			listed[p.ID] = true
+		}
+		for i, c := range cases {
+			_, err := s.GetPush(ctx, id, ids[i])
+			if kept := err == nil; kept != c.kept || listed[ids[i]] != c.kept {
+				t.Fatalf("a push %s %s ago: got %v, listed %v; want kept %v", c.status, c.ago, err, listed[ids[i]], c.kept)
+			}
+			if !c.kept {
+				wantCode(t, err, integration.ENOTFOUND)
+			}
+		}
+		// The mapping stays: it orders the local id's pushes.
+		m, err := s.GetMapping(ctx, id, "post", "lb")
+		if err != nil || m.NextSeq != 1 || m.LocalID != "lb" {
+			t.Fatalf("mapping of an expired push: %+v %v", m, err)
+		}
+		_, err = s.GetMapping(ctx, id, "post", "never-pushed")
+		wantCode(t, err, integration.ENOTFOUND)
+		// A conflict settled later expires from then on.
+		p, err := s.GetPush(ctx, id, ids[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status, p.UpdatedAt = integration.PushDone, now.Add(-8*day)
+		if err := s.UpdatePush(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.GetPush(ctx, id, ids[4])
+		wantCode(t, err, integration.ENOTFOUND)
 	})
 }

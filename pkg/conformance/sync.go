@@ -421,4 +421,5 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	testSyncWrites(t, newStore, now)
 	testRuns(t, newStore, now)
 	testPurge(t, newStore, now)
+	testRetention(t, newStore, now)
 }

@@ -2,8 +2,8 @@ package dynamostore
 
 // Push items (PK / SK):
 //
-//	push      INT#<id>#PUSH / <push id>                       (status, seq, data…)
-//	push seq  INT#<id>#PUSHSEQ / <model>#<local id>#<seq>     (push_id)
+//	push      INT#<id>#PUSH / <push id>                       (status, seq, data…; TTL: 7 days after done, 30 after failed)
+//	push seq  INT#<id>#PUSHSEQ / <model>#<local id>#<seq>     (push_id; TTL: its push's)
 //	mapping   INT#<id>#MAP / <model>#<local id>               (external_id, next_seq, applied_seq, lease)
 
 import (
@@ -122,7 +122,7 @@ func (s *Store) GetPush(ctx context.Context, integrationID, pushID string) (*int
 	if err != nil {
 		return nil, fmt.Errorf("get push: %w", err)
 	}
-	if out.Item == nil {
+	if out.Item == nil || expired(out.Item) {
 		return nil, integration.Errorf(integration.ENOTFOUND, "Push %q not found.", pushID)
 	}
 	return pushFromItem(integrationID, out.Item)
@@ -140,13 +140,25 @@ func (s *Store) PushBySeq(ctx context.Context, integrationID, model, localID str
 	return s.GetPush(ctx, integrationID, strAttr(out.Item, "push_id"))
 }
 
-// UpdatePush sets the push's outcome.
+// UpdatePush sets the push's outcome, and its expiry (TTL) by it: a done
+// or failed push expires with its seq entry, one queued or in conflict
+// does not.
 func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
+	set := "SET #s = :s, external_id = :x, #e = :e, updated_at = :u"
+	ttl := "REMOVE expires_at"
+	values := map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error), ":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano))}
+	if at := p.ExpiresAt(); !at.IsZero() {
+		set += ", expires_at = :exp"
+		ttl = "SET expires_at = :exp"
+		values[":exp"] = num(at.Unix())
+	} else {
+		set += " REMOVE expires_at"
+	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pushKey(p.IntegrationID, p.ID),
-		UpdateExpression:          aws.String("SET #s = :s, external_id = :x, #e = :e, updated_at = :u"),
+		UpdateExpression:          aws.String(set),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeNames:  map[string]string{"#s": "status", "#e": "error"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error), ":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano))}})
+		ExpressionAttributeValues: values})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return integration.Errorf(integration.ENOTFOUND, "Push %q not found.", p.ID)
@@ -154,7 +166,35 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 	if err != nil {
 		return fmt.Errorf("update push: %w", err)
 	}
+	// Read only to apply pushes still queued: it goes with its push.
+	in := &dynamodb.UpdateItemInput{TableName: &s.table, Key: pushSeqKey(p.IntegrationID, p.Model, p.LocalID, p.Seq),
+		UpdateExpression: aws.String(ttl), ConditionExpression: aws.String("attribute_exists(PK)")}
+	if v, ok := values[":exp"]; ok {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":exp": v}
+	}
+	if _, err := s.db.UpdateItem(ctx, in); err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("update push seq: %w", err)
+	}
 	return nil
+}
+
+// GetMapping reads a local id's mapping, strongly consistent.
+func (s *Store) GetMapping(ctx context.Context, integrationID, model, localID string) (*integration.Mapping, error) {
+	it, err := s.getMapping(ctx, integrationID, model, localID)
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, integration.Errorf(integration.ENOTFOUND, "No mapping of %s %q.", model, localID)
+	}
+	return mappingFromItem(integrationID, model, localID, it), nil
+}
+
+// expired reports whether an item is past its expires_at (DynamoDB's TTL
+// removes it within days, not at once).
+func expired(it map[string]types.AttributeValue) bool {
+	at := numAttr(it, "expires_at")
+	return at > 0 && at <= time.Now().Unix()
 }
 
 // PendingPushes counts queued pushes with a COUNT query.
@@ -253,6 +293,9 @@ func (s *Store) ListPushes(ctx context.Context, integrationID string, statuses .
 	var out []*integration.Push
 	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
 		for _, it := range items {
+			if expired(it) {
+				continue
+			}
 			p, err := pushFromItem(integrationID, it)
 			if err != nil {
 				return err

@@ -2,10 +2,10 @@ package dynamostore
 
 // Sync items (PK / SK):
 //
-//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last; finisher)
+//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last; finisher; TTL: 90 days after its finish)
 //	active run     INT#<id>#ACTIVE / ACTIVE               (run_id, started_at; took_over: a run to sweep)
-//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids, pages, clock; TTL)
-//	jobs spawned   INT#<id>#RUN#<run>#SPAWN / <job id>    (TTL)
+//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids, pages, clock; TTL: 7 days)
+//	jobs spawned   INT#<id>#RUN#<run>#SPAWN / <job id>    (TTL: 7 days)
 //	cursors        INT#<id>#CURSOR / CURSOR               (c_<model> = time)
 //	event          INT#<id>#EVT / <event id>              (TTL: expires_at)
 //
@@ -76,6 +76,8 @@ func runItem(r *integration.Run) (map[string]types.AttributeValue, error) {
 	}
 	av := pk(runPK(r.IntegrationID), r.ID)
 	av["entity"], av["integration_id"], av["run"], av["status"] = str("run"), str(r.IntegrationID), str(string(static)), str(string(r.Status))
+	// A run that never finishes still goes; finishing sets it anew.
+	av["expires_at"] = num(r.ExpiresAt().Unix())
 	p := r.Progress
 	for k, v := range map[string]int64{"jobs_total": r.JobsTotal, "jobs_done": r.JobsDone, "pages_done": p.PagesDone, "pages_total": p.PagesTotal,
 		"items_seen": p.ItemsSeen, "items_written": p.ItemsWritten, "items_failed": p.ItemsFailed} {
@@ -237,11 +239,12 @@ func (s *Store) sweepTookOver(ctx context.Context, integrationID string, lock ma
 // finishUpdate sets a running run's final status.
 func finishUpdate(table *string, integrationID, runID string, status integration.RunStatus, message string, at time.Time) *types.Update {
 	return &types.Update{TableName: table, Key: pk(runPK(integrationID), runID),
-		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at"),
+		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at, expires_at = :exp"),
 		ConditionExpression:      aws.String("#s = :running"),
 		ExpressionAttributeNames: map[string]string{"#s": "status", "#e": "error"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(status)), ":e": str(message),
-			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning))}}
+			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning)),
+			":exp": num(at.Add(integration.RunRetention).Unix())}}
 }
 
 // GetRun reads a run, strongly consistent.

@@ -145,6 +145,9 @@ func (s *Store) StartRun(_ context.Context, run *integration.Run, staleAfter tim
 		if err := tx.Bucket(bucketActive).Put([]byte(run.IntegrationID), []byte(run.ID)); err != nil {
 			return err
 		}
+		if err := sweepRuns(tx, run.IntegrationID, now, sweepRunsPerStart); err != nil {
+			return err
+		}
 		active, started = run, true
 		return putJSON(tx, bucketRuns, runKey(run.IntegrationID, run.ID), run)
 	})
