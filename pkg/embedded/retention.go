@@ -56,3 +56,26 @@ func sweepRuns(tx *bolt.Tx, integrationID string, now time.Time, max int) error 
 	}
 	return nil
 }
+
+// sweepEvents removes up to max of the integration's oldest events past
+// EventRetention (at now). Event ids sort by time: it stops at the first
+// one kept. Called as events are added, with max above their number, so
+// an integration's events stay bounded.
+func sweepEvents(tx *bolt.Tx, integrationID string, now time.Time, max int) error {
+	prefix := key(integrationID, "")
+	var doomed [][]byte
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(doomed) < max; k, v = c.Next() {
+		var e integration.SyncEvent
+		if err := json.Unmarshal(v, &e); err == nil && now.Sub(e.At) < EventRetention {
+			break
+		}
+		doomed = append(doomed, append([]byte{}, k...))
+	}
+	for _, k := range doomed {
+		if err := tx.Bucket(bucketEvents).Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

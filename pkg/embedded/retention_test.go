@@ -74,3 +74,39 @@ func TestAStartSweepsRunsPastTheirRetention(t *testing.T) {
 		t.Fatalf("%d job markers left, want the one of the run kept", n)
 	}
 }
+
+// TestAddingEventsSweepsExpiredOnes: each event added removes up to two
+// past the retention, oldest first.
+func TestAddingEventsSweepsExpiredOnes(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "j.db"))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	old := now.Add(-EventRetention - time.Hour)
+	// Five events from before the retention, stored as an older release did.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range 5 {
+			at := old.Add(time.Duration(i) * time.Minute)
+			if err := putJSON(tx, bucketEvents, key("i1", idAt(at)), integration.SyncEvent{ID: idAt(at), IntegrationID: "i1", At: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketEvents).ForEach(func(k, _ []byte) error { n++; return nil })
+		})
+		return n
+	}
+	for i, want := range []int{4, 3, 3} {
+		if err := s.AddEvents(ctx, []integration.SyncEvent{{ID: idAt(now.Add(time.Duration(i) * time.Second)), IntegrationID: "i1", Type: "page", Status: "ok", At: now}}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != want {
+			t.Fatalf("after %d added: %d events kept, want %d", i+1, n, want)
+		}
+	}
+}

@@ -432,6 +432,9 @@ func (s *Store) AddEvents(_ context.Context, evs []integration.SyncEvent) error 
 			if err := putJSON(tx, bucketEvents, key(e.IntegrationID, e.ID), e); err != nil {
 				return err
 			}
+			if err := sweepEvents(tx, e.IntegrationID, time.Now(), 2); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
