@@ -9,7 +9,9 @@
 // run. Other connectors' pages chain: each page job lists the next. Every
 // job adds the jobs it spawns to the run's total before it counts itself
 // done, so the run's done count reaches its total only when all the work is
-// done, and the job that gets there claims the run and finishes it. Jobs,
+// done, and the job that gets there claims the run and finishes it (a full
+// run first checks its stored records for deleted items, in jobs counted
+// the same way: deletions.go). Jobs,
 // counts and record writes are all idempotent: a job delivered twice, or
 // redone after a crash, changes nothing the first delivery did not.
 package syncer
@@ -343,7 +345,7 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	// The job that claimed the finish, delivered again, resumes it even
 	// while the deletion jobs it spawned are under way: it may have died
 	// before it sent them.
-	if run.JobsDone < run.JobsTotal && (run.Finisher == "" || run.Finisher != job.JobID) {
+	if run.JobsDone < run.JobsTotal && run.Finisher != job.JobID {
 		return nil
 	}
 	// Every job is done. Several may see it (a redelivered job, one that
