@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +34,11 @@ func (q *benchQueue) Send(_ context.Context, msgs []integration.Message) error {
 // lays them out, and not timed: through PutRecords, moto needs most of
 // an hour for them.
 func BenchmarkPurge100kMoto(b *testing.B) {
-	const records = 100_000
+	records := 100_000
+	// A smaller count for a quick check of the benchmark itself.
+	if n, err := strconv.Atoi(os.Getenv("JOINERY_BENCH_RECORDS")); err == nil && n > 0 {
+		records = n
+	}
 	db := dynamodb.NewFromConfig(awstest.Config(awstest.Moto(b)))
 	table := fmt.Sprintf("joinery-bench-%d", time.Now().UnixNano())
 	if err := CreateTable(awstest.Context(b), db, table); err != nil {
