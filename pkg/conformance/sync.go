@@ -391,4 +391,6 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	testSyncWrites(t, newStore, now)
 	testRuns(t, newStore, now)
 	testHealth(t, newStore, now)
+	testPurge(t, newStore, now)
+	testRetention(t, newStore, now)
 }

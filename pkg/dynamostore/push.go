@@ -2,8 +2,8 @@ package dynamostore
 
 // Push items (PK / SK):
 //
-//	push      INT#<id>#PUSH / <push id>                       (status, seq, data…)
-//	push seq  INT#<id>#PUSHSEQ / <model>#<local id>#<seq>     (push_id)
+//	push      INT#<id>#PUSH / <push id>                       (status, seq, data…; TTL: 7 days after done, 30 after failed)
+//	push seq  INT#<id>#PUSHSEQ / <model>#<local id>#<seq>     (push_id; TTL: its push's)
 //	mapping   INT#<id>#MAP / <model>#<local id>               (external_id, next_seq, applied_seq, lease)
 
 import (
@@ -124,7 +124,7 @@ func (s *Store) GetPush(ctx context.Context, integrationID, pushID string) (*int
 	if err != nil {
 		return nil, fmt.Errorf("get push: %w", err)
 	}
-	if out.Item == nil {
+	if out.Item == nil || expired(out.Item) {
 		return nil, integration.Errorf(integration.ENOTFOUND, "Push %q not found.", pushID)
 	}
 	return pushFromItem(integrationID, out.Item)
@@ -140,6 +140,25 @@ func (s *Store) PushBySeq(ctx context.Context, integrationID, model, localID str
 		return nil, integration.Errorf(integration.ENOTFOUND, "No push %d for %s %q.", seq, model, localID)
 	}
 	return s.GetPush(ctx, integrationID, strAttr(out.Item, "push_id"))
+}
+
+// GetMapping reads a local id's mapping, strongly consistent.
+func (s *Store) GetMapping(ctx context.Context, integrationID, model, localID string) (*integration.Mapping, error) {
+	it, err := s.getMapping(ctx, integrationID, model, localID)
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, integration.Errorf(integration.ENOTFOUND, "No mapping of %s %q.", model, localID)
+	}
+	return mappingFromItem(integrationID, model, localID, it), nil
+}
+
+// expired reports whether an item is past its expires_at (DynamoDB's TTL
+// removes it within days, not at once).
+func expired(it map[string]types.AttributeValue) bool {
+	at := numAttr(it, "expires_at")
+	return at > 0 && at <= time.Now().Unix()
 }
 
 func mappingFromItem(integrationID, model, localID string, it map[string]types.AttributeValue) *integration.Mapping {
@@ -227,6 +246,9 @@ func (s *Store) ListPushes(ctx context.Context, integrationID string, statuses .
 	var out []*integration.Push
 	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
 		for _, it := range items {
+			if expired(it) {
+				continue
+			}
 			p, err := pushFromItem(integrationID, it)
 			if err != nil {
 				return err

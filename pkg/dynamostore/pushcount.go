@@ -76,18 +76,29 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 				delta++
 			}
 		}
+		// A done or failed push expires (TTL) by its outcome; one queued
+		// or in conflict does not.
+		set := "SET #s = :s, external_id = :x, #e = :e, updated_at = :u"
+		values := map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error),
+			":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano)), ":old": str(old)}
+		at := p.ExpiresAt()
+		if !at.IsZero() {
+			set += ", expires_at = :exp"
+			values[":exp"] = num(at.Unix())
+		} else {
+			set += " REMOVE expires_at"
+		}
 		items := []types.TransactWriteItem{{Update: &types.Update{TableName: &s.table, Key: pushKey(p.IntegrationID, p.ID),
-			UpdateExpression:         aws.String("SET #s = :s, external_id = :x, #e = :e, updated_at = :u"),
-			ConditionExpression:      aws.String("#s = :old"),
-			ExpressionAttributeNames: map[string]string{"#s": "status", "#e": "error"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error),
-				":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano)), ":old": str(old)}}}}
+			UpdateExpression:          aws.String(set),
+			ConditionExpression:       aws.String("#s = :old"),
+			ExpressionAttributeNames:  map[string]string{"#s": "status", "#e": "error"},
+			ExpressionAttributeValues: values}}}
 		if delta != 0 {
 			items = append(items, pendingPushDelta(&s.table, p.IntegrationID, integration.PushQueued, delta))
 		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			return nil
+			return s.expireSeq(ctx, p, at)
 		}
 		var tce *types.TransactionCanceledException
 		if !errors.As(err, &tce) {
@@ -99,6 +110,22 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 		}
 	}
 	return integration.Errorf(integration.ECONFLICT, "Push %q kept changing; try again.", p.ID)
+}
+
+// expireSeq gives a push's seq entry the push's expiry: it is read only
+// to apply pushes still queued, so it goes with its push.
+func (s *Store) expireSeq(ctx context.Context, p *integration.Push, at time.Time) error {
+	in := &dynamodb.UpdateItemInput{TableName: &s.table, Key: pushSeqKey(p.IntegrationID, p.Model, p.LocalID, p.Seq),
+		UpdateExpression: aws.String("REMOVE expires_at"), ConditionExpression: aws.String("attribute_exists(PK)")}
+	if !at.IsZero() {
+		in.UpdateExpression = aws.String("SET expires_at = :exp")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":exp": num(at.Unix())}
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if _, err := s.db.UpdateItem(ctx, in); err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("update push seq: %w", err)
+	}
+	return nil
 }
 
 // PendingPushes reads the pending count: one read, whatever the number

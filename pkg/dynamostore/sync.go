@@ -2,10 +2,10 @@ package dynamostore
 
 // Sync items (PK / SK):
 //
-//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last; finisher)
+//	run            INT#<id>#RUN / <run id>                (ULIDs: newest last; finisher; TTL: 90 days after its finish)
 //	active run     INT#<id>#ACTIVE / ACTIVE               (run_id, started_at; took_over: a run to sweep)
-//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids, pages, clock; TTL)
-//	jobs spawned   INT#<id>#RUN#<run>#SPAWN / <job id>    (TTL)
+//	job done       INT#<id>#RUN#<run>#JOB / <job id>      (seen ids, pages, clock; TTL: 7 days)
+//	jobs spawned   INT#<id>#RUN#<run>#SPAWN / <job id>    (TTL: 7 days)
 //	cursors        INT#<id>#CURSOR / CURSOR               (c_<model> = time)
 //	event          INT#<id>#EVT / <event id>              (TTL: expires_at)
 //
@@ -76,6 +76,8 @@ func runItem(r *integration.Run) (map[string]types.AttributeValue, error) {
 	}
 	av := pk(runPK(r.IntegrationID), r.ID)
 	av["entity"], av["integration_id"], av["run"], av["status"] = str("run"), str(r.IntegrationID), str(string(static)), str(string(r.Status))
+	// A run that never finishes still goes; finishing sets it anew.
+	av["expires_at"] = num(r.ExpiresAt().Unix())
 	p := r.Progress
 	for k, v := range map[string]int64{"jobs_total": r.JobsTotal, "jobs_done": r.JobsDone, "pages_done": p.PagesDone, "pages_total": p.PagesTotal,
 		"items_seen": p.ItemsSeen, "items_written": p.ItemsWritten, "items_failed": p.ItemsFailed} {
@@ -106,7 +108,7 @@ func runFromItem(av map[string]types.AttributeValue) (*integration.Run, error) {
 	}
 	r := &integration.Run{ID: st.ID, AccountID: st.AccountID, IntegrationID: strAttr(av, "integration_id"), Direction: integration.Direction(st.Direction),
 		Models: st.Models, Full: st.Full, Since: st.Since, ListedAt: st.ListedAt, StartedAt: st.StartedAt,
-		Status: integration.RunStatus(strAttr(av, "status")), Error: strAttr(av, "error"),
+		Status: integration.RunStatus(strAttr(av, "status")), Error: strAttr(av, "error"), Finisher: strAttr(av, "finisher"),
 		JobsTotal: numAttr(av, "jobs_total"), JobsDone: numAttr(av, "jobs_done"),
 		Progress: integration.Progress{PagesDone: numAttr(av, "pages_done"), PagesTotal: numAttr(av, "pages_total"), ItemsSeen: numAttr(av, "items_seen"),
 			ItemsWritten: numAttr(av, "items_written"), ItemsFailed: numAttr(av, "items_failed")}}
@@ -237,11 +239,12 @@ func (s *Store) sweepTookOver(ctx context.Context, integrationID string, lock ma
 // finishUpdate sets a running run's final status.
 func finishUpdate(table *string, integrationID, runID string, status integration.RunStatus, message string, at time.Time) *types.Update {
 	return &types.Update{TableName: table, Key: pk(runPK(integrationID), runID),
-		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at"),
+		UpdateExpression:         aws.String("SET #s = :s, #e = :e, finished_at = :at, expires_at = :exp"),
 		ConditionExpression:      aws.String("#s = :running"),
 		ExpressionAttributeNames: map[string]string{"#s": "status", "#e": "error"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(string(status)), ":e": str(message),
-			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning))}}
+			":at": str(at.UTC().Format(time.RFC3339Nano)), ":running": str(string(integration.RunRunning)),
+			":exp": num(at.Add(integration.RunRetention).Unix())}}
 }
 
 // GetRun reads a run, strongly consistent.
@@ -794,53 +797,4 @@ func (s *Store) count(ctx context.Context, in *dynamodb.QueryInput) (int64, erro
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-}
-
-// DeleteSyncData first marks the integration purged (so no write of a
-// job still under way lands afterwards) and finishes its running runs,
-// then deletes every item of its sync partitions, page by page. If it
-// fails part way, calling it again carries on.
-func (s *Store) DeleteSyncData(ctx context.Context, integrationID string) error {
-	mark := purgedKey(integrationID)
-	mark["purged_at"], mark["expires_at"] = str(time.Now().UTC().Format(time.RFC3339Nano)), expiresIn(purgedRetention)
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: mark}); err != nil {
-		return fmt.Errorf("mark sync data purged: %w", err)
-	}
-	id := integrationID
-	partitions := []string{"INT#" + id + "#ACTIVE", "INT#" + id + "#CURSOR", "INT#" + id + "#EVT", recPK(id), partPK(id), outboxPK(id),
-		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP"}
-	partitions = append(partitions, healthPartitions(id)...)
-	in := partition(runPK(id))
-	in.TableName, in.ProjectionExpression = &s.table, aws.String("SK, #s")
-	in.ExpressionAttributeNames = map[string]string{"#s": "status"}
-	err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
-		for _, it := range items {
-			run := strAttr(it, "SK")
-			if strAttr(it, "status") == string(integration.RunRunning) {
-				if _, err := s.finishRun(ctx, id, run, integration.RunError, "The integration was deleted.", time.Now()); err != nil {
-					return err
-				}
-			}
-			partitions = append(partitions, jobPK(id, run), spawnPK(id, run), deltaPK(id, run))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("stop runs: %w", err)
-	}
-	partitions = append(partitions, runPK(id)) // last: the runs name the job partitions
-	for _, p := range partitions {
-		in := partition(p)
-		in.TableName, in.ProjectionExpression = &s.table, aws.String("PK, SK")
-		if err := s.queryAll(ctx, in, func(items []map[string]types.AttributeValue) error {
-			reqs := make([]types.WriteRequest, 0, len(items))
-			for _, it := range items {
-				reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: pk(strAttr(it, "PK"), strAttr(it, "SK"))}})
-			}
-			return s.batchWrite(ctx, reqs)
-		}); err != nil {
-			return fmt.Errorf("delete %s: %w", p, err)
-		}
-	}
-	return nil
 }

@@ -66,10 +66,28 @@ func loadPush(tx *bolt.Tx, integrationID, id string) (*integration.Push, error) 
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	// Expired on read: past its retention a push is as good as gone.
+	if !ok || p.Expired(time.Now()) {
 		return nil, integration.Errorf(integration.ENOTFOUND, "Push %q not found.", id)
 	}
 	return &p, nil
+}
+
+// GetMapping returns a local id's mapping as stored.
+func (s *Store) GetMapping(_ context.Context, integrationID, model, localID string) (*integration.Mapping, error) {
+	var out *integration.Mapping
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMappings).Get(key(integrationID, model, localID)) == nil {
+			return integration.Errorf(integration.ENOTFOUND, "No mapping of %s %q.", model, localID)
+		}
+		m, err := loadMapping(tx, integrationID, model, localID)
+		if err != nil {
+			return err
+		}
+		out = &m.Mapping
+		return nil
+	})
+	return out, err
 }
 
 // GetPush returns one push.
@@ -165,6 +183,7 @@ func (s *Store) ReleaseMapping(_ context.Context, integrationID, model, localID,
 // ListPushes returns the pushes in the given statuses.
 func (s *Store) ListPushes(_ context.Context, integrationID string, statuses ...integration.PushStatus) ([]*integration.Push, error) {
 	var out []*integration.Push
+	now := time.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := key(integrationID, "")
 		c := tx.Bucket(bucketPushes).Cursor()
@@ -172,6 +191,9 @@ func (s *Store) ListPushes(_ context.Context, integrationID string, statuses ...
 			var p integration.Push
 			if err := json.Unmarshal(v, &p); err != nil {
 				return err
+			}
+			if p.Expired(now) {
+				continue
 			}
 			for _, st := range statuses {
 				if p.Status == st {

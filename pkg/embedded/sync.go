@@ -97,6 +97,7 @@ func loadRun(tx *bolt.Tx, integrationID, runID string) (*integration.Run, error)
 	if !ok {
 		return nil, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
 	}
+	r.Finisher = string(tx.Bucket(bucketFinishers).Get(runKey(integrationID, runID)))
 	return &r, nil
 }
 
@@ -142,6 +143,9 @@ func (s *Store) StartRun(_ context.Context, run *integration.Run, staleAfter tim
 			}
 		}
 		if err := tx.Bucket(bucketActive).Put([]byte(run.IntegrationID), []byte(run.ID)); err != nil {
+			return err
+		}
+		if err := sweepRuns(tx, run.IntegrationID, now, sweepRunsPerStart); err != nil {
 			return err
 		}
 		active, started = run, true
@@ -428,6 +432,9 @@ func (s *Store) AddEvents(_ context.Context, evs []integration.SyncEvent) error 
 			if err := putJSON(tx, bucketEvents, key(e.IntegrationID, e.ID), e); err != nil {
 				return err
 			}
+			if err := sweepEvents(tx, e.IntegrationID, time.Now(), 2); err != nil {
+				return err
+			}
 		}
 		return countEvents(tx, evs)
 	})
@@ -472,39 +479,4 @@ func (s *Store) ListEvents(_ context.Context, q integration.EventQuery) ([]integ
 		return nil
 	})
 	return out, next, err
-}
-
-// DeleteSyncData removes an integration's sync data and marks it purged.
-// The marker, kept, refuses the writes of jobs still under way; in one
-// transaction with the deletion, their runs are gone with everything else.
-func (s *Store) DeleteSyncData(_ context.Context, integrationID string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketPurged).Get([]byte(integrationID)) == nil {
-			at, err := time.Now().UTC().MarshalText()
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketPurged).Put([]byte(integrationID), at); err != nil {
-				return err
-			}
-		}
-		prefix := key(integrationID, "")
-		for _, b := range syncBuckets {
-			bk := tx.Bucket(b)
-			if err := bk.Delete([]byte(integrationID)); err != nil {
-				return err
-			}
-			var doomed [][]byte
-			c := bk.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				doomed = append(doomed, append([]byte{}, k...))
-			}
-			for _, k := range doomed {
-				if err := bk.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
 }

@@ -67,6 +67,8 @@ type Run struct {
 	StartedAt time.Time
 	// FinishedAt is set when the run is finished.
 	FinishedAt *time.Time
+	// Finisher is the job that claimed the run's finish ("": none yet).
+	Finisher string
 }
 
 // Active reports whether the run is still under way.
@@ -99,8 +101,7 @@ type StoredRecord struct {
 // (finished, taken over when stale, or its integration deleted), so the
 // jobs of a stopped run write nothing. With a JobID the store keeps the
 // job's count deltas until CompleteJob applies them, once; without one
-// (a push, the deletion check of a finishing run) they are applied with
-// the write. Every write is refused with ErrRunStopped once the
+// (a push) they are applied with the write. Every write is refused with ErrRunStopped once the
 // integration's sync data has been purged.
 type WriteScope struct {
 	RunID string
@@ -321,6 +322,8 @@ type Mapping struct {
 type SyncStore interface {
 	HealthStore
 	RateBucket
+	SyncPurger
+	MappingReader
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

@@ -413,11 +413,14 @@ func (e *Engine) repush(ctx context.Context, it *integration.Integration, run *i
 	}
 	var jobs []Job
 	for k, p := range latestFailed {
-		// Only if nothing newer was pushed since.
-		if next, err := e.Store.PushBySeq(ctx, it.ID, k.model, k.id, p.Seq+1); err == nil && next != nil {
+		// Only if nothing newer was pushed since: asked of the mapping,
+		// which outlives the pushes (a newer push may have expired).
+		m, err := e.Store.GetMapping(ctx, it.ID, k.model, k.id)
+		if err != nil {
+			return 0, fmt.Errorf("read the mapping of %s %s: %w", k.model, k.id, err)
+		}
+		if m.NextSeq > p.Seq {
 			continue
-		} else if integration.ErrorCode(err) != integration.ENOTFOUND {
-			return 0, err
 		}
 		now := e.now()
 		again := &integration.Push{ID: e.newID(), AccountID: it.AccountID, IntegrationID: it.ID, Model: k.model, LocalID: k.id, Data: p.Data,

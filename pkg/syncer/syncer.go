@@ -9,7 +9,9 @@
 // run. Other connectors' pages chain: each page job lists the next. Every
 // job adds the jobs it spawns to the run's total before it counts itself
 // done, so the run's done count reaches its total only when all the work is
-// done, and the job that gets there claims the run and finishes it. Jobs,
+// done, and the job that gets there claims the run and finishes it (a full
+// run first checks its stored records for deleted items, in jobs counted
+// the same way: deletions.go). Jobs,
 // counts and record writes are all idempotent: a job delivered twice, or
 // redone after a crash, changes nothing the first delivery did not.
 package syncer
@@ -33,7 +35,7 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page | push | purge | migrate
+	Kind          string `json:"kind"` // plan | page | deletions | push | purge | migrate
 	AccountID     string `json:"account_id,omitempty"`
 	IntegrationID string `json:"integration_id,omitempty"`
 	RunID         string `json:"run_id,omitempty"` // plan and page jobs; push, purge and migrate jobs belong to no run
@@ -57,6 +59,19 @@ type Job struct {
 	// Received is how many deliveries of this job earlier messages had:
 	// a job re-sent for want of time keeps its count of attempts.
 	Received int `json:"received,omitempty"`
+	// Cursor is a deletion job's place in the store's listing of its
+	// model's records ("": the start).
+	Cursor string `json:"cursor,omitempty"`
+	// NoClock: the run's listing of the deletion job's model gave no
+	// platform clock, so its chain of deletion jobs carries the newest
+	// modification time of the records the run saw (Newest, nil: none
+	// yet), for the last to report as the cursor.
+	NoClock bool       `json:"no_clock,omitempty"`
+	Newest  *time.Time `json:"newest,omitempty"`
+	// Before: a deletion job lists only the records changed before the
+	// run's deletion check began; those changed since (marked deleted by
+	// the check, or written by others after the listing) are left alone.
+	Before *time.Time `json:"before,omitempty"`
 }
 
 // ExistenceChecker is implemented by connectors that can tell whether one
@@ -100,6 +115,11 @@ type Engine struct {
 	// SchedulerBudget is how long a scheduler tick goes on taking due
 	// integrations (0: DefaultSchedulerBudget).
 	SchedulerBudget time.Duration
+	// PurgePage is how many stored items one purge job deletes (0: 1000).
+	PurgePage int
+	// DeletionPage is how many stored records one job of a full run's
+	// deletion check examines (0: 200).
+	DeletionPage int
 
 	migration migrationWatch
 }
@@ -284,9 +304,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	case "push":
 		return e.handlePush(ctx, job, attempt)
 	case "purge":
-		// The integration is deleted: remove what it synced. Resumable:
-		// a retry goes on where this one stopped.
-		return e.Store.DeleteSyncData(ctx, job.IntegrationID)
+		// The integration is deleted: remove what it synced, a page a job.
+		return e.purge(ctx, job)
 	case "migrate":
 		return e.migrate(ctx, job)
 	}
@@ -319,6 +338,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 		res, err = e.plan(ctx, it, run, job)
 	case "page":
 		res, err = e.page(ctx, it, run, job)
+	case "deletions":
+		res, err = e.deletions(ctx, it, run, job)
 	default:
 		return fmt.Errorf("unknown job kind %q", job.Kind)
 	}
@@ -335,20 +356,35 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	if err != nil {
 		return fmt.Errorf("complete job %s of run %s: %w", job.JobID, job.RunID, err)
 	}
-	if !run.Active() || run.JobsDone < run.JobsTotal {
+	if !run.Active() {
+		return nil
+	}
+	// The job that claimed the finish, delivered again, resumes it even
+	// while the deletion jobs it spawned are under way: it may have died
+	// before it sent them.
+	if run.JobsDone < run.JobsTotal && run.Finisher != job.JobID {
 		return nil
 	}
 	// Every job is done. Several may see it (a redelivered job, one that
 	// completed just before): only the one that claims the run finishes
-	// it, and a redelivery of that one resumes a finish cut short.
-	claimed, err := e.Store.ClaimFinish(ctx, run.IntegrationID, run.ID, job.JobID)
+	// it, and a redelivery of that one resumes a finish cut short. The
+	// deletion jobs were spawned by the claiming job: the last of them
+	// finishes the run in its name.
+	claimer := job.JobID
+	if job.Kind == "deletions" {
+		claimer = run.Finisher
+	}
+	if claimer == "" {
+		return nil
+	}
+	claimed, err := e.Store.ClaimFinish(ctx, run.IntegrationID, run.ID, claimer)
 	if err != nil {
 		return fmt.Errorf("claim the finish of run %s: %w", run.ID, err)
 	}
 	if !claimed {
 		return nil
 	}
-	if err := e.finish(ctx, it, run); err != nil && !errors.Is(err, integration.ErrRunStopped) {
+	if err := e.finish(ctx, it, run, job.Kind == "deletions"); err != nil && !errors.Is(err, integration.ErrRunStopped) {
 		return err
 	}
 	return nil
@@ -363,6 +399,8 @@ func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *i
 		where = fmt.Sprintf("%s items %d-%d", job.Model, job.Offset+1, job.Offset+job.Limit)
 	case job.Kind == "page":
 		where = fmt.Sprintf("%s page %s", job.Model, job.Page)
+	case job.Kind == "deletions":
+		where = fmt.Sprintf("checking %s for deleted items", job.Model)
 	}
 	switch ce.Kind {
 	case connector.ErrRateLimited, connector.ErrUnavailable:
@@ -546,26 +584,8 @@ func windowJob(run *integration.Run, model string, w connector.Windowed, offset,
 // (the platform may answer differently by then), so the run's job count
 // and the jobs sent always agree.
 func (e *Engine) spawn(ctx context.Context, run *integration.Run, parentJobID string, children []Job, totals map[string]int64) error {
-	bodies := make([]string, len(children))
-	for i, j := range children {
-		b, err := json.Marshal(j)
-		if err != nil {
-			return err
-		}
-		bodies[i] = string(b)
-	}
-	recorded, err := e.Store.AddJobs(ctx, run.IntegrationID, run.ID, parentJobID, bodies, totals)
-	if err != nil {
-		return fmt.Errorf("record the jobs job %s spawns: %w", parentJobID, err)
-	}
-	if len(recorded) == 0 {
-		return nil
-	}
-	msgs := make([]integration.Message, len(recorded))
-	for i, b := range recorded {
-		msgs[i] = integration.Message{Body: b, Group: queueGroup(run.AccountID)}
-	}
-	return e.Queue.Send(ctx, msgs)
+	_, err := e.spawnRecorded(ctx, run, parentJobID, children, totals)
+	return err
 }
 
 func (e *Engine) page(ctx context.Context, it *integration.Integration, run *integration.Run, job Job) (integration.JobResult, error) {
@@ -737,7 +757,9 @@ func (e *Engine) putBatch(ctx context.Context, scope integration.WriteScope, bat
 
 // finish ends a run whose jobs are all done: cursors advance and deletions
 // are marked only for models the run read completely and consistently.
-func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *integration.Run) error {
+// Of a full run, the first pass (checked: false) spawns the deletion jobs
+// and returns while they are under way; the last of them finishes the run.
+func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *integration.Run, checked bool) error {
 	now := e.now()
 	cursors := map[string]time.Time{}
 	type shift struct{ model, why string }
@@ -751,6 +773,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 		for _, r := range reads {
 			byModel[r.Model] = append(byModel[r.Model], r)
 		}
+		var checks []Job
 		for _, m := range run.Models {
 			seen, err := e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, m)
 			if err != nil {
@@ -770,29 +793,22 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 				shifts = append(shifts, shift{m, why})
 				continue
 			}
-			var newest time.Time
 			if run.Full {
-				// Items waiting to be read again still exist.
-				retry, err := e.Store.Retries(ctx, run.IntegrationID, m, maxRetrySet)
-				if err != nil {
-					return fmt.Errorf("read the %s retry set: %w", m, err)
-				}
-				for id := range retry {
-					seen[id] = true
-				}
-				if newest, err = e.markDeleted(ctx, it, run, m, seen); err != nil {
-					return err
-				}
+				checks = append(checks, deletionJob(run, m, "", 1, clock[m].IsZero(), time.Time{}, now))
 			}
 			// The platform's clock when the run began listing the model:
 			// nothing modified after it was missed, whatever Joinery's
 			// clock says. Without it an incremental run keeps its cursor; a
-			// full one, which read everything, goes by the newest item.
-			switch {
-			case !clock[m].IsZero():
+			// full one, which read everything, goes by the newest item its
+			// deletion jobs found (reported as their clock).
+			if !clock[m].IsZero() {
 				cursors[m] = clock[m]
-			case run.Full && !newest.IsZero():
-				cursors[m] = newest.Add(-noClockOverlap)
+			}
+		}
+		if len(checks) > 0 && !checked {
+			pending, err := e.spawnDeletions(ctx, run, checks)
+			if err != nil || pending {
+				return err
 			}
 		}
 		if len(cursors) > 0 {
@@ -832,71 +848,6 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 // noClockOverlap is taken off the newest modification time a full run saw
 // when the platform gave no clock to take the cursor from.
 const noClockOverlap = 5 * time.Minute
-
-// markDeleted marks the model's records a complete run did not see. It
-// returns the newest platform modification time of those it saw.
-//
-// A listing read page by page can miss an item when others are deleted
-// while it reads (later items move onto pages already read). So when the
-// connector can tell, each item is checked before it is marked: one that
-// still exists is left as it is.
-func (e *Engine) markDeleted(ctx context.Context, it *integration.Integration, run *integration.Run, model string, seen map[string]bool) (time.Time, error) {
-	var newest time.Time
-	var check ExistenceChecker
-	var conn connector.Connection
-	if c, ok := e.Connectors[it.Platform].(ExistenceChecker); ok {
-		var err error
-		if conn, _, err = e.conn(ctx, it); err != nil {
-			return newest, err
-		}
-		check = c
-	}
-	cursor := ""
-	for {
-		recs, next, err := e.Store.ListRecords(ctx, integration.RecordQuery{IntegrationID: run.IntegrationID, Model: model, Limit: 100, Cursor: cursor})
-		if err != nil {
-			return newest, err
-		}
-		var gone []integration.StoredRecord
-		for _, r := range recs {
-			if seen[r.ExternalID] {
-				if r.ModifiedAt.After(newest) {
-					newest = r.ModifiedAt
-				}
-				continue
-			}
-			// Changed by someone else since the listing began (a push), or
-			// unreadable here: left as it is.
-			if r.Deleted || r.ChangedAt.After(run.ListedAt) || r.Unreadable != "" {
-				continue
-			}
-			if check != nil {
-				exists, err := check.Exists(ctx, conn, model, r.ExternalID)
-				if err != nil {
-					return newest, err
-				}
-				if exists {
-					continue
-				}
-			}
-			d, err := deletedVersion(r)
-			if err != nil {
-				return newest, err
-			}
-			gone = append(gone, d)
-		}
-		if len(gone) > 0 {
-			if _, err := e.put(ctx, integration.WriteScope{RunID: run.ID}, gone); err != nil {
-				return newest, err
-			}
-			_ = e.event(ctx, run, "deleted", "ok", model, fmt.Sprintf("%s: %d items gone from the platform marked deleted", model, len(gone)), nil)
-		}
-		if next == "" {
-			return newest, nil
-		}
-		cursor = next
-	}
-}
 
 // deletedVersion is a stored record marked deleted. It keeps the stored
 // modification time, so the write is not refused as older than the record.
