@@ -44,7 +44,7 @@ help:
 	@echo "make test    every test; prints what was skipped and why (CI=true: a skip fails)"
 	@echo "make build   every Lambda as a linux/arm64 bootstrap under .build/"
 	@echo "make lint    gofmt, go vet, staticcheck, cfn-lint"
-	@echo "make bench   binary sizes, cold starts, handler latency, DynamoDB requests per route at 100,000 records"
+	@echo "make bench   binary sizes, cold starts, handler latency, DynamoDB requests per route and sync throughput at 100,000 records"
 
 run:
 	go run ./functions/local serve $(ARGS)
@@ -94,7 +94,9 @@ build:
 bench: build
 	@echo; echo "==> Lambda binaries (linux/arm64) and cold start to first /next (host build, Runtime API emulator)"
 	@go run ./functions/internal/benchtable .build $(FUNCTIONS)
-	@echo; echo "==> warm handler latency on embedded backends; purging a deleted integration's 100,000 records (jobs, time) on embedded and moto"
+	@echo; echo "==> warm handler latency on embedded backends; purging a deleted integration's 100,000 records (jobs, time) on embedded and moto;"
+	@echo "    a full sync of 100,000 records through the engine, its queue and workers (Sync100k: records/s, and ddb-req/record on moto)"
+	@echo "    (JOINERY_BENCH_RECORDS=n: n records for the sync and the moto purge, for a quicker measure)"
 	@go test -count=1 -run '^$$' -bench . -benchmem -timeout 60m ./pkg/... | grep -E '^(Benchmark|ok|FAIL|goos|cpu)|SKIP'
 	@echo; echo "==> DynamoDB requests per GET route at 100,000 records, events and pushes, next to 10 (moto; compare the counts, not the times)"
 	@if python3 -c 'import moto.server' 2>/dev/null; then \
