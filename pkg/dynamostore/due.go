@@ -73,13 +73,9 @@ func (s *Store) DuePage(ctx context.Context, shard string, t time.Time, limit in
 	if err != nil {
 		return nil, "", fmt.Errorf("due integrations in %s: %w", shard, err)
 	}
-	items := make([]*integration.Integration, 0, len(out.Items))
-	for _, av := range out.Items {
-		it, err := fromItem(av)
-		if err != nil {
-			return nil, "", err
-		}
-		items = append(items, it)
+	items, err := fromItems(out.Items)
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if k := out.LastEvaluatedKey; len(k) > 0 {

@@ -134,6 +134,19 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 	return attributevalue.MarshalMap(it)
 }
 
+// fromItems decodes a page of integration items.
+func fromItems(avs []map[string]types.AttributeValue) ([]*integration.Integration, error) {
+	items := make([]*integration.Integration, 0, len(avs))
+	for _, av := range avs {
+		it, err := fromItem(av)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
 func fromItem(av map[string]types.AttributeValue) (*integration.Integration, error) {
 	var it item
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
@@ -359,13 +372,9 @@ func (s *Store) ListIntegrations(ctx context.Context, q integration.ListQuery) (
 	if err != nil {
 		return nil, "", fmt.Errorf("list integrations: %w", err)
 	}
-	items := make([]*integration.Integration, 0, len(out.Items))
-	for _, av := range out.Items {
-		it, err := fromItem(av)
-		if err != nil {
-			return nil, "", err
-		}
-		items = append(items, it)
+	items, err := fromItems(out.Items)
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
 	// DynamoDB may stop before Limit (1 MB per response): any
