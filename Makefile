@@ -59,7 +59,11 @@ test: lint
 	@echo "==> go test -race ./... (full log: $(LOGS)/test.log)"
 	@set -o pipefail; go test -race -count=1 -timeout 20m -v ./... > $(LOGS)/test.log 2>&1; status=$$?; \
 	grep -E '^(ok|FAIL|panic:|---? FAIL)|^\s+--- FAIL' $(LOGS)/test.log | grep -v '^\s*$$'; \
-	if [ $$status -ne 0 ]; then echo; echo "==> failures (from $(LOGS)/test.log):"; grep -E -B2 -A25 -- '--- FAIL' $(LOGS)/test.log | head -300; fi; \
+	if [ $$status -ne 0 ]; then echo; echo "==> failures (from $(LOGS)/test.log):"; grep -E -B2 -A25 -- '--- FAIL' $(LOGS)/test.log | head -300; \
+		echo; echo "==> what each failing test logged:"; \
+		awk 'NR==FNR { if (match($$0, /--- FAIL: [^ ]+/)) fail[substr($$0, RSTART+10, RLENGTH-10)]=1; next } \
+			/^=== (RUN|CONT|PAUSE|NAME)/ { p = ($$3 in fail); if (p) print; next } \
+			/^ *--- (PASS|FAIL|SKIP)/ { p = 0 } p' $(LOGS)/test.log $(LOGS)/test.log | head -300; fi; \
 	skips=$$(grep -E -- '--- SKIP' $(LOGS)/test.log | wc -l); \
 	passed=$$(grep -cE -- '^\s*--- PASS' $(LOGS)/test.log); failed=$$(grep -cE -- '^\s*--- FAIL' $(LOGS)/test.log); \
 	if [ $$skips -gt 0 ]; then \

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -161,12 +162,20 @@ func start() {
 }
 
 // Config is an SDK configuration for the moto endpoint with fake credentials.
+//
+// moto serves one connection at a time, so a connection to it can wait in
+// the listen queue while the machine is loaded; the SDK's 30-second dial
+// timeout then turns one stall into a minute. Connecting to 127.0.0.1 that
+// takes over five seconds is a stall worth retrying.
 func Config(endpoint string) aws.Config {
 	return aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 3,
+		HTTPClient: awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = 5 * time.Second
+		}),
 	}
 }
 
