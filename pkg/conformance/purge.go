@@ -65,7 +65,8 @@ func testDeleteRemovesEverything(t *testing.T, newStore func(t *testing.T) integ
 			if err := s.AddRetries(ctx, id, "post", map[string]string{"9": "timed out"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.AddEvents(ctx, []integration.SyncEvent{{ID: integration.NewID(), IntegrationID: id, RunID: run.ID, Type: "page", Status: "ok", At: now}}); err != nil {
+			if err := s.AddEvents(ctx, []integration.SyncEvent{{ID: integration.NewID(), IntegrationID: id, RunID: run.ID, Type: "page", Status: "ok", At: now},
+				{ID: integration.NewID(), IntegrationID: id, RunID: run.ID, Type: "item_failed", Status: "error", At: now}}); err != nil {
 				t.Fatal(err)
 			}
 			p := &integration.Push{ID: integration.NewID(), AccountID: "acct", IntegrationID: id, Model: "post", LocalID: "local-1",
@@ -138,6 +139,22 @@ func testDeleteRemovesEverything(t *testing.T, newStore func(t *testing.T) integ
 			}},
 			{"events", func(t *testing.T, id, _ string) int {
 				e, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Limit: 10})
+				return count(len(e), err)
+			}},
+			{"ok events", func(t *testing.T, id, _ string) int {
+				e, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Status: "ok", Limit: 10})
+				return count(len(e), err)
+			}},
+			{"error events", func(t *testing.T, id, _ string) int {
+				e, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Status: "error", Limit: 10})
+				return count(len(e), err)
+			}},
+			{"events by type", func(t *testing.T, id, _ string) int {
+				e, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Type: "page", Limit: 10})
+				return count(len(e), err)
+			}},
+			{"events by status and type", func(t *testing.T, id, _ string) int {
+				e, _, err := s.ListEvents(ctx, integration.EventQuery{IntegrationID: id, Status: "error", Type: "item_failed", Limit: 10})
 				return count(len(e), err)
 			}},
 			{"pushes", func(t *testing.T, id, _ string) int {

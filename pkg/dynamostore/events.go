@@ -2,17 +2,30 @@ package dynamostore
 
 // Event items (PK / SK):
 //
-//	event            INT#<id>#EVT / <event id>             (type, status, event; TTL: expires_at)
-//	event by status  INT#<id>#EVT#<status> / <event id>    (error and warning events again, same TTL)
-//	events marker    MIGRATION / events-v2                 (since: when this release first wrote events)
+//	event                  INT#<id>#EVT / <event id>                  (type, status, event; marks sx, tx; TTL: expires_at)
+//	event by status        INT#<id>#EVT#<status> / <event id>         (the event again, same TTL; mark sx)
+//	event by status, type  INT#<id>#EVT#<status>#<type> / <event id>  (the event again, same TTL; mark tx)
+//	events markers         MIGRATION / events-v2, events-v3           (since: when copies were first written)
 //
-// Error and warning events are few among many ok ones: their own
-// partitions let `events?status=` read a page without walking the log.
-// The previous release wrote them only to the log. Until those have
-// expired (EventRetention after since), a status listing that reaches the
-// end of its partition reads on in the log, taking only events without
-// the indexed mark (sx) so none is listed twice: an honest dual read,
-// bounded per page like every listing here.
+// Every listing but the whole log reads partitions that hold just the
+// events it lists: its status's, its status and type's, or, for a type
+// alone, the ok, warning and error partitions of that type merged by
+// event id. A page is one query (three for a type alone), whatever the
+// log holds. The copies go in the same batch as the event, with its TTL:
+// an event costs three writes instead of one. That is worth it: events
+// come one per page of a run and one per failure, not one per record, so
+// the copies are little next to the records' own writes, while without
+// them listing a rare type or status walks the log page after page.
+// Copies are kept for the statuses the API lists by (ok, warning, error);
+// an event of another status is only in the log.
+//
+// Error and warning copies (mark sx in the log) are written since the
+// events-v2 marker's since; ok copies (sx too) and the copies by type
+// (tx) since events-v3's. Until the events written before a marker have
+// expired (EventRetention after its since), a listing that reaches the
+// end of its partitions reads on in the log, taking only matching events
+// without the mark, so none is listed twice: an honest dual read, bounded
+// per page like every listing here.
 
 import (
 	"context"
@@ -20,7 +33,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,41 +45,77 @@ import (
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-// eventQueries bounds the queries one page of events makes: a page whose
-// filter matches little may come back short, with a cursor to go on.
-const eventQueries = 4
+// eventQueries bounds the queries one page of events makes in the log: a
+// page whose filter matches little may come back short, with a cursor to
+// go on. eventRounds bounds the rounds of queries a page makes in its
+// partitions (a second only when expired events, not yet removed by the
+// TTL, left the first short).
+const (
+	eventQueries = 4
+	eventRounds  = 2
+)
 
-func eventPK(id string) string                         { return "INT#" + id + "#EVT" }
-func eventStatusPK(id, status string) string           { return "INT#" + id + "#EVT#" + status }
-func eventsMarkerKey() map[string]types.AttributeValue { return pk("MIGRATION", "events-v2") }
+// The markers of the releases that began writing copies: error and
+// warning by status (v2), then ok by status and every event by type (v3).
+const (
+	eventsByStatus = "events-v2"
+	eventsByType   = "events-v3"
+)
 
-// indexedStatus reports whether events of status have their own partition.
+// eventStatuses are the statuses events are copied by; a type alone lists
+// the three merged.
+var eventStatuses = []string{"error", "warning", "ok"}
+
+func eventPK(id string) string               { return "INT#" + id + "#EVT" }
+func eventStatusPK(id, status string) string { return "INT#" + id + "#EVT#" + status }
+func eventTypePK(id, status, typ string) string {
+	return "INT#" + id + "#EVT#" + status + "#" + typ
+}
+func eventsMarkerKey(marker string) map[string]types.AttributeValue { return pk("MIGRATION", marker) }
+
+// indexedStatus reports whether events of status had their own partition
+// in the previous release (since events-v2).
 func indexedStatus(status string) bool { return status == "error" || status == "warning" }
 
-// eventsSince caches the events marker: the zero time for a table this
-// release created (no older events), else when it first wrote events.
-type eventsSince = atomic.Pointer[time.Time]
+// copiedStatus reports whether events of status are copied by status and
+// by type.
+func copiedStatus(status string) bool { return indexedStatus(status) || status == "ok" }
 
-// markEventsFresh records that a table holds no events of the previous
-// release: it was created by this one.
+// eventsSince caches the events markers: the zero time for a table
+// created by a release that wrote the copies from the start, else when
+// they were first written.
+type eventsSince struct{ byStatus, byType atomic.Pointer[time.Time] }
+
+func (e *eventsSince) of(marker string) *atomic.Pointer[time.Time] {
+	if marker == eventsByType {
+		return &e.byType
+	}
+	return &e.byStatus
+}
+
+// markEventsFresh records that a table holds no events written without
+// their copies: it was created by this release.
 func markEventsFresh(ctx context.Context, db *dynamodb.Client, table string) error {
-	it := eventsMarkerKey()
-	it["since"] = str("")
-	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)")})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("mark table %s events: %w", table, err)
+	for _, marker := range []string{eventsByStatus, eventsByType} {
+		it := eventsMarkerKey(marker)
+		it["since"] = str("")
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)")})
+		var ccf *types.ConditionalCheckFailedException
+		if err != nil && !errors.As(err, &ccf) {
+			return fmt.Errorf("mark table %s events: %w", table, err)
+		}
 	}
 	return nil
 }
 
-// eventsMarker reads (and caches) when this release began writing events
-// by status; ok false if it has not yet.
-func (s *Store) eventsMarker(ctx context.Context) (since time.Time, ok bool, err error) {
-	if t := s.eventsSince.Load(); t != nil {
+// eventsMarker reads (and caches) when copies of the marker's kind were
+// first written; ok false if they have not been yet.
+func (s *Store) eventsMarker(ctx context.Context, marker string) (since time.Time, ok bool, err error) {
+	cache := s.eventsSince.of(marker)
+	if t := cache.Load(); t != nil {
 		return *t, true, nil
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: eventsMarkerKey(), ConsistentRead: aws.Bool(true)})
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: eventsMarkerKey(marker), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read events marker: %w", err)
 	}
@@ -76,33 +127,49 @@ func (s *Store) eventsMarker(ctx context.Context) (since time.Time, ok bool, err
 			return time.Time{}, false, fmt.Errorf("read events marker: %w", err)
 		}
 	}
-	s.eventsSince.Store(&since)
+	cache.Store(&since)
 	return since, true, nil
 }
 
-// ensureEventsMarker writes the marker, once, before the first events
-// this release writes by status.
-func (s *Store) ensureEventsMarker(ctx context.Context) error {
-	if _, ok, err := s.eventsMarker(ctx); ok || err != nil {
+// ensureEventsMarker writes the marker, once, before the first copies of
+// its kind.
+func (s *Store) ensureEventsMarker(ctx context.Context, marker string) error {
+	if _, ok, err := s.eventsMarker(ctx, marker); ok || err != nil {
 		return err
 	}
-	it := eventsMarkerKey()
+	it := eventsMarkerKey(marker)
 	it["since"] = str(time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)")})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("write events marker: %w", err)
 	}
-	_, _, err = s.eventsMarker(ctx)
+	_, _, err = s.eventsMarker(ctx, marker)
 	return err
 }
 
-// AddEvents batch-writes events with their TTL, error and warning events
-// also to their status's partition, and counts them in the health
-// buckets (health.go).
+// oldEvents reports whether events written before the marker's copies
+// may still be unexpired, so that a listing must read on in the log.
+func (s *Store) oldEvents(ctx context.Context, marker string) (bool, error) {
+	since, ok, err := s.eventsMarker(ctx, marker)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil // none copied yet: every event is in the log only
+	}
+	return !since.IsZero() && time.Now().Before(since.Add(EventRetention)), nil
+}
+
+// AddEvents batch-writes events with their TTL and their copies by status
+// and by status and type, and counts them in the health buckets
+// (health.go). The log items go first: a batch cut short leaves no copy
+// without its event, so a purge, which finds copies through the log,
+// leaves none behind.
 func (s *Store) AddEvents(ctx context.Context, evs []integration.SyncEvent) error {
-	reqs := make([]types.WriteRequest, 0, len(evs))
-	indexed := false
+	logs := make([]types.WriteRequest, 0, len(evs))
+	var copies []types.WriteRequest
+	byStatus := false
 	for _, e := range evs {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -111,25 +178,38 @@ func (s *Store) AddEvents(ctx context.Context, evs []integration.SyncEvent) erro
 		item := pk(eventPK(e.IntegrationID), e.ID)
 		item["event"], item["type"], item["status"] = str(string(b)), str(e.Type), str(e.Status)
 		item["expires_at"] = num(e.At.Add(EventRetention).Unix())
-		if indexedStatus(e.Status) {
-			indexed = true
+		var parts []string
+		if copiedStatus(e.Status) {
+			byStatus = byStatus || indexedStatus(e.Status)
 			item["sx"] = &types.AttributeValueMemberBOOL{Value: true}
-			copied := pk(eventStatusPK(e.IntegrationID, e.Status), e.ID)
+			parts = append(parts, eventStatusPK(e.IntegrationID, e.Status))
+			if e.Type != "" {
+				item["tx"] = &types.AttributeValueMemberBOOL{Value: true}
+				parts = append(parts, eventTypePK(e.IntegrationID, e.Status, e.Type))
+			}
+		}
+		for _, p := range parts {
+			copied := pk(p, e.ID)
 			for k, v := range item {
 				if k != "PK" && k != "SK" {
 					copied[k] = v
 				}
 			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: copied}})
+			copies = append(copies, types.WriteRequest{PutRequest: &types.PutRequest{Item: copied}})
 		}
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		logs = append(logs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
-	if indexed {
-		if err := s.ensureEventsMarker(ctx); err != nil {
+	if byStatus {
+		if err := s.ensureEventsMarker(ctx, eventsByStatus); err != nil {
 			return fmt.Errorf("add events: %w", err)
 		}
 	}
-	if err := s.batchWrite(ctx, reqs); err != nil {
+	if len(copies) > 0 {
+		if err := s.ensureEventsMarker(ctx, eventsByType); err != nil {
+			return fmt.Errorf("add events: %w", err)
+		}
+	}
+	if err := s.batchWrite(ctx, append(logs, copies...)); err != nil {
 		return fmt.Errorf("add events: %w", err)
 	}
 	if err := s.countEvents(ctx, evs); err != nil {
@@ -138,8 +218,18 @@ func (s *Store) AddEvents(ctx context.Context, evs []integration.SyncEvent) erro
 	return nil
 }
 
-// eventCursor is where a listing of events goes on: before SK in the
-// status partition, or (Log) in the log.
+// eventCopies are the keys of a log item's copies by type, for the purge:
+// their partitions are as many as the types, so only the log names them.
+// (The copies by status are in partitions healthPartitions lists.)
+func eventCopies(id string, it map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	if !boolAttr(it, "tx") {
+		return nil
+	}
+	return []map[string]types.AttributeValue{pk(eventTypePK(id, strAttr(it, "status"), strAttr(it, "type")), strAttr(it, "SK"))}
+}
+
+// eventCursor is where a listing of events goes on: below SK in its
+// partitions, or (Log) in the log.
 type eventCursor struct {
 	SK  string
 	Log bool
@@ -166,10 +256,49 @@ func decodeEventCursor(raw string) (eventCursor, error) {
 	return eventCursor{SK: string(b)}, nil
 }
 
-// ListEvents pages newest first. An error or warning listing reads its
-// status's partition (then, for a table upgraded less than EventRetention
-// ago, the log's older events); any other reads the log, filtering. At
-// most eventQueries queries a page.
+// eventSource is where a filtered listing reads: partitions merged newest
+// first, then, while events older than the marker may live, the log,
+// filtered.
+type eventSource struct {
+	parts  []string
+	marker string
+	filter []string // besides being unexpired
+	names  map[string]string
+	values map[string]types.AttributeValue
+}
+
+func eventSourceOf(q integration.EventQuery) eventSource {
+	id := q.IntegrationID
+	src := eventSource{marker: eventsByType, names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	if q.Status != "" {
+		src.filter = append(src.filter, "#s = :s")
+		src.names["#s"], src.values[":s"] = "status", str(q.Status)
+	}
+	if q.Type == "" {
+		src.parts = []string{eventStatusPK(id, q.Status)}
+		if indexedStatus(q.Status) {
+			src.marker = eventsByStatus
+		}
+		src.filter = append(src.filter, "attribute_not_exists(sx)")
+		return src
+	}
+	src.filter = append(src.filter, "#t = :t", "attribute_not_exists(tx)")
+	src.names["#t"], src.values[":t"] = "type", str(q.Type)
+	statuses := eventStatuses
+	if q.Status != "" {
+		statuses = []string{q.Status}
+	}
+	for _, st := range statuses {
+		src.parts = append(src.parts, eventTypePK(id, st, q.Type))
+	}
+	return src
+}
+
+// ListEvents pages newest first. The whole log is read as it is; a
+// listing by status, type or both reads its partitions (then, for a table
+// whose events of the previous releases may not all have expired, the
+// log's events without the copies). A page makes at most eventRounds
+// rounds of one query per partition, then eventQueries in the log.
 func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]integration.SyncEvent, string, error) {
 	var cur eventCursor
 	if q.Cursor != "" {
@@ -178,88 +307,156 @@ func (s *Store) ListEvents(ctx context.Context, q integration.EventQuery) ([]int
 			return nil, "", err
 		}
 	}
-	byStatus := indexedStatus(q.Status)
-	oldLog := false // read on in the log, after the status partition
-	if byStatus {
-		since, ok, err := s.eventsMarker(ctx)
-		if err != nil {
-			return nil, "", err
-		}
-		if !ok {
-			since = time.Now() // nothing indexed yet: all of them are in the log
-		}
-		oldLog = !since.IsZero() && time.Now().Before(since.Add(EventRetention))
-	}
 	out := []integration.SyncEvent{}
-	inLog := !byStatus || cur.Log
-	for queries := 0; queries < eventQueries; queries++ {
-		in := s.eventQuery(q, inLog, byStatus, q.Limit-len(out))
-		if cur.SK != "" {
-			p := eventStatusPK(q.IntegrationID, q.Status)
-			if inLog {
-				p = eventPK(q.IntegrationID)
+	if q.Status == "" && q.Type == "" {
+		return s.readEventLog(ctx, q, nil, eventCursor{SK: cur.SK}, out)
+	}
+	src := eventSourceOf(q)
+	old, err := s.oldEvents(ctx, src.marker)
+	if err != nil {
+		return nil, "", err
+	}
+	if !cur.Log {
+		for round := 0; ; round++ {
+			page, next, err := s.mergeEventParts(ctx, src.parts, cur.SK, q.Limit-len(out))
+			if err != nil {
+				return nil, "", err
 			}
-			in.ExclusiveStartKey = pk(p, cur.SK)
+			out = append(out, page...)
+			if next == "" {
+				break
+			}
+			cur.SK = next
+			if len(out) == q.Limit || round+1 == eventRounds {
+				return out, cur.encode(), nil
+			}
+		}
+		if !old {
+			return out, "", nil
+		}
+		// On to the older events, from the log's newest ("~" sorts after
+		// every event id).
+		cur = eventCursor{SK: "~", Log: true}
+		if len(out) == q.Limit {
+			return out, cur.encode(), nil
+		}
+	}
+	return s.readEventLog(ctx, q, &src, cur, out)
+}
+
+// mergeEventParts reads up to need events below the event id below
+// (from the newest if empty) from each partition, one query each, at
+// once, and merges them newest first. A query cut short by its limit
+// leaves what lies below its last key unknown: only the events at or
+// above the highest such key are certain to be the newest, and next goes
+// on from there. next is empty when every partition was read to its end.
+func (s *Store) mergeEventParts(ctx context.Context, parts []string, below string, need int) ([]integration.SyncEvent, string, error) {
+	type result struct {
+		items []map[string]types.AttributeValue
+		last  string
+		err   error
+	}
+	results := make([]result, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), ScanIndexForward: aws.Bool(false),
+				Limit: aws.Int32(int32(need)), FilterExpression: aws.String("expires_at > :now"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(p), ":now": num(time.Now().Unix())}}
+			if below != "" {
+				in.KeyConditionExpression = aws.String("PK = :pk AND SK < :below")
+				in.ExpressionAttributeValues[":below"] = str(below)
+			}
+			out, err := s.db.Query(ctx, in)
+			if err != nil {
+				results[i].err = fmt.Errorf("list events: %w", err)
+				return
+			}
+			results[i].items = out.Items
+			if len(out.LastEvaluatedKey) > 0 {
+				results[i].last = strAttr(out.LastEvaluatedKey, "SK")
+			}
+		}()
+	}
+	wg.Wait()
+	bound := ""
+	for _, r := range results {
+		if r.err != nil {
+			return nil, "", r.err
+		}
+		bound = max(bound, r.last)
+	}
+	var items []map[string]types.AttributeValue
+	for _, r := range results {
+		for _, it := range r.items {
+			if strAttr(it, "SK") >= bound {
+				items = append(items, it)
+			}
+		}
+	}
+	sort.Slice(items, func(i, j int) bool { return strAttr(items[i], "SK") > strAttr(items[j], "SK") })
+	next := bound
+	if len(items) > need {
+		items = items[:need]
+		next = strAttr(items[need-1], "SK")
+	}
+	evs, err := decodeEvents(items)
+	return evs, next, err
+}
+
+func decodeEvents(items []map[string]types.AttributeValue) ([]integration.SyncEvent, error) {
+	out := make([]integration.SyncEvent, 0, len(items))
+	for _, it := range items {
+		var e integration.SyncEvent
+		if err := json.Unmarshal([]byte(strAttr(it, "event")), &e); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// readEventLog reads on in the log from cur, adding to out: every event,
+// or (src) only those of the source's filter written without its copies.
+func (s *Store) readEventLog(ctx context.Context, q integration.EventQuery, src *eventSource, cur eventCursor, out []integration.SyncEvent) ([]integration.SyncEvent, string, error) {
+	for queries := 0; queries < eventQueries; queries++ {
+		in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), ScanIndexForward: aws.Bool(false),
+			Limit:                     aws.Int32(int32(q.Limit - len(out))),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(eventPK(q.IntegrationID)), ":now": num(time.Now().Unix())}}
+		filter := []string{"expires_at > :now"}
+		if src != nil {
+			filter = append(filter, src.filter...)
+			in.ExpressionAttributeNames = src.names
+			for k, v := range src.values {
+				in.ExpressionAttributeValues[k] = v
+			}
+			if len(src.names) == 0 {
+				in.ExpressionAttributeNames = nil
+			}
+		}
+		in.FilterExpression = aws.String(strings.Join(filter, " AND "))
+		if cur.SK != "" {
+			in.ExclusiveStartKey = pk(eventPK(q.IntegrationID), cur.SK)
 		}
 		page, err := s.db.Query(ctx, in)
 		if err != nil {
 			return nil, "", fmt.Errorf("list events: %w", err)
 		}
-		for _, it := range page.Items {
-			var e integration.SyncEvent
-			if err := json.Unmarshal([]byte(strAttr(it, "event")), &e); err != nil {
-				return nil, "", fmt.Errorf("decode event: %w", err)
-			}
-			out = append(out, e)
+		evs, err := decodeEvents(page.Items)
+		if err != nil {
+			return nil, "", err
 		}
-		if len(page.LastEvaluatedKey) > 0 {
-			cur.SK = strAttr(page.LastEvaluatedKey, "SK")
-		} else if byStatus && !inLog && oldLog {
-			// On to the previous release's events, from the log's newest
-			// ("~" sorts after every event id).
-			inLog, cur = true, eventCursor{SK: "~", Log: true}
-			if len(out) == q.Limit {
-				return out, cur.encode(), nil
-			}
-			continue
-		} else {
+		out = append(out, evs...)
+		if len(page.LastEvaluatedKey) == 0 {
 			return out, "", nil
 		}
-		cur.Log = byStatus && inLog
+		cur.SK = strAttr(page.LastEvaluatedKey, "SK")
 		if len(out) == q.Limit {
 			break
 		}
 	}
+	cur.Log = src != nil
 	return out, cur.encode(), nil
-}
-
-// eventQuery is one query of a listing: in the status partition, or in
-// the log (inLog) — there, for a status listing, only the events the
-// previous release wrote.
-func (s *Store) eventQuery(q integration.EventQuery, inLog, byStatus bool, limit int) *dynamodb.QueryInput {
-	p := eventPK(q.IntegrationID)
-	if !inLog {
-		p = eventStatusPK(q.IntegrationID, q.Status)
-	}
-	in := &dynamodb.QueryInput{TableName: &s.table, KeyConditionExpression: aws.String("PK = :pk"), ScanIndexForward: aws.Bool(false),
-		Limit:                     aws.Int32(int32(limit)),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(p), ":now": num(time.Now().Unix())}}
-	filter := []string{"expires_at > :now"}
-	names := map[string]string{}
-	if q.Type != "" {
-		filter = append(filter, "#t = :t")
-		names["#t"], in.ExpressionAttributeValues[":t"] = "type", str(q.Type)
-	}
-	if q.Status != "" && inLog {
-		filter = append(filter, "#s = :s")
-		names["#s"], in.ExpressionAttributeValues[":s"] = "status", str(q.Status)
-	}
-	if byStatus && inLog {
-		filter = append(filter, "attribute_not_exists(sx)")
-	}
-	in.FilterExpression = aws.String(strings.Join(filter, " AND "))
-	if len(names) > 0 {
-		in.ExpressionAttributeNames = names
-	}
-	return in
 }

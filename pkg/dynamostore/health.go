@@ -28,7 +28,7 @@ func healthSK(t time.Time) string   { return integration.HealthHour(t).Format("2
 // healthPartitions are the partitions of an integration that this file,
 // events.go and pushcount.go add: DeleteSyncData removes them too.
 func healthPartitions(id string) []string {
-	return []string{healthPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), "INT#" + id + "#PUSHCOUNT"}
+	return []string{healthPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), eventStatusPK(id, "ok"), "INT#" + id + "#PUSHCOUNT"}
 }
 
 // bucketUpdate adds counts to an hour's bucket.

@@ -58,7 +58,11 @@ func (s *Store) PurgeSyncData(ctx context.Context, integrationID string, limit i
 	}
 	budget := limit
 	for _, p := range integrationPartitions(id) {
-		if err := s.purgePartition(ctx, p, &budget); err != nil {
+		var copies func(map[string]types.AttributeValue) []map[string]types.AttributeValue
+		if p == eventPK(id) {
+			copies = func(it map[string]types.AttributeValue) []map[string]types.AttributeValue { return eventCopies(id, it) }
+		}
+		if err := s.purgePartition(ctx, p, &budget, copies); err != nil {
 			return false, err
 		}
 		if budget <= 0 {
@@ -83,7 +87,7 @@ func (s *Store) PurgeSyncData(ctx context.Context, integrationID string, limit i
 			}
 		}
 		for _, p := range runPartitions(id, run) {
-			if err := s.purgePartition(ctx, p, &budget); err != nil {
+			if err := s.purgePartition(ctx, p, &budget, nil); err != nil {
 				return false, err
 			}
 			if budget <= 0 {
@@ -100,18 +104,34 @@ func (s *Store) PurgeSyncData(ctx context.Context, integrationID string, limit i
 
 // purgePartition deletes items of partition p while the budget lasts,
 // reading from its start each time: what was deleted is gone, so a call
-// cut short is resumed by the next.
-func (s *Store) purgePartition(ctx context.Context, p string, budget *int) error {
+// cut short is resumed by the next. copies, if set, names for each item
+// the copies of it kept in partitions no list names (events by type):
+// they are deleted before the items, in the same batch, so that an item
+// that names them outlives them, and count against the budget too.
+func (s *Store) purgePartition(ctx context.Context, p string, budget *int, copies func(map[string]types.AttributeValue) []map[string]types.AttributeValue) error {
 	for *budget > 0 {
 		in := partition(p)
 		in.TableName, in.Limit = &s.table, aws.Int32(int32(min(*budget, 1000)))
 		in.ProjectionExpression = aws.String("PK, SK")
+		if copies != nil {
+			// An event has at most one copy by type: two deletes an item.
+			in.Limit = aws.Int32(int32(max(1, min(*budget/2, 1000))))
+			in.ProjectionExpression, in.ExpressionAttributeNames = aws.String("PK, SK, #t, #s, tx"), map[string]string{"#t": "type", "#s": "status"}
+		}
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", p, err)
 		}
 		*budget -= len(out.Items)
 		reqs := make([]types.WriteRequest, 0, len(out.Items))
+		for _, it := range out.Items {
+			if copies != nil {
+				for _, key := range copies(it) {
+					*budget--
+					reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key}})
+				}
+			}
+		}
 		for _, it := range out.Items {
 			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: pk(strAttr(it, "PK"), strAttr(it, "SK"))}})
 		}
