@@ -76,13 +76,13 @@ type Account struct {
 
 // OAuth is how a platform's OAuth 2.0 authorization code grant goes.
 type OAuth struct {
-	AuthorizeURL   string `json:"authorize_url"`
-	TokenURL       string `json:"token_url"`
-	RefreshURL     string `json:"refresh_url"`
-	RevokeURL      string `json:"revoke_url,omitempty"`
+	AuthorizeURL   string   `json:"authorize_url"`
+	TokenURL       string   `json:"token_url"`
+	RefreshURL     string   `json:"refresh_url"`
+	RevokeURL      string   `json:"revoke_url,omitempty"`
 	Scopes         []string `json:"scopes"`
-	ScopeSeparator string `json:"scope_separator"`
-	PKCE           bool   `json:"pkce"`
+	ScopeSeparator string   `json:"scope_separator"`
+	PKCE           bool     `json:"pkce"`
 	// ClientIDParam names the client id in the authorize URL (TikTok:
 	// client_key); CodeParam the code in the token request (TikTok:
 	// auth_code).
