@@ -138,6 +138,8 @@ type Entry struct {
 	SiteURL        integration.SiteURLRule `json:"site_url"`
 	SiteURLPattern string                  `json:"site_url_pattern,omitempty"`
 	DocsURL        string                  `json:"docs_url"`
+	// Notes say what the facts rest on, and what is not confirmed.
+	Notes string `json:"notes,omitempty"`
 	// Params are the names templates may use ({shop}), each with where
 	// its value comes from: site_url, site_subdomain (the first label of
 	// the site URL's host), access_token, account_id,
