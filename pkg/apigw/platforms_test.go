@@ -3,6 +3,7 @@ package apigw_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -99,12 +100,31 @@ func TestListPlatforms(t *testing.T) {
 		t.Errorf("slack with app credentials: %+v", it)
 	}
 
+	// A broken apps document does not break the listing: nothing counts
+	// as configured (the fault is logged, naming platform and field).
+	p.Apps = brokenApps{}
+	resp, _ = p.ListPlatforms()(context.Background(), loadEvent(t, "platforms-list.json"))
+	got.Items = nil
+	_ = json.Unmarshal([]byte(resp.Body), &got)
+	if it := got.Items[by["slack"]]; resp.StatusCode != 200 || it.Available || it.Reason != "not_configured" || *it.AppConfigured {
+		t.Errorf("with a broken apps document: %d %+v", resp.StatusCode, it)
+	}
+	if it := got.Items[by["wordpress"]]; !it.Available {
+		t.Errorf("wordpress unavailable with a broken apps document")
+	}
+
 	// Viewers and up only.
 	ev := loadEvent(t, "platforms-list.json")
 	ev.RequestContext.Authorizer.JWT.Claims["role"] = "nobody"
 	if resp, _ := p.ListPlatforms()(context.Background(), ev); resp.StatusCode != 403 && resp.StatusCode != 401 {
 		t.Errorf("no role: %d", resp.StatusCode)
 	}
+}
+
+type brokenApps struct{}
+
+func (brokenApps) App(context.Context, string) (map[string]string, error) {
+	return nil, errors.New("app credentials: slack.client_secret: required")
 }
 
 func availableCatalog(t *testing.T, names ...string) *connector.Catalog {
