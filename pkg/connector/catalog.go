@@ -101,6 +101,9 @@ type OAuth struct {
 	RefreshRotation string `json:"refresh_rotation"`
 	// RefreshReuseSeconds is how long a replaced refresh token still works.
 	RefreshReuseSeconds int `json:"refresh_reuse_seconds,omitempty"`
+	// RefreshMarginSeconds: refresh this long before the access token
+	// expires (0: five minutes).
+	RefreshMarginSeconds int `json:"refresh_margin_seconds,omitempty"`
 	// KeepaliveDays: refresh at least this often, or the grant lapses.
 	KeepaliveDays     int      `json:"keepalive_days,omitempty"`
 	ReauthorizeErrors []string `json:"reauthorize_errors"`

@@ -180,8 +180,8 @@ func check(e *Entry) (integration.Platform, error) {
 			checkURL("oauth.account.url", o.Account.URL)
 		}
 		oneOf(bad, "oauth.refresh_rotation", o.RefreshRotation, rotations)
-		if o.RefreshReuseSeconds < 0 || o.KeepaliveDays < 0 {
-			bad("oauth", "refresh_reuse_seconds and keepalive_days must not be negative")
+		if o.RefreshReuseSeconds < 0 || o.KeepaliveDays < 0 || o.RefreshMarginSeconds < 0 {
+			bad("oauth", "refresh_reuse_seconds, refresh_margin_seconds and keepalive_days must not be negative")
 		}
 		if o.ReauthorizeErrors == nil {
 			bad("oauth.reauthorize_errors", "required (may be empty)")
