@@ -29,7 +29,8 @@ FUNCTIONS := \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \
 	SchedulerFunction:sync-scheduler \
-	SyncWorkerFunction:sync-worker
+	SyncWorkerFunction:sync-worker \
+	ListPlatformsFunction:platforms-list
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

@@ -67,6 +67,8 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
 	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL"}, start: "app.Sync().ReplayDeadLetters()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ReplayDeadLetters()) }},
+	"ListPlatformsFunction": {dir: "platforms-list", env: []string{"AppsSecret"}, start: "app.Platforms().ListPlatforms()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Platforms().ListPlatforms()) }},
 	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
@@ -92,8 +94,13 @@ func runScenario(t interface {
 		}
 	}
 
+	// The catalog, with whether the deployment holds each platform's app
+	// credentials.
+	resp := h.api("ListPlatformsFunction", "GET", "/v1/platforms", nil, nil, nil, nil)
+	want(resp, http.StatusOK, "platforms")
+
 	// Site keys.
-	resp := h.api("CreateSiteKeyFunction", "POST", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, map[string]string{"name": "plugin"}, nil)
+	resp = h.api("CreateSiteKeyFunction", "POST", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, map[string]string{"name": "plugin"}, nil)
 	want(resp, http.StatusCreated, "create site key")
 	var key struct{ ID, Key string }
 	decodeBody(h.t, resp, &key)

@@ -618,7 +618,8 @@ func TestIAMCoversCalls(t *testing.T) {
 	h := &iamHarness{t: t, rec: rec, handlers: map[string]any{}, setup: dynamostore.New(ddb, table),
 		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts}
 
-	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5}
+	apps := "joinery-iam-apps-" + suffix
+	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps}
 	for id, f := range iamFunctions {
 		t.Run("main/"+id, func(t *testing.T) { checkMain(t, f) })
 		var e awsapp.Env
@@ -631,6 +632,8 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.QueueURL = env.QueueURL
 			case "MaxReceives":
 				e.MaxReceives = env.MaxReceives
+			case "AppsSecret":
+				e.AppsSecret = env.AppsSecret
 			case "FeedSafety":
 				e.FeedSafety = awsapp.FeedSafety("0") // records show at once
 			}
@@ -646,7 +649,7 @@ func TestIAMCoversCalls(t *testing.T) {
 	}
 
 	v := resolver{
-		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": prefix,
+		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": prefix, "AppsSecretName": apps,
 			"AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 		attrs: map[string]string{"Table.Arn": tableARN(table, ""), "SyncQueue.Arn": queueARN(queueName), "SyncQueue.QueueName": queueName,
 			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq"},

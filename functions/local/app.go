@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
@@ -38,6 +39,11 @@ type settings struct {
 	// Template is the SAM template the functions' timeouts are read from
 	// (JOINERY_TEMPLATE; "": template.yaml here or in a directory above).
 	Template string
+	// AppsFile is JOINERY_APPS_FILE, the deployment's app credentials as a
+	// file; AppsSecret is JOINERY_APPS_SECRET, the same in Secrets Manager
+	// (JOINERY_BACKEND=aws only; it wins over the file there).
+	AppsFile   string
+	AppsSecret string
 	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
 	// safety window ("": the default); newApp refuses a bad one.
 	FeedSafetySeconds string
@@ -58,6 +64,8 @@ func settingsFromEnv(dataDir string) settings {
 		},
 		FeedSafetySeconds: os.Getenv("JOINERY_FEED_SAFETY_SECONDS"),
 		Template:          os.Getenv("JOINERY_TEMPLATE"),
+		AppsFile:          os.Getenv("JOINERY_APPS_FILE"),
+		AppsSecret:        os.Getenv("JOINERY_APPS_SECRET"),
 	}
 }
 
@@ -207,6 +215,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		syncStore integration.SyncStore
 		secrets   integration.Secrets
 		vis       sqsworker.Visibility
+		appsSrc   appcreds.Source = appcreds.File{Path: s.AppsFile}
 	)
 	switch s.Backend {
 	case "embedded":
@@ -247,13 +256,25 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		ds := dynamostore.New(ddb, s.Table)
 		store, syncStore = ds, ds
 		secrets = smsecrets.New(secretsmanager.NewFromConfig(cfg), s.SecretPrefix, 5*time.Minute)
+		if s.AppsSecret != "" {
+			appsSrc = smsecrets.NewAppsSecret(secretsmanager.NewFromConfig(cfg), s.AppsSecret)
+		}
 		q := sqsqueue.New(sq, qURL, dlqURL)
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
 	default:
 		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
 	}
-	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: connector.NewCatalog(), SyncData: syncStore}
+	catalog := connector.NewCatalog()
+	apps := appcreds.New(appsSrc, catalog, appcreds.DefaultTTL, nil)
+	// A broken apps file stops the runner here, naming the platform and
+	// field, rather than at the first connect.
+	if err := apps.Check(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
 	api := &apigw.API{Service: a.service, Claims: s.Claims, Log: log}
+	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {
 		_ = a.Close()
@@ -282,6 +303,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
 	a.routes = []route{
+		{key: "GET /v1/platforms", authJWT: true, handler: platforms.ListPlatforms()},
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
 		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
 		{key: "GET /v1/integrations/{id}", authJWT: true, handler: api.GetIntegration()},

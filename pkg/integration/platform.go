@@ -1,5 +1,7 @@
 package integration
 
+import "regexp"
+
 // AuthMode is how a platform authenticates Joinery's calls.
 type AuthMode string
 
@@ -25,6 +27,34 @@ type CredentialField struct {
 	MaxLen   int
 }
 
+// ConfigKey is a config key a platform declares. Keys it does not declare
+// are kept as they are; declared ones must have the declared shape.
+type ConfigKey struct {
+	Name     string
+	Type     string   // string, integer, boolean, object or array
+	Enum     []string // string: the values allowed
+	Min, Max *int     // integer: the bounds, inclusive
+	Pattern  *regexp.Regexp
+}
+
+// Config key types.
+const (
+	ConfigString  = "string"
+	ConfigInteger = "integer"
+	ConfigBoolean = "boolean"
+	ConfigObject  = "object"
+	ConfigArray   = "array"
+)
+
+// AppField is one field of a platform's app credentials: what the
+// deployment itself holds for the platform (an OAuth client, a signing
+// secret, a key of its own), as opposed to an integration's credentials.
+type AppField struct {
+	Name     string
+	Required bool
+	Secret   bool
+}
+
 // Platform is what the domain needs to know of a platform to validate an
 // integration. The catalog (package connector) holds the rest.
 type Platform struct {
@@ -32,7 +62,18 @@ type Platform struct {
 	DisplayName string
 	AuthMode    AuthMode
 	SiteURL     SiteURLRule
-	Credentials []CredentialField
+	// SiteURLPattern, when set, is what the (lower-cased) site URL must
+	// match.
+	SiteURLPattern *regexp.Regexp
+	Credentials    []CredentialField
+	Config         []ConfigKey
+	// Available says whether integrations of the platform can be created
+	// on this build; existing ones stay readable and deletable either way.
+	Available bool
+	// AppRequired says the platform cannot be connected without its app
+	// credentials (AppFields) in the deployment's apps secret.
+	AppRequired bool
+	AppFields   []AppField
 }
 
 // AcceptsCredentials reports whether credentials may be set through the API.

@@ -15,6 +15,9 @@ type Service struct {
 	Store   Store
 	Secrets Secrets
 	Catalog Catalog
+	// Apps, when set, has the deployment's app credentials; without it no
+	// platform that needs them can be connected.
+	Apps Apps
 	// SyncData, when set, has an integration's runs, records and events
 	// removed when it is deleted.
 	SyncData interface {
@@ -92,11 +95,15 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 	fields := map[string]string{}
 	checkSiteID(fields, "site_id", in.SiteID)
 	p, ok := checkPlatform(fields, s.Catalog, in.Platform)
+	if ok && !p.Available {
+		return nil, NotAvailable(p)
+	}
 	if ok {
-		checkSiteURL(fields, p, in.ExternalSiteURL)
+		in.ExternalSiteURL = checkSiteURL(fields, p, in.ExternalSiteURL)
 		if in.Credentials != nil {
 			checkCredentials(fields, p, in.Credentials)
 		}
+		checkConfigKeys(fields, p, in.Config, keysOf(in.Config))
 	}
 	checkConfig(fields, in.Config)
 	interval := DefaultSyncInterval
@@ -109,6 +116,9 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 	}
 	if !actor.CanSeeSite(in.SiteID) {
 		return nil, Errorf(EFORBIDDEN, "This token may not manage site %q.", in.SiteID)
+	}
+	if err := s.checkConnectable(ctx, p); err != nil {
+		return nil, err
 	}
 
 	now := s.now()
@@ -392,8 +402,7 @@ func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integr
 	}
 	fields := map[string]string{}
 	if in.ExternalSiteURL != nil {
-		next.ExternalSiteURL = *in.ExternalSiteURL
-		checkSiteURL(fields, p, next.ExternalSiteURL)
+		next.ExternalSiteURL = checkSiteURL(fields, p, *in.ExternalSiteURL)
 	}
 	if in.ConfigClear {
 		next.Config = map[string]any{}
@@ -407,6 +416,9 @@ func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integr
 	maps.Copy(next.Config, in.ConfigSet)
 	if in.ConfigPatch != nil || in.ConfigSet != nil {
 		checkConfig(fields, next.Config)
+		// Only the keys changed: a value stored before its key was
+		// declared does not block other changes.
+		checkConfigKeys(fields, p, next.Config, append(keysOf(in.ConfigPatch), keysOf(in.ConfigSet)...))
 	}
 	if in.CredentialsSet {
 		if len(in.Credentials) > 0 {

@@ -69,16 +69,26 @@ func checkURL(raw string) string {
 	return ""
 }
 
-func checkSiteURL(fields map[string]string, p Platform, raw string) {
+// checkSiteURL validates a site URL for p and returns it as stored: where
+// the platform gives a pattern, lower-cased (Shopify's shop domains are).
+func checkSiteURL(fields map[string]string, p Platform, raw string) string {
 	if raw == "" {
 		if p.SiteURL == SiteURLRequired {
 			fields["external_site_url"] = "required for " + p.Name
 		}
-		return
+		return raw
 	}
 	if msg := checkURL(raw); msg != "" {
 		fields["external_site_url"] = msg
+		return raw
 	}
+	if p.SiteURLPattern != nil {
+		raw = strings.ToLower(raw)
+		if !p.SiteURLPattern.MatchString(raw) {
+			fields["external_site_url"] = "must match " + p.SiteURLPattern.String()
+		}
+	}
+	return raw
 }
 
 // checkCredentials validates credential values against the platform's

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
@@ -39,6 +40,9 @@ type Env struct {
 	MaxReceives int
 	// FeedSafety is the change feed's safety window (see FeedSafety).
 	FeedSafety time.Duration
+	// AppsSecret names the secret of the deployment's app credentials
+	// (JOINERY_APPS_SECRET), for the functions that read them.
+	AppsSecret string
 	Claims     apigw.ClaimNames
 }
 
@@ -77,6 +81,8 @@ type App struct {
 	http    *http.Client
 	queue   *sqsqueue.Queue
 	engine  *syncer.Engine
+	catalog *connector.Catalog
+	apps    *appcreds.Apps
 }
 
 // New loads the AWS configuration and builds the store and the service.
@@ -87,18 +93,40 @@ func New(env Env) *App {
 		log.Fatalf("load AWS config: %v", err)
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), env.Table)
-	a := &App{Env: env, Store: store, cfg: cfg, Service: &integration.Service{
+	catalog := connector.NewCatalog()
+	a := &App{Env: env, Store: store, cfg: cfg, catalog: catalog, Service: &integration.Service{
 		Store:   store,
 		Secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), env.SecretPrefix, 5*time.Minute),
-		Catalog: connector.NewCatalog(),
+		Catalog: catalog,
 		// An integration's runs, records and events go with it.
 		SyncData: store,
 	}}
+	if env.AppsSecret != "" {
+		a.Service.Apps = a.Apps()
+	}
 	if env.QueueURL != "" {
 		// They can be many: the sync workers remove them, off the request.
 		a.Service.PurgeLater = a.Engine().QueuePurge
 	}
 	return a
+}
+
+// Apps are the deployment's app credentials, read from the apps secret
+// and kept for a few minutes.
+func (a *App) Apps() *appcreds.Apps {
+	if a.apps == nil {
+		a.apps = appcreds.New(smsecrets.NewAppsSecret(secretsmanager.NewFromConfig(a.cfg), a.Env.AppsSecret), a.catalog, appcreds.DefaultTTL, nil)
+	}
+	return a.apps
+}
+
+// Platforms is the API listing the catalog.
+func (a *App) Platforms() *apigw.PlatformsAPI {
+	p := &apigw.PlatformsAPI{API: a.API(), Catalog: a.catalog}
+	if a.Env.AppsSecret != "" {
+		p.Apps = a.Apps()
+	}
+	return p
 }
 
 // API is the integrations API.

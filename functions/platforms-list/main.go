@@ -1,0 +1,17 @@
+// Command platforms-list is the Lambda behind GET /v1/platforms.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/joinery/joinery/functions/internal/awsapp"
+)
+
+func main() {
+	app := awsapp.New(awsapp.Env{
+		AppsSecret: os.Getenv("JOINERY_APPS_SECRET"),
+		Claims:     awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+	})
+	lambda.Start(app.Platforms().ListPlatforms())
+}
