@@ -37,7 +37,9 @@ func (p *refusingPlatform) Patch(_ context.Context, _ connector.Connection, _, e
 }
 
 // Delete removes the draft of the refused push.
-func (p *refusingPlatform) Delete(context.Context, connector.Connection, string, string, bool) error { return nil }
+func (p *refusingPlatform) Delete(context.Context, connector.Connection, string, string, bool) error {
+	return nil
+}
 
 func TestADomainErrorFailsAPushAtOnceWithItsMessage(t *testing.T) {
 	h := newDirectHarness(t, newPlatform(0))
