@@ -89,7 +89,7 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	if !validLocalID(localID) {
 		fields["local_id"] = "required: 1-128 letters, digits, '.', '_', ':' or '-'"
 	}
-	if d.Status.has() && !slices.Contains(pushStatuses, d.Status.Value) {
+	if d.Status.Value != "" && !slices.Contains(pushStatuses, d.Status.Value) {
 		fields["data.status"] = fmt.Sprintf("must be one of %v, or left out to keep the item's status", pushStatuses)
 	}
 	for name, terms := range map[string]Field[[]string]{"data.categories": d.Categories, "data.tags": d.Tags} {

@@ -180,7 +180,7 @@ func TestAPushWritesOnlyTheFieldsItCarries(t *testing.T) {
 		// the image already uploaded is reused.
 		{`{"slug": "", "status": null, "excerpt": null, "categories": [], "tags": null, "featured_image_url": "https://cdn.example.com/a.png", "featured_image_alt": "Alt"}`, []string{
 			`title - body - excerpt "" slug - status - cats [] tags [] image {remove false id "5001" file false alt "Alt"}`}},
-		{`{"featured_image_url": null, "slug": "new-url"}`, []string{`title - body - excerpt - slug "new-url" status - cats - tags - image {remove true id "" file false alt -}`}},
+		{`{"featured_image_url": null, "slug": "new-url", "status": ""}`, []string{`title - body - excerpt - slug "new-url" status - cats - tags - image {remove true id "" file false alt -}`}},
 	}
 	for i, s := range steps {
 		rp.patches = nil
