@@ -96,10 +96,6 @@ func header(req events.APIGatewayV2HTTPRequest, name string) string {
 	return ""
 }
 
-func body(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
-	return bodyWithin(req, MaxBodyBytes)
-}
-
 // bodyWithin reads a request body of at most limit bytes; a larger one is
 // ETOOLARGE naming the body.
 func bodyWithin(req events.APIGatewayV2HTTPRequest, limit int) ([]byte, error) {
