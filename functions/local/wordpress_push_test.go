@@ -91,6 +91,16 @@ func TestWordPressPushPatches(t *testing.T) {
 				t.Fatalf("the record after a title-only push: %v", rec)
 			}
 
+			// [] and null remove every term; null clears the excerpt and
+			// takes the featured image off.
+			if cleared := push("patched", `{"categories":[],"tags":null,"excerpt":null,"featured_image_url":null}`); cleared["status"] != "done" {
+				t.Fatalf("clearing push: %v", cleared)
+			}
+			if post := wpPostFull(t, ext); fmt.Sprintf("%v %v %q %v %q %q", post["categories"], post["tags"], post["excerpt"], post["thumbnail"], post["title"], post["slug"]) !=
+				`[] [] "" 0 "Renamed" "patched-`+backend+`"` {
+				t.Fatalf("after a clearing push: %v", post)
+			}
+
 			// A first push whose image answers 404: failed, and no post.
 			title := "Broken image (" + backend + ")"
 			broken := push("broken", fmt.Sprintf(`{"title":%q,"status":"publish","featured_image_url":%q}`, title, img.URL+"/missing.png"))
