@@ -10,9 +10,14 @@ import (
 	"time"
 
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/syncer"
 )
+
+// WordPress takes pushes: a method missing here would make every push to
+// it "not available".
+var _ syncer.Pusher = (*wordpress.Connector)(nil)
 
 // Patch writes only the fields set, as WordPress does; externalID ""
 // creates an item.
