@@ -34,6 +34,7 @@ var statusOf = map[string]int{
 	integration.ECONFLICT:           http.StatusConflict,
 	integration.EPRECONDITIONFAILED: http.StatusPreconditionFailed,
 	integration.EUNPROCESSABLE:      http.StatusUnprocessableEntity,
+	integration.ETOOLARGE:           http.StatusRequestEntityTooLarge,
 	integration.ERATELIMITED:        http.StatusTooManyRequests,
 	integration.EINTERNAL:           http.StatusInternalServerError,
 }
@@ -95,7 +96,14 @@ func header(req events.APIGatewayV2HTTPRequest, name string) string {
 	return ""
 }
 
-func body(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+// bodyWithin reads a request body of at most limit bytes; a larger one is
+// ETOOLARGE naming the body.
+func bodyWithin(req events.APIGatewayV2HTTPRequest, limit int) ([]byte, error) {
+	// Base64 is a third longer than what it encodes: a body far beyond
+	// the limit is refused before it is decoded.
+	if len(req.Body) > limit*4/3+4 {
+		return nil, bodyTooLarge(limit)
+	}
 	b := []byte(req.Body)
 	if req.IsBase64Encoded {
 		var err error
@@ -103,16 +111,26 @@ func body(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 			return nil, integration.Invalid(map[string]string{"body": "is not valid base64"})
 		}
 	}
-	if len(b) > MaxBodyBytes {
-		return nil, integration.Invalid(map[string]string{"body": fmt.Sprintf("must be at most %d bytes", MaxBodyBytes)})
+	if len(b) > limit {
+		return nil, bodyTooLarge(limit)
 	}
 	return b, nil
+}
+
+func bodyTooLarge(limit int) error {
+	return &integration.Error{Code: integration.ETOOLARGE, Message: "The request body is too large.",
+		Fields: map[string]string{"body": fmt.Sprintf("must be at most %d bytes", limit)}}
 }
 
 // decode reads a JSON object strictly into v: unknown fields, wrong types
 // and malformed JSON are EINVALID errors that name the field or the place.
 func decode(req events.APIGatewayV2HTTPRequest, v any) error {
-	b, err := body(req)
+	return decodeWithin(req, v, MaxBodyBytes)
+}
+
+// decodeWithin is decode for a body of at most limit bytes.
+func decodeWithin(req events.APIGatewayV2HTTPRequest, v any, limit int) error {
+	b, err := bodyWithin(req, limit)
 	if err != nil {
 		return err
 	}
@@ -135,6 +153,10 @@ func decode(req events.APIGatewayV2HTTPRequest, v any) error {
 }
 
 func decodeError(b []byte, err error) error {
+	var domain *integration.Error
+	if errors.As(err, &domain) {
+		return domain // a type's own reading of its value names the field
+	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {

@@ -380,6 +380,10 @@ func pushToJSON(p *integration.Push) pushJSON {
 	return pushJSON{p.ID, p.Model, p.LocalID, p.Seq, string(p.Status), p.ExternalID, p.Error, p.CreatedAt, p.UpdatedAt}
 }
 
+// MaxPushBodyBytes bounds a push's request body: room for data of
+// syncer.MaxPushData bytes and the rest of the request.
+const MaxPushBodyBytes = 300_000
+
 // Push handles POST /v1/integrations/{id}/records: 202 {push_id}; the
 // worker creates or updates the item on the platform.
 func (a *SyncAPI) Push() Handler {
@@ -389,7 +393,7 @@ func (a *SyncAPI) Push() Handler {
 			LocalID string           `json:"local_id"`
 			Data    *syncer.PushData `json:"data"`
 		}
-		if err := decode(req, &in); err != nil {
+		if err := decodeWithin(req, &in, MaxPushBodyBytes); err != nil {
 			return none, err
 		}
 		if in.Data == nil {

@@ -15,6 +15,7 @@ const (
 	ECONFLICT           = "conflict"
 	EPRECONDITIONFAILED = "precondition_failed"
 	EUNPROCESSABLE      = "unprocessable"
+	ETOOLARGE           = "too_large"
 	ERATELIMITED        = "rate_limited"
 	EINTERNAL           = "internal"
 )

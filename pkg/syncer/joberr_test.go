@@ -28,9 +28,17 @@ type refusingPlatform struct {
 	updates atomic.Int32
 }
 
-func (p *refusingPlatform) Update(context.Context, connector.Connection, integration.Record) (integration.Record, error) {
+func (p *refusingPlatform) Patch(_ context.Context, _ connector.Connection, _, ext string, _ connector.Patch) (integration.Record, error) {
+	if ext == "" {
+		return p.fakePlatform.Patch(context.Background(), connector.Connection{}, "post", "", connector.Patch{})
+	}
 	p.updates.Add(1)
 	return integration.Record{}, &integration.Error{Code: integration.EINVALID, Message: "The request is invalid.", Fields: map[string]string{"status": "unknown"}}
+}
+
+// Delete removes the draft of the refused push.
+func (p *refusingPlatform) Delete(context.Context, connector.Connection, string, string, bool) error {
+	return nil
 }
 
 func TestADomainErrorFailsAPushAtOnceWithItsMessage(t *testing.T) {

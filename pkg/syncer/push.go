@@ -23,20 +23,12 @@ type Pusher interface {
 	Get(ctx context.Context, c connector.Connection, model, externalID string) (integration.Record, error)
 	// FindBySlug finds an item by slug in any status; false if none.
 	FindBySlug(ctx context.Context, c connector.Connection, model, slug string) (integration.Record, bool, error)
-}
-
-// PushData is a record to push, as the host app sends it: terms by name,
-// the featured image by URL.
-type PushData struct {
-	Title            string   `json:"title"`
-	BodyHTML         string   `json:"body_html"`
-	Excerpt          string   `json:"excerpt"`
-	Slug             string   `json:"slug"`
-	Status           string   `json:"status"`
-	Categories       []string `json:"categories"`
-	Tags             []string `json:"tags"`
-	FeaturedImageURL string   `json:"featured_image_url"`
-	FeaturedImageAlt string   `json:"featured_image_alt"`
+	// Patch writes the patch's fields to an item and leaves the others as
+	// they are; externalID "" creates one.
+	Patch(ctx context.Context, c connector.Connection, model, externalID string, p connector.Patch) (integration.Record, error)
+	// FetchImage downloads an image to upload and checks it (reachable,
+	// an image, not too large) before anything is written.
+	FetchImage(ctx context.Context, c connector.Connection, url string) (connector.ImageFile, error)
 }
 
 // Conflict policies, from config.conflict_policy.
@@ -47,7 +39,8 @@ const (
 )
 
 const (
-	maxPushBody = 256 << 10
+	// MaxPushData bounds a push's data, JSON-encoded.
+	MaxPushData = 262_144
 	maxTerms    = 50
 	leaseFor    = 2 * time.Minute
 )
@@ -74,6 +67,15 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	if err != nil {
 		return nil, err
 	}
+	// As stored: only the fields sent, and markup not escaped.
+	data, err := d.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPushData {
+		return nil, &integration.Error{Code: integration.ETOOLARGE, Message: "The push's data is too large.",
+			Fields: map[string]string{"data": fmt.Sprintf("must be at most %d bytes JSON-encoded, got %d", MaxPushData, len(data))}}
+	}
 	c, ok := e.Connectors[it.Platform].(Pusher)
 	fields := map[string]string{}
 	switch {
@@ -87,24 +89,21 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	if !validLocalID(localID) {
 		fields["local_id"] = "required: 1-128 letters, digits, '.', '_', ':' or '-'"
 	}
-	if d.Status != "" && !slices.Contains(pushStatuses, d.Status) {
-		fields["data.status"] = fmt.Sprintf("must be one of %v", pushStatuses)
+	if d.Status.Value != "" && !slices.Contains(pushStatuses, d.Status.Value) {
+		fields["data.status"] = fmt.Sprintf("must be one of %v, or left out to keep the item's status", pushStatuses)
 	}
-	if len(d.BodyHTML)+len(d.Title)+len(d.Excerpt) > maxPushBody {
-		fields["data"] = fmt.Sprintf("title, body_html and excerpt must be at most %d bytes together", maxPushBody)
-	}
-	for name, terms := range map[string][]string{"data.categories": d.Categories, "data.tags": d.Tags} {
-		if len(terms) > maxTerms {
+	for name, terms := range map[string]Field[[]string]{"data.categories": d.Categories, "data.tags": d.Tags} {
+		if len(terms.Value) > maxTerms {
 			fields[name] = fmt.Sprintf("must have at most %d names", maxTerms)
 		}
-		for i, t := range terms {
+		for i, t := range terms.Value {
 			if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 200 {
 				fields[fmt.Sprintf("%s[%d]", name, i)] = "must be a name of 1-200 characters"
 			}
 		}
 	}
-	if d.FeaturedImageURL != "" {
-		if u, err := url.Parse(d.FeaturedImageURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if u := d.FeaturedImageURL.Value; u != "" {
+		if u, err := url.Parse(u); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			fields["data.featured_image_url"] = "must be an http or https URL without userinfo"
 		}
 	}
@@ -113,10 +112,6 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	}
 	if !it.Credentials.HasCredentials() {
 		return nil, integration.Errorf(integration.EUNPROCESSABLE, "The integration has no credentials yet; set them first.")
-	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
 	}
 	now := e.now()
 	p := &integration.Push{ID: e.newID(), AccountID: it.AccountID, IntegrationID: it.ID, Model: model, LocalID: localID, Data: data,
@@ -250,6 +245,12 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 			_ = e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, integration.ConnectionReauthorizationNeeded, ce.Message, e.now())
 		}
 		p.Status, p.Error = integration.PushFailed, ce.Message
+		if m.ExternalID != "" && m.RemoteModified.IsZero() {
+			// The push created a draft and never got its content through.
+			if derr := e.dropDraft(ctx, it, m, owner); derr != nil {
+				p.Error += fmt.Sprintf(" The draft %s %s created for it could not be deleted (%s); delete it on the platform.", p.Model, m.ExternalID, jobError(derr).Message)
+			}
+		}
 	} else {
 		p.Status, p.ExternalID, p.Error = outcome, rec.ExternalID, ""
 		if outcome == integration.PushConflict {
@@ -275,10 +276,12 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 		ExternalID: rec.ExternalID, Message: msg, At: e.now(), Details: map[string]any{"push_id": p.ID, "local_id": p.LocalID}}})
 }
 
-// pushOne creates or updates the item. A new item is created first as a
-// draft under a slug derived from the push, and the mapping saved, before
-// it is given its content: a push retried after a crash finds it by that
-// slug instead of creating a second one.
+// pushOne creates or updates the item, writing only the fields the push
+// carries. A new item is created first as a draft under a slug derived
+// from the push, and the mapping saved, before it is given the rest: a
+// push retried after a crash finds it by that slug instead of creating a
+// second one. Everything that can be checked (terms, the featured image)
+// is checked before that draft is created.
 func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string) (integration.PushStatus, integration.Record, error) {
 	conn, c, err := e.conn(ctx, it)
 	if err != nil {
@@ -289,29 +292,61 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 	if err := json.Unmarshal(p.Data, &d); err != nil {
 		return "", integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The push's data could not be read."}
 	}
-	rec := integration.Record{Model: p.Model, Title: d.Title, BodyHTML: d.BodyHTML, Excerpt: d.Excerpt, Slug: d.Slug, Status: d.Status}
-	if rec.Slug == "" {
-		rec.Slug = d.Title // WordPress makes a slug of it
+	ch := connector.Patch{Title: text(d.Title), BodyHTML: text(d.BodyHTML), Excerpt: text(d.Excerpt)}
+	if s := d.slug(); s != "" {
+		ch.Slug = &s
 	}
-	for _, name := range d.Categories {
-		t, err := pusher.EnsureTerm(ctx, conn, "category", name)
+	if s := d.status(); s != "" {
+		ch.Status = &s
+	}
+	for _, tax := range []struct {
+		model string
+		names Field[[]string]
+		into  **[]integration.Term
+	}{{"category", d.Categories, &ch.Categories}, {"tag", d.Tags, &ch.Tags}} {
+		if !tax.names.Set {
+			continue
+		}
+		terms := []integration.Term{} // null or []: no terms
+		for _, name := range tax.names.Value {
+			t, err := pusher.EnsureTerm(ctx, conn, tax.model, name)
+			if err != nil {
+				return "", integration.Record{}, err
+			}
+			terms = append(terms, t)
+		}
+		*tax.into = &terms
+	}
+	imageURL := d.imageURL()
+	switch {
+	case d.FeaturedImageURL.Null:
+		ch.FeaturedImage = &connector.ImageChange{Remove: true}
+	case imageURL == "":
+	case imageURL == m.ImageURL && m.ImageID != "":
+		// Uploaded by an earlier push: reuse it, don't upload a copy.
+		ch.FeaturedImage = &connector.ImageChange{ExternalID: m.ImageID}
+	default:
+		f, err := pusher.FetchImage(ctx, conn, imageURL)
 		if err != nil {
 			return "", integration.Record{}, err
 		}
-		rec.Categories = append(rec.Categories, t)
+		ch.FeaturedImage = &connector.ImageChange{File: &f}
 	}
-	for _, name := range d.Tags {
-		t, err := pusher.EnsureTerm(ctx, conn, "tag", name)
-		if err != nil {
-			return "", integration.Record{}, err
+	if d.FeaturedImageAlt.Set {
+		if ch.FeaturedImage == nil {
+			ch.FeaturedImage = &connector.ImageChange{}
 		}
-		rec.Tags = append(rec.Tags, t)
+		ch.FeaturedImage.Alt = text(d.FeaturedImageAlt)
 	}
-	if d.FeaturedImageURL != "" {
-		rec.FeaturedImage = &integration.Image{URL: d.FeaturedImageURL, Alt: d.FeaturedImageAlt}
-		if d.FeaturedImageURL == m.ImageURL && m.ImageID != "" {
-			// Uploaded by an earlier push: reuse it, don't upload a copy.
-			rec.FeaturedImage = &integration.Image{ExternalID: m.ImageID}
+	if m.ExternalID == "" || m.RemoteModified.IsZero() {
+		// A new item (or the draft of one whose first push did not get
+		// through): it is created as a draft unless the push says more,
+		// and its slug comes from the title unless the push gives one.
+		if ch.Status == nil {
+			ch.Status = connector.Str("draft")
+		}
+		if ch.Slug == nil {
+			ch.Slug = connector.Str(d.Title.Value) // "" lets WordPress choose
 		}
 	}
 	if m.ExternalID == "" {
@@ -321,11 +356,16 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 			return "", integration.Record{}, err
 		}
 		if !ok {
-			found, err = c.Create(ctx, conn, integration.Record{Model: p.Model, Title: d.Title, Slug: marker, Status: "draft"})
+			// With the push's text: WordPress refuses an item whose title,
+			// body and excerpt are all empty.
+			found, err = pusher.Patch(ctx, conn, p.Model, "", connector.Patch{Title: ch.Title, BodyHTML: ch.BodyHTML, Excerpt: ch.Excerpt,
+				Slug: &marker, Status: connector.Str("draft")})
 			if err != nil {
 				return "", integration.Record{}, err
 			}
 		}
+		// The draft holds this push's text already.
+		ch.Title, ch.BodyHTML, ch.Excerpt = nil, nil, nil
 		m.ExternalID = found.ExternalID
 		if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
 			return "", integration.Record{}, err
@@ -350,18 +390,16 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 			return integration.PushConflict, remote, nil
 		}
 	}
-	rec.ExternalID = m.ExternalID
-	if rec.Status == "" {
-		rec.Status = "draft"
-	}
-	updated, err := c.Update(ctx, conn, rec)
+	updated, err := pusher.Patch(ctx, conn, p.Model, m.ExternalID, ch)
 	if err != nil {
 		return "", integration.Record{}, err
 	}
 	m.RemoteModified = updated.ModifiedAt
-	m.ImageURL, m.ImageID = "", ""
-	if d.FeaturedImageURL != "" && updated.FeaturedImage != nil {
-		m.ImageURL, m.ImageID = d.FeaturedImageURL, updated.FeaturedImage.ExternalID
+	switch {
+	case d.FeaturedImageURL.Null:
+		m.ImageURL, m.ImageID = "", ""
+	case imageURL != "" && updated.FeaturedImage != nil:
+		m.ImageURL, m.ImageID = imageURL, updated.FeaturedImage.ExternalID
 	}
 	// Remembered at once: if what follows fails and the push is retried,
 	// its own write must not look like someone else's change.
@@ -372,6 +410,23 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 		return "", integration.Record{}, err
 	}
 	return integration.PushDone, updated, nil
+}
+
+// dropDraft deletes for good (never to the trash) the draft a first push
+// created, when that push has failed for good, so nothing is left behind
+// on the platform. The mapping forgets it, and the next push creates the
+// item afresh.
+func (e *Engine) dropDraft(ctx context.Context, it *integration.Integration, m *integration.Mapping, owner string) error {
+	conn, c, err := e.conn(ctx, it)
+	if err != nil {
+		return err
+	}
+	err = c.Delete(ctx, conn, m.Model, m.ExternalID, true)
+	if err != nil && jobError(err).Kind != connector.ErrNotFound {
+		return err
+	}
+	m.ExternalID, m.RemoteModified, m.ImageURL, m.ImageID = "", time.Time{}, "", ""
+	return e.Store.SaveMapping(ctx, m, owner)
 }
 
 // storeRecord writes a platform item as the integration's record.

@@ -573,7 +573,7 @@ func (f *flakyMappings) SaveMapping(ctx context.Context, m *integration.Mapping,
 
 func (h *harness) push(localID, title string) *integration.Push {
 	h.t.Helper()
-	p, err := h.engine.Push(context.Background(), h.actor, h.it.ID, "post", localID, syncer.PushData{Title: title, Status: "publish", Categories: []string{"News"}})
+	p, err := h.engine.Push(context.Background(), h.actor, h.it.ID, "post", localID, syncer.PushData{Title: syncer.Val(title), Status: syncer.Val("publish"), Categories: syncer.Val([]string{"News"})})
 	if err != nil {
 		h.t.Fatal(err)
 	}

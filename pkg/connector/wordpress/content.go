@@ -19,6 +19,7 @@ import (
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/safehttp"
 )
 
 // The models this connector syncs, in sync order: terms before the posts
@@ -244,32 +245,73 @@ func termIDs(terms []integration.Term) ([]int, error) {
 	return out, nil
 }
 
-// send writes a post or page and returns it as WordPress stored it.
-func (c *Connector) send(ctx context.Context, conn connector.Connection, route string, r integration.Record) (integration.Record, error) {
-	body := map[string]any{"title": r.Title, "content": r.BodyHTML, "excerpt": r.Excerpt}
+// fullPatch is the write of a whole record: every field is set. A
+// featured image given by URL is fetched first.
+func (c *Connector) fullPatch(ctx context.Context, conn connector.Connection, r integration.Record) (connector.Patch, error) {
+	p := connector.Patch{Title: &r.Title, BodyHTML: &r.BodyHTML, Excerpt: &r.Excerpt}
 	if r.Slug != "" {
-		body["slug"] = r.Slug
+		p.Slug = &r.Slug
 	}
 	if r.Status != "" {
-		body["status"] = r.Status
+		p.Status = &r.Status
 	}
-	var err error
 	if r.Model == "post" {
-		if body["categories"], err = termIDs(r.Categories); err != nil {
-			return integration.Record{}, err
-		}
-		if body["tags"], err = termIDs(r.Tags); err != nil {
-			return integration.Record{}, err
-		}
+		cats, tags := append([]integration.Term{}, r.Categories...), append([]integration.Term{}, r.Tags...)
+		p.Categories, p.Tags = &cats, &tags
 	}
 	if img := r.FeaturedImage; img != nil {
+		ch := &connector.ImageChange{ExternalID: img.ExternalID}
+		if img.Alt != "" {
+			ch.Alt = &img.Alt
+		}
 		if img.ExternalID == "" && img.URL != "" {
-			if img.ExternalID, err = c.uploadImage(ctx, conn, img.URL, img.Alt); err != nil {
+			f, err := c.FetchImage(ctx, conn, img.URL)
+			if err != nil {
+				return connector.Patch{}, err
+			}
+			ch.File = &f
+		}
+		p.FeaturedImage = ch
+	}
+	return p, nil
+}
+
+// send writes a post or page and returns it as WordPress stored it. Only
+// the patch's fields are sent: WordPress keeps the others as they are.
+func (c *Connector) send(ctx context.Context, conn connector.Connection, route, model string, p connector.Patch) (integration.Record, error) {
+	body := map[string]any{}
+	for name, v := range map[string]*string{"title": p.Title, "content": p.BodyHTML, "excerpt": p.Excerpt, "slug": p.Slug, "status": p.Status} {
+		if v != nil {
+			body[name] = *v
+		}
+	}
+	var err error
+	if model == "post" {
+		for name, terms := range map[string]*[]integration.Term{"categories": p.Categories, "tags": p.Tags} {
+			if terms == nil {
+				continue
+			}
+			if body[name], err = termIDs(*terms); err != nil {
 				return integration.Record{}, err
 			}
 		}
-		if body["featured_media"], err = strconv.Atoi(img.ExternalID); err != nil {
-			return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "featured image has no WordPress id"}
+	}
+	img := p.FeaturedImage
+	altDone := false
+	if img != nil {
+		switch {
+		case img.Remove:
+			body["featured_media"] = 0
+		case img.File != nil:
+			id, err := c.upload(ctx, conn, *img.File, img.Alt)
+			if err != nil {
+				return integration.Record{}, err
+			}
+			body["featured_media"], altDone = id, true
+		case img.ExternalID != "":
+			if body["featured_media"], err = strconv.Atoi(img.ExternalID); err != nil {
+				return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "featured image has no WordPress id"}
+			}
 		}
 	}
 	b, _ := json.Marshal(body)
@@ -280,32 +322,54 @@ func (c *Connector) send(ctx context.Context, conn connector.Connection, route s
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return integration.Record{}, statusError(resp, rb)
 	}
-	var p wpPost
-	if err := json.Unmarshal(rb, &p); err != nil || p.ID == 0 {
+	var wp wpPost
+	if err := json.Unmarshal(rb, &wp); err != nil || wp.ID == 0 {
 		return integration.Record{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress answered JSON that Joinery could not read."}
 	}
-	return p.record(r.Model), nil
+	if img != nil && img.Alt != nil && !altDone && !img.Remove && wp.FeaturedMedia != 0 {
+		// The alt text belongs to the media item, not to the post.
+		if err := c.setAlt(ctx, conn, strconv.Itoa(wp.FeaturedMedia), *img.Alt); err != nil {
+			return integration.Record{}, err
+		}
+	}
+	return wp.record(model), nil
+}
+
+// Patch writes the fields of p to a post or page; externalID "" creates
+// one. Fields p leaves nil keep their values on WordPress.
+func (c *Connector) Patch(ctx context.Context, conn connector.Connection, model, externalID string, p connector.Patch) (integration.Record, error) {
+	route, err := postRoute(model)
+	if err != nil {
+		return integration.Record{}, err
+	}
+	if externalID != "" {
+		if n, err := strconv.Atoi(externalID); err != nil || n <= 0 {
+			return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "no WordPress id to update"}
+		}
+		route += "/" + externalID
+	}
+	return c.send(ctx, conn, route, model, p)
 }
 
 // Create creates a post or page.
 func (c *Connector) Create(ctx context.Context, conn connector.Connection, r integration.Record) (integration.Record, error) {
-	route, err := postRoute(r.Model)
+	p, err := c.fullPatch(ctx, conn, r)
 	if err != nil {
 		return integration.Record{}, err
 	}
-	return c.send(ctx, conn, route, r)
+	return c.Patch(ctx, conn, r.Model, "", p)
 }
 
 // Update changes a post or page.
 func (c *Connector) Update(ctx context.Context, conn connector.Connection, r integration.Record) (integration.Record, error) {
-	route, err := postRoute(r.Model)
-	if err != nil {
-		return integration.Record{}, err
-	}
 	if _, err := strconv.Atoi(r.ExternalID); err != nil {
 		return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "no WordPress id to update"}
 	}
-	return c.send(ctx, conn, route+"/"+r.ExternalID, r)
+	p, err := c.fullPatch(ctx, conn, r)
+	if err != nil {
+		return integration.Record{}, err
+	}
+	return c.Patch(ctx, conn, r.Model, r.ExternalID, p)
 }
 
 // Delete trashes a post or page, or removes it for good with force.
@@ -382,30 +446,44 @@ func itemError(resp *http.Response, body []byte) error {
 
 var unsafeFilename = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// uploadImage fetches an image through the connection's (SSRF-safe)
-// client and uploads it to the media library.
-func (c *Connector) uploadImage(ctx context.Context, conn connector.Connection, src, alt string) (string, error) {
+// MaxImageBytes is the largest featured image Joinery fetches and uploads.
+const MaxImageBytes = 10 << 20
+
+// FetchImage downloads a featured image through the connection's
+// (SSRF-safe) client and checks all that can be checked before anything
+// is written to the site: the URL answers 200 with an image of at most
+// MaxImageBytes.
+func (c *Connector) FetchImage(ctx context.Context, conn connector.Connection, src string) (connector.ImageFile, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return "", &connector.Error{Kind: connector.ErrInvalid, Message: "The featured image URL is not valid."}
+		return connector.ImageFile{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The featured image URL is not valid."}
 	}
 	resp, err := conn.HTTP.Do(req)
 	if err != nil {
 		e := transportError(err).(*connector.Error)
 		e.Message = "Featured image: " + e.Message
-		return "", e
+		return connector.ImageFile{}, e
 	}
+	defer resp.Body.Close()
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(mt, "image/") {
-		resp.Body.Close()
-		return "", &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("The featured image URL answered HTTP %d with %q, not an image.", resp.StatusCode, mt)}
+		return connector.ImageFile{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("The featured image URL answered HTTP %d with %q, not an image.", resp.StatusCode, mt)}
 	}
-	data, err := io.ReadAll(resp.Body)
-	// Closed before the upload below: an open body holds one of the
-	// integration's request slots, and the upload needs another.
-	resp.Body.Close()
+	tooBig := &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("The featured image is larger than %s, the most Joinery uploads.", formatBytes(MaxImageBytes))}
+	if resp.ContentLength > MaxImageBytes {
+		return connector.ImageFile{}, tooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxImageBytes+1))
+	if errors.Is(err, safehttp.ErrBodyTooLarge) || len(data) > MaxImageBytes {
+		return connector.ImageFile{}, tooBig
+	}
 	if err != nil {
-		return "", transportError(err)
+		e := transportError(err).(*connector.Error)
+		e.Message = "Featured image: " + e.Message
+		return connector.ImageFile{}, e
+	}
+	if len(data) == 0 {
+		return connector.ImageFile{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The featured image URL answered an empty image."}
 	}
 	u, _ := url.Parse(src)
 	name := unsafeFilename.ReplaceAllString(path.Base(u.Path), "-")
@@ -415,29 +493,41 @@ func (c *Connector) uploadImage(ctx context.Context, conn connector.Connection, 
 	if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 && path.Ext(name) == "" {
 		name += exts[0]
 	}
-	r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media", nil, &payload{data: data, contentType: mt, filename: name})
+	return connector.ImageFile{URL: src, Name: name, ContentType: mt, Data: data}, nil
+}
+
+// upload adds an image to the media library, with its alt text if given.
+func (c *Connector) upload(ctx context.Context, conn connector.Connection, f connector.ImageFile, alt *string) (int, error) {
+	r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media", nil, &payload{data: f.Data, contentType: f.ContentType, filename: f.Name})
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	if r.StatusCode < 200 || r.StatusCode > 299 {
-		return "", statusError(r, body)
+		return 0, statusError(r, body)
 	}
 	var m wpPost
 	if err := json.Unmarshal(body, &m); err != nil || m.ID == 0 {
-		return "", &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress did not say which media item it created."}
+		return 0, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress did not say which media item it created."}
 	}
-	id := strconv.Itoa(m.ID)
-	if alt != "" {
-		b, _ := json.Marshal(map[string]string{"alt_text": alt})
-		r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media/"+id, nil, &payload{data: b, contentType: "application/json"})
-		if err != nil {
-			return "", err
-		}
-		if r.StatusCode < 200 || r.StatusCode > 299 {
-			return "", statusError(r, body)
+	if alt != nil && *alt != "" {
+		if err := c.setAlt(ctx, conn, strconv.Itoa(m.ID), *alt); err != nil {
+			return 0, err
 		}
 	}
-	return id, nil
+	return m.ID, nil
+}
+
+// setAlt sets a media item's alternative text.
+func (c *Connector) setAlt(ctx context.Context, conn connector.Connection, id, alt string) error {
+	b, _ := json.Marshal(map[string]string{"alt_text": alt})
+	r, body, err := c.call(ctx, conn, http.MethodPost, "/wp/v2/media/"+id, nil, &payload{data: b, contentType: "application/json"})
+	if err != nil {
+		return err
+	}
+	if r.StatusCode < 200 || r.StatusCode > 299 {
+		return statusError(r, body)
+	}
+	return nil
 }
 
 // EnsureTerm finds a category or tag by exact name (case-insensitive), or
