@@ -160,3 +160,28 @@ func wantCode(t *testing.T, err error, code string) {
 		t.Fatalf("error code = %q (%v), want %q", got, err, code)
 	}
 }
+
+// Leaving the manual policy lets the next push job go past the conflict,
+// which stays to be resolved.
+func TestLeavingManualReleasesHeldPushes(t *testing.T) {
+	h, ps := conflicted(t)
+	ctx := context.Background()
+	if _, err := h.service.Update(ctx, h.actor, h.it.ID, integration.PatchInput{ConfigPatch: map[string]any{"conflict_policy": "local_wins"}}); err != nil {
+		t.Fatal(err)
+	}
+	fifth := h.push("a", "mine 5")
+	got := h.drain(ps[1].ID, ps[2].ID, fifth.ID)
+	for _, p := range []*integration.Push{ps[1], ps[2], fifth} {
+		if got[p.ID].Status != integration.PushDone {
+			t.Fatalf("%+v", got[p.ID])
+		}
+	}
+	if h.platform.titles[1001] != "mine 5" || h.getPush(ps[0].ID).Status != integration.PushConflict {
+		t.Fatalf("platform has %q; the conflict: %+v", h.platform.titles[1001], h.getPush(ps[0].ID))
+	}
+	_, err := h.engine.ResolvePush(ctx, h.actor, h.it.ID, ps[0].ID, syncer.UseLocal)
+	wantCode(t, err, integration.ECONFLICT) // later pushes were applied over it
+	if p, err := h.engine.ResolvePush(ctx, h.actor, h.it.ID, ps[0].ID, syncer.UseRemote); err != nil || p.Status != integration.PushResolved {
+		t.Fatalf("resolving with theirs: %+v %v", p, err)
+	}
+}
