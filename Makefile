@@ -28,6 +28,8 @@ FUNCTIONS := \
 	SyncDeadLetterFunction:sync-dlq \
 	PushRecordFunction:integrations-push \
 	GetPushFunction:integrations-push-get \
+	ListPushesFunction:integrations-pushes-list \
+	ResolvePushFunction:integrations-push-resolve \
 	SchedulerFunction:sync-scheduler \
 	SyncWorkerFunction:sync-worker \
 	ListPlatformsFunction:platforms-list

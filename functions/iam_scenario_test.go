@@ -61,6 +61,10 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Push()) }},
 	"GetPushFunction": {dir: "integrations-push-get", start: "app.Sync().GetPush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().GetPush()) }},
+	"ListPushesFunction": {dir: "integrations-pushes-list", start: "app.Sync().Pushes()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Pushes()) }},
+	"ResolvePushFunction": {dir: "integrations-push-resolve", env: []string{"QueueURL"}, start: "app.Sync().ResolvePush()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ResolvePush()) }},
 	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "lambda.Start(h.Handle)",
 		build: func(e awsapp.Env) any { return scheduler.Handler{Scheduler: awsapp.New(e).Engine()}.Handle }},
 	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
@@ -177,8 +181,49 @@ func runScenario(t interface {
 	resp = h.api("GetPushFunction", "GET", "/v1/integrations/{id}/pushes/{push_id}", map[string]string{"id": it.ID, "push_id": push.PushID}, nil, nil, nil)
 	want(resp, http.StatusOK, "push")
 
-	// The scheduler starts the due sync.
+	// Under the manual policy, a push over an edit on the site meets a
+	// conflict, holds the next push, and is resolved both ways.
 	cur, err := h.setup.GetIntegration(ctx, "acct-iam", it.ID)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	manual := *cur
+	manual.Config = map[string]any{"conflict_policy": "manual"}
+	for k, v := range cur.Config {
+		if k != "conflict_policy" {
+			manual.Config[k] = v
+		}
+	}
+	manual.Version = cur.Version + 1
+	if err := h.setup.UpdateIntegration(ctx, &manual, cur.Version); err != nil {
+		t.Fatalf("set the manual policy: %v", err)
+	}
+	var conflicts []string
+	for range 2 {
+		resp = h.api("PushRecordFunction", "POST", "/v1/integrations/{id}/records", id, nil,
+			map[string]any{"model": "post", "local_id": "article-1", "data": map[string]any{"title": "Hello again", "status": "publish"}}, nil)
+		want(resp, http.StatusAccepted, "push")
+		decodeBody(h.t, resp, &push)
+		conflicts = append(conflicts, push.PushID)
+		h.drain()
+	}
+	resp = h.api("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, map[string]string{"status": "conflict"}, nil, nil)
+	want(resp, http.StatusOK, "pushes in conflict")
+	h.api("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, map[string]string{"local_id": "article-1", "status": "queued"}, nil, nil)
+	h.api("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, nil, nil, nil)
+	resp = h.api("GetPushFunction", "GET", "/v1/integrations/{id}/pushes/{push_id}", map[string]string{"id": it.ID, "push_id": conflicts[0]}, nil, nil, nil)
+	want(resp, http.StatusOK, "push in conflict")
+	resp = h.api("ResolvePushFunction", "POST", "/v1/integrations/{id}/pushes/{push_id}/resolve", map[string]string{"id": it.ID, "push_id": conflicts[0]}, nil,
+		map[string]any{"use": "local"}, nil)
+	want(resp, http.StatusOK, "resolve with the local version")
+	// The held push is applied now, and meets the next edit.
+	h.drain()
+	resp = h.api("ResolvePushFunction", "POST", "/v1/integrations/{id}/pushes/{push_id}/resolve", map[string]string{"id": it.ID, "push_id": conflicts[1]}, nil,
+		map[string]any{"use": "remote"}, nil)
+	want(resp, http.StatusOK, "resolve with the platform's version")
+
+	// The scheduler starts the due sync.
+	cur, err = h.setup.GetIntegration(ctx, "acct-iam", it.ID)
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}

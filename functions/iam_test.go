@@ -438,6 +438,10 @@ func fakeWordPress(posts *atomic.Int32) http.Handler {
 			fmt.Fprint(w, `{"id":1,"name":"Editor","slug":"editor","roles":["editor"],"capabilities":{"publish_posts":true,"upload_files":true}}`)
 		case route == "types" || route == "taxonomies":
 			fmt.Fprint(w, `{}`)
+		case strings.HasPrefix(route, "posts/") && r.Method == http.MethodGet:
+			// Edited on the site after every push: a push over it meets a conflict.
+			id := strings.TrimPrefix(route, "posts/")
+			fmt.Fprintf(w, `{"id":%s,"status":"publish","title":{"raw":"Edited on the site"},"content":{"raw":"<p>y</p>"},"date_gmt":"2026-01-02T00:00:00","modified_gmt":"2026-01-03T00:00:00","link":"https://wp.example.com/?p=%s"}`, id, id)
 		case route == "posts" && r.Method == http.MethodGet:
 			var items []map[string]any
 			for id := 1; id <= int(posts.Load()); id++ {

@@ -325,6 +325,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "POST /v1/integrations/{id}/dead_letters/replay", authJWT: true, handler: sapi.ReplayDeadLetters()},
 		{key: "POST /v1/integrations/{id}/records", authJWT: true, handler: sapi.Push()},
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
+		{key: "GET /v1/integrations/{id}/pushes", authJWT: true, handler: sapi.Pushes()},
+		{key: "POST /v1/integrations/{id}/pushes/{push_id}/resolve", authJWT: true, handler: sapi.ResolvePush()},
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},

@@ -69,6 +69,10 @@ func countRouteRequests(t testing.TB, sizes ...int) []routeCounts {
 			"GET /v1/integrations/{id}/events?type=…":              "/v1/integrations/" + id + "/events?type=item_failed",
 			"GET /v1/integrations/{id}/events?status=ok":           "/v1/integrations/" + id + "/events?status=ok",
 			"GET /v1/integrations/{id}/pushes/{push_id}":           "/v1/integrations/" + id + "/pushes/" + pushID,
+			"GET /v1/integrations/{id}/pushes":                     "/v1/integrations/" + id + "/pushes",
+			"GET /v1/integrations/{id}/pushes?status=queued":       "/v1/integrations/" + id + "/pushes?status=queued",
+			"GET /v1/integrations/{id}/pushes?status=conflict":     "/v1/integrations/" + id + "/pushes?status=conflict",
+			"GET /v1/integrations/{id}/pushes?local_id=…":          "/v1/integrations/" + id + "/pushes?local_id=local-1&status=queued",
 		}
 		viewer := r.token("acct-req", "viewer", "")
 		counts := map[string]int64{}
@@ -83,6 +87,11 @@ func countRouteRequests(t testing.TB, sizes ...int) []routeCounts {
 			counts[name] = counter.n.Load() - before
 			want(t, got, http.StatusOK, name)
 			if strings.Contains(name, "events?") {
+				if items, _ := got.body["items"].([]any); len(items) == 0 {
+					t.Fatalf("%s listed nothing: %s", name, got.raw)
+				}
+			}
+			if strings.Contains(name, "pushes?status=queued") || strings.Contains(name, "pushes?local_id") {
 				if items, _ := got.body["items"].([]any); len(items) == 0 {
 					t.Fatalf("%s listed nothing: %s", name, got.raw)
 				}

@@ -415,6 +415,6 @@ func (a *SyncAPI) GetPush() Handler {
 		if err != nil {
 			return none, err
 		}
-		return jsonResponse(http.StatusOK, pushToJSON(p)), nil
+		return a.showPush(ctx, p)
 	})
 }

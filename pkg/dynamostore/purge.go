@@ -19,7 +19,8 @@ const purgeAll = 1000
 // lives in besides its runs (runPK) and each run's own (runPartitions).
 func integrationPartitions(id string) []string {
 	return append([]string{"INT#" + id + "#ACTIVE", "INT#" + id + "#CURSOR", "INT#" + id + "#EVT", recPK(id), partPK(id), outboxPK(id),
-		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP"}, healthPartitions(id)...)
+		"INT#" + id + "#COUNT", retryPK(id), "INT#" + id + "#PUSH", "INT#" + id + "#PUSHSEQ", "INT#" + id + "#MAP",
+		pushRemotePK(id), pushPartPK(id)}, healthPartitions(id)...)
 }
 
 // runPartitions are the partitions of one run's bookkeeping.

@@ -71,6 +71,7 @@ func (s *Store) CreatePush(ctx context.Context, p *integration.Push) error {
 		item := pushKey(p.IntegrationID, p.ID)
 		item["push"], item["status"], item["updated_at"] = str(string(b)), str(string(p.Status)), str(p.UpdatedAt.UTC().Format(time.RFC3339Nano))
 		item[pendingCounted] = &types.AttributeValueMemberBOOL{Value: true}
+		indexPush(item, p.IntegrationID, p.ID, p.LocalID, p.Status)
 		seq := pushSeqKey(p.IntegrationID, p.Model, p.LocalID, p.Seq)
 		seq["push_id"] = str(p.ID)
 		cond := "next_seq = :prev"

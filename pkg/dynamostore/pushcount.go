@@ -81,6 +81,12 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 		set := "SET #s = :s, external_id = :x, #e = :e, updated_at = :u"
 		values := map[string]types.AttributeValue{":s": str(string(p.Status)), ":x": str(p.ExternalID), ":e": str(p.Error),
 			":u": str(p.UpdatedAt.UTC().Format(time.RFC3339Nano)), ":old": str(old)}
+		// The indexes follow the status (and index a push of the previous
+		// release from its first update on).
+		for k, v := range pushIndexValues(p.IntegrationID, p.ID, p.LocalID, p.Status) {
+			set += ", " + k + " = :" + k
+			values[":"+k] = str(v)
+		}
 		at := p.ExpiresAt()
 		if !at.IsZero() {
 			set += ", expires_at = :exp"

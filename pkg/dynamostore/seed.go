@@ -55,6 +55,7 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 		item := pushKey(integrationID, id)
 		item["push"], item["status"], item["updated_at"] = str(string(b)), str(string(integration.PushQueued)), str(at.UTC().Format(time.RFC3339Nano))
 		item[pendingCounted] = &types.AttributeValueMemberBOOL{Value: true}
+		indexPush(item, integrationID, id, "local-"+ext, integration.PushQueued)
 		put(item)
 	}
 	if err := s.batchWrite(ctx, reqs); err != nil {

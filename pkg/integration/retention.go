@@ -14,7 +14,7 @@ const (
 	// only as long as a run can be under way, and goes before it.
 	RunRetention = 90 * 24 * time.Hour
 	// PushDoneRetention and PushFailedRetention: a push is kept this long
-	// after it was applied, or after it failed. A queued push, or one in
+	// after it was applied (or its conflict settled), or after it failed. A queued push, or one in
 	// conflict, is kept until it is applied or the conflict resolved.
 	PushDoneRetention   = 7 * 24 * time.Hour
 	PushFailedRetention = 30 * 24 * time.Hour
@@ -23,7 +23,7 @@ const (
 // ExpiresAt is when the push may be forgotten; zero: not while it stands.
 func (p *Push) ExpiresAt() time.Time {
 	switch p.Status {
-	case PushDone:
+	case PushDone, PushResolved:
 		return p.UpdatedAt.Add(PushDoneRetention)
 	case PushFailed:
 		return p.UpdatedAt.Add(PushFailedRetention)

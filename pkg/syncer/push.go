@@ -182,8 +182,8 @@ func (e *Engine) handlePush(ctx context.Context, job Job, attempt int) error {
 		}
 		err = e.applyQueued(ctx, it, job.Model, localID, m, owner, attempt)
 		_ = e.Store.ReleaseMapping(context.WithoutCancel(ctx), it.ID, job.Model, localID, owner)
-		if errors.Is(err, integration.ErrRunStopped) {
-			return nil // moot: the integration is being deleted
+		if errors.Is(err, integration.ErrRunStopped) || errors.Is(err, errHeld) {
+			return nil // moot: the integration is being deleted; or held until a conflict is resolved
 		}
 		if err != nil {
 			return err
@@ -211,9 +211,19 @@ func (e *Engine) applyQueued(ctx context.Context, it *integration.Integration, m
 		if err != nil {
 			return err
 		}
+		if holds(it, p) {
+			return errHeld
+		}
 		if p.Status == integration.PushQueued {
 			if err := e.applyPush(ctx, it, m, p, owner, attempt); err != nil {
 				return err
+			}
+			if holds(it, p) {
+				// Not past it: the next job stops here too, until resolved.
+				if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
+					return err
+				}
+				return errHeld
 			}
 		}
 		m.AppliedSeq = p.Seq
@@ -255,6 +265,9 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 		p.Status, p.ExternalID, p.Error = outcome, rec.ExternalID, ""
 		if outcome == integration.PushConflict {
 			p.Error = "The item was changed on the platform since Joinery last wrote it."
+			if err := e.keepRemote(ctx, it, p, rec); err != nil {
+				return err
+			}
 		}
 	}
 	p.UpdatedAt = e.now()
@@ -377,10 +390,11 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 		}
 		if remote.ModifiedAt.After(m.RemoteModified) {
 			// Someone changed the item on the platform since Joinery wrote
-			// it. remote_wins keeps theirs and stores it as the record;
-			// manual keeps both (the push's data stays on the push). Their
-			// version is now the one Joinery knows: a later push is a new
-			// decision and applies.
+			// it. remote_wins keeps theirs and stores it as the record, and
+			// their version is now the one Joinery knows: a later push is a
+			// new decision and applies. manual keeps both (the push's data
+			// on the push, theirs in a snapshot) and holds the later pushes
+			// until the host app resolves it.
 			m.RemoteModified = remote.ModifiedAt
 			if policy == RemoteWins {
 				if err := e.storeRecord(ctx, it.ID, remote); err != nil {

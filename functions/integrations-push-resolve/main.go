@@ -1,0 +1,19 @@
+// Command integrations-push-resolve is the Lambda behind
+// POST /v1/integrations/{id}/pushes/{push_id}/resolve.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/joinery/joinery/functions/internal/awsapp"
+)
+
+func main() {
+	app := awsapp.New(awsapp.Env{
+		Table:    os.Getenv("JOINERY_TABLE"),
+		QueueURL: os.Getenv("JOINERY_QUEUE_URL"),
+		Claims:   awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+	})
+	lambda.Start(app.Sync().ResolvePush())
+}

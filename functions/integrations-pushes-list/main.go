@@ -1,0 +1,17 @@
+// Command integrations-pushes-list is the Lambda behind GET /v1/integrations/{id}/pushes.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/joinery/joinery/functions/internal/awsapp"
+)
+
+func main() {
+	app := awsapp.New(awsapp.Env{
+		Table:  os.Getenv("JOINERY_TABLE"),
+		Claims: awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+	})
+	lambda.Start(app.Sync().Pushes())
+}
