@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 // roundTripFunc is an http.RoundTripper made of a function.
@@ -222,7 +223,7 @@ echo implode(',', $ids);`, strings.Join(victims, ",")))
 				if err != nil {
 					t.Fatal(err)
 				}
-				return c[model]
+				return c[syncer.CursorKey(a.engine.Connectors["wordpress"], model)]
 			}
 
 			// A first run, undisturbed: every page stored, a cursor set.

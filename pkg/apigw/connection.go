@@ -43,9 +43,11 @@ func (a *ConnectionAPI) TestConnection() Handler {
 func (a *ConnectionAPI) Onboard() Handler {
 	return a.siteKeyRoute("POST /v1/integrations/test_connection", func(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		var in struct {
-			SiteURL     string `json:"site_url"`
-			Username    string `json:"username"`
-			AppPassword string `json:"app_password"`
+			SiteURL string `json:"site_url"`
+			// ExternalSiteURL is the integration's name for site_url.
+			ExternalSiteURL string `json:"external_site_url"`
+			Username        string `json:"username"`
+			AppPassword     string `json:"app_password"`
 		}
 		// The key is checked before the body is read, so a caller without
 		// a valid key learns nothing from validation.
@@ -55,6 +57,9 @@ func (a *ConnectionAPI) Onboard() Handler {
 		}
 		if err := decode(req, &in); err != nil {
 			return none, err
+		}
+		if in.SiteURL == "" {
+			in.SiteURL = in.ExternalSiteURL
 		}
 		res, err := a.Onboarding.Connect(ctx, actor, sk, connector.OnboardInput{SiteURL: in.SiteURL, Username: in.Username, AppPassword: in.AppPassword})
 		if err != nil {

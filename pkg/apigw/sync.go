@@ -301,6 +301,9 @@ func recordMap(r *integration.StoredRecord) (map[string]any, error) {
 	}
 	m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
 	m["deleted"] = r.Deleted
+	if r.LocalID != "" {
+		m["local_id"] = r.LocalID // the push that created the item
+	}
 	return m, nil
 }
 

@@ -389,6 +389,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	})
 
 	testSyncWrites(t, newStore, now)
+	testLocalIDs(t, newStore, now)
 	testRuns(t, newStore, now)
 	testPushConflicts(t, newStore, now)
 	testHealth(t, newStore, now)

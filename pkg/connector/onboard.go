@@ -47,12 +47,13 @@ func (o *Onboarding) Connect(ctx context.Context, actor integration.Actor, key *
 	}
 	creds := map[string]string{"username": in.Username, "app_password": in.AppPassword}
 	if fields := o.Integrations.CheckConnectionInput(onboardPlatform, in.SiteURL, creds); fields != nil {
-		// Name the fields as the request does.
+		// Name the fields as the request does; the URL also by the
+		// integration's field it sets.
 		named := make(map[string]string, len(fields))
 		for k, v := range fields {
 			k = strings.TrimPrefix(k, "credentials.")
 			if k == "external_site_url" {
-				k = "site_url"
+				named["site_url"] = v
 			}
 			named[k] = v
 		}
@@ -64,6 +65,10 @@ func (o *Onboarding) Connect(ctx context.Context, actor integration.Actor, key *
 	}
 	var config map[string]any
 	if existing != nil {
+		// Refused before the new host is called with the credentials.
+		if integration.MovesHost(existing.ExternalSiteURL, in.SiteURL) {
+			return OnboardResult{}, integration.ErrMovesHost
+		}
 		config = existing.Config
 	}
 	res, err := o.Tester.RunWith(ctx, onboardPlatform, Connection{SiteURL: in.SiteURL, Config: config, Credentials: creds})

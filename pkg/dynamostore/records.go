@@ -3,7 +3,7 @@ package dynamostore
 // Record items (PK / SK):
 //
 //	record       INT#<id>#REC / <model>#<external id>
-//	             (fmt=2, hash, data or parts_hash+parts, gz, deleted, changed_at, modified_at)
+//	             (fmt=2, hash, data or parts_hash+parts, gz, deleted, changed_at, modified_at, local_id)
 //	             GSI1: INT#<id>#FEED#<model> / <changed at>#<external id>   (the change feed)
 //	record part  INT#<id>#RECPART / <model>#<external id>#<parts_hash>#<n>  (data too big for one item)
 //	outbox       INT#<id>#OUTBOX / <model>#<external id>#<changed at>       (type; TTL)
@@ -20,6 +20,7 @@ package dynamostore
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -93,6 +94,7 @@ type recState struct {
 	modifiedAt string
 	parts      int64
 	partsHash  string
+	localID    string
 }
 
 func stateOf(it map[string]types.AttributeValue) recState {
@@ -100,7 +102,8 @@ func stateOf(it map[string]types.AttributeValue) recState {
 		return recState{}
 	}
 	return recState{exists: true, counted: numAttr(it, "fmt") == recordFormat, deleted: boolAttr(it, "deleted"), hash: strAttr(it, "hash"),
-		changedAt: strAttr(it, "changed_at"), modifiedAt: strAttr(it, "modified_at"), parts: numAttr(it, "parts"), partsHash: strAttr(it, "parts_hash")}
+		changedAt: strAttr(it, "changed_at"), modifiedAt: strAttr(it, "modified_at"), parts: numAttr(it, "parts"), partsHash: strAttr(it, "parts_hash"),
+		localID: strAttr(it, "local_id")}
 }
 
 // partKeys are the keys of the parts the stored record names.
@@ -127,7 +130,7 @@ func decide(st recState, r *integration.StoredRecord) verdict {
 	if !st.exists {
 		return vWrite
 	}
-	if st.hash == r.Hash {
+	if st.hash == r.Hash && (r.LocalID == "" || r.LocalID == st.localID) {
 		if st.changedAt == feedTime(r.ChangedAt) {
 			return vMine
 		}
@@ -149,7 +152,7 @@ func parseFeedTime(s string) time.Time {
 }
 
 var stateNames = map[string]string{"#pk": "PK", "#sk": "SK", "#h": "hash", "#ca": "changed_at", "#ma": "modified_at", "#f": "fmt",
-	"#p": "parts", "#ph": "parts_hash", "#d": "deleted"}
+	"#p": "parts", "#ph": "parts_hash", "#d": "deleted", "#l": "local_id"}
 
 // readStates reads the stored state of records by sort key, strongly
 // consistent, 100 keys a request. Absent records are left out.
@@ -160,7 +163,7 @@ func (s *Store) readStates(ctx context.Context, integrationID string, sks []stri
 		for _, sk := range sks[i:min(i+100, len(sks))] {
 			keys = append(keys, pk(recPK(integrationID), sk))
 		}
-		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ProjectionExpression: aws.String("#pk, #sk, #h, #ca, #ma, #f, #p, #ph, #d"),
+		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ProjectionExpression: aws.String("#pk, #sk, #h, #ca, #ma, #f, #p, #ph, #d, #l"),
 			ExpressionAttributeNames: stateNames, ConsistentRead: aws.Bool(true)}}
 		for attempt := 0; len(pending[s.table].Keys) > 0; attempt++ {
 			if attempt > 0 {
@@ -245,6 +248,10 @@ func (w *recWrite) item(integrationID string) map[string]types.AttributeValue {
 	}
 	if !r.ModifiedAt.IsZero() {
 		item["modified_at"] = str(feedTime(r.ModifiedAt))
+	}
+	// A write without a local id keeps the one stored.
+	if id := cmp.Or(r.LocalID, w.st.localID); id != "" {
+		item["local_id"] = str(id)
 	}
 	return item
 }
@@ -697,7 +704,7 @@ func (u *unreadable) Error() string { return u.why }
 
 func recordMeta(integrationID string, it map[string]types.AttributeValue) (integration.StoredRecord, error) {
 	r := integration.StoredRecord{IntegrationID: integrationID, Model: strAttr(it, "model"), ExternalID: strAttr(it, "external_id"),
-		Hash: strAttr(it, "hash"), Deleted: boolAttr(it, "deleted")}
+		Hash: strAttr(it, "hash"), Deleted: boolAttr(it, "deleted"), LocalID: strAttr(it, "local_id")}
 	t, err := time.Parse(time.RFC3339Nano, strAttr(it, "changed_at"))
 	if err != nil {
 		return r, fmt.Errorf("record %s changed_at: %w", r.ExternalID, err)

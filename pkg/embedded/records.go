@@ -19,6 +19,7 @@ type storedRecord struct {
 	Deleted    bool      `json:"deleted,omitempty"`
 	ChangedAt  time.Time `json:"changed_at"`
 	ModifiedAt time.Time `json:"modified_at"`
+	LocalID    string    `json:"local_id,omitempty"`
 }
 
 // outboxEntry is the value of an outbox key; the key holds the rest.
@@ -133,8 +134,11 @@ func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta i
 	// A stored record that cannot be decoded is replaced: the write
 	// repairs it. It counted as not deleted.
 	readable := exists && json.Unmarshal(raw, &old) == nil
-	if readable && old.Hash == r.Hash {
+	if readable && old.Hash == r.Hash && (r.LocalID == "" || r.LocalID == old.LocalID) {
 		return "", 0, false, nil
+	}
+	if readable && r.LocalID == "" {
+		r.LocalID = old.LocalID // a write without a local id keeps the one stored
 	}
 	if readable {
 		var stale bool
@@ -147,7 +151,7 @@ func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta i
 			return "", 0, false, err
 		}
 	}
-	if err := putJSON(tx, bucketRecords, k, storedRecord{Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt}); err != nil {
+	if err := putJSON(tx, bucketRecords, k, storedRecord{Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt, LocalID: r.LocalID}); err != nil {
 		return "", 0, false, fmt.Errorf("store record %s %s: %w", r.Model, r.ExternalID, err)
 	}
 	if err := tx.Bucket(bucketFeed).Put(key(r.IntegrationID, r.Model, feedTime(r.ChangedAt), r.ExternalID), nil); err != nil {
@@ -238,7 +242,7 @@ func (s *Store) GetRecord(_ context.Context, integrationID, model, externalID st
 
 func (r storedRecord) stored(integrationID, model, externalID string) *integration.StoredRecord {
 	return &integration.StoredRecord{IntegrationID: integrationID, Model: model, ExternalID: externalID, Hash: r.Hash, Data: r.Data,
-		Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt}
+		Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt, LocalID: r.LocalID}
 }
 
 // ListRecords walks the change feed.

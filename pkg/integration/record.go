@@ -20,6 +20,12 @@ type Record struct {
 	CreatedAt     time.Time
 	ModifiedAt    time.Time
 	Deleted       bool // trashed or gone on the platform
+	// Parent is the external id of the parent page or category ("": at
+	// the top level).
+	Parent string
+	// MenuOrder is a page's position among its siblings (nil: the model
+	// has none).
+	MenuOrder *int
 }
 
 // Person is an author or user on a platform.

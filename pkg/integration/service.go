@@ -331,6 +331,10 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 		if err != nil {
 			return nil, err
 		}
+		// Checked on the state written, so no concurrent change slips by.
+		if actor.ViaSiteKey() && in.ExternalSiteURL != nil && MovesHost(cur.ExternalSiteURL, next.ExternalSiteURL) {
+			return nil, ErrMovesHost
+		}
 		if in.CredentialsSet && len(in.Credentials) > 0 {
 			// A new secret version is invisible until the item points at it,
 			// so a failed update below leaves the old credentials in force.

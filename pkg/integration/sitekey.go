@@ -177,7 +177,7 @@ func (s *Service) AuthenticateSiteKey(ctx context.Context, key string) (Actor, *
 	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(k.Hash)) != 1 || k.RevokedAt != nil {
 		return Actor{}, nil, bad
 	}
-	return Actor{Subject: "site_key:" + k.ID, AccountID: k.AccountID, Role: RoleEditor, Sites: []string{k.SiteID}}, k, nil
+	return Actor{Subject: siteKeySubject + k.ID, AccountID: k.AccountID, Role: RoleEditor, Sites: []string{k.SiteID}}, k, nil
 }
 
 func hashSecret(secret string) string {

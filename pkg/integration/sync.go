@@ -94,6 +94,10 @@ type StoredRecord struct {
 	// stored data could not be read back (a part missing or corrupt): it
 	// fails alone instead of failing the page.
 	Unreadable string
+	// LocalID is the host app's id of an item a push created. It is kept
+	// beside Data, out of the Hash: a write without one (a sync) keeps
+	// the stored one, and a write that only adds one is a change.
+	LocalID string
 }
 
 // WriteScope says on whose behalf records are written. With a RunID the

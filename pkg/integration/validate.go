@@ -38,7 +38,9 @@ func checkSiteID(fields map[string]string, name, v string) {
 }
 
 // checkURL validates an external site URL: absolute http(s), a host, no
-// user info, no fragment. It returns "" when the URL is acceptable.
+// user info, no query string, no fragment (Joinery adds its own paths and
+// queries to the site's address). It returns "" when the URL is
+// acceptable.
 func checkURL(raw string) string {
 	if len(raw) > MaxURLLength {
 		return fmt.Sprintf("must be at most %d characters", MaxURLLength)
@@ -56,6 +58,8 @@ func checkURL(raw string) string {
 		return "must not contain user info; send credentials in the credentials field"
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return "must not contain a fragment"
+	case u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "?"):
+		return "must not contain a query string"
 	case strings.ContainsAny(raw, " \t\r\n"):
 		return "must not contain whitespace"
 	}

@@ -51,7 +51,9 @@ func TestCheckURL(t *testing.T) {
 	}{
 		{"https://example.com", ""},
 		{"http://127.0.0.1:8080/blog", ""},
-		{"https://example.com/path?q=1", ""},
+		{"https://example.com/path?q=1", "query string"},
+		{"https://example.com/?", "query string"},
+		{"http://127.0.0.1:8080/blog/", ""},
 		{"ftp://example.com", "http or https"},
 		{"example.com", "http or https"},
 		{"https://", "host"},

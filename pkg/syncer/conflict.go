@@ -207,7 +207,7 @@ func (e *Engine) keepTheirs(ctx context.Context, it *integration.Integration, m 
 		if remote.ModifiedAt.After(m.RemoteModified) {
 			m.RemoteModified = remote.ModifiedAt
 		}
-		return remote.ExternalID, e.storeRecord(ctx, it.ID, remote)
+		return remote.ExternalID, e.storeRecord(ctx, it.ID, p.LocalID, remote)
 	}
 	if err != nil {
 		return "", err

@@ -7,13 +7,14 @@ import (
 )
 
 // RecordJSON is the normalized record as stored and as the records API
-// shows it.
+// shows it. Title and term names are plain text; body_html and excerpt
+// are HTML.
 type RecordJSON struct {
 	ExternalID    string      `json:"external_id"`
 	Type          string      `json:"type"`
 	Title         string      `json:"title,omitempty"`
 	BodyHTML      string      `json:"body_html,omitempty"`
-	Excerpt       string      `json:"excerpt,omitempty"`
+	Excerpt       *string     `json:"excerpt,omitempty"`
 	Slug          string      `json:"slug,omitempty"`
 	Status        string      `json:"status,omitempty"`
 	Author        *PersonJSON `json:"author,omitempty"`
@@ -24,6 +25,15 @@ type RecordJSON struct {
 	CreatedAt     *time.Time  `json:"created_at,omitempty"`
 	ModifiedAt    *time.Time  `json:"modified_at,omitempty"`
 	Deleted       bool        `json:"deleted"`
+	// Parent is the parent page or category; absent at the top level.
+	Parent *RefJSON `json:"parent,omitempty"`
+	// MenuOrder is a page's position among its siblings.
+	MenuOrder *int `json:"menu_order,omitempty"`
+}
+
+// RefJSON names another record of the same model.
+type RefJSON struct {
+	ExternalID string `json:"external_id"`
 }
 
 // PersonJSON is an author.
@@ -67,9 +77,18 @@ func terms(ts []integration.Term) []TermJSON {
 
 // ToJSON maps a record to its JSON shape.
 func ToJSON(r integration.Record) RecordJSON {
-	out := RecordJSON{ExternalID: r.ExternalID, Type: r.Model, Title: r.Title, BodyHTML: r.BodyHTML, Excerpt: r.Excerpt, Slug: r.Slug,
+	out := RecordJSON{ExternalID: r.ExternalID, Type: r.Model, Title: r.Title, BodyHTML: r.BodyHTML, Slug: r.Slug,
 		Status: r.Status, Categories: terms(r.Categories), Tags: terms(r.Tags), URL: r.URL,
-		CreatedAt: timePtr(r.CreatedAt), ModifiedAt: timePtr(r.ModifiedAt), Deleted: r.Deleted}
+		CreatedAt: timePtr(r.CreatedAt), ModifiedAt: timePtr(r.ModifiedAt), Deleted: r.Deleted, MenuOrder: r.MenuOrder}
+	// A post always carries its excerpt, empty or not; other models only
+	// when they have one.
+	if r.Excerpt != "" || r.Model == "post" {
+		excerpt := r.Excerpt
+		out.Excerpt = &excerpt
+	}
+	if r.Parent != "" {
+		out.Parent = &RefJSON{ExternalID: r.Parent}
+	}
 	if r.Author != nil {
 		out.Author = &PersonJSON{ExternalID: r.Author.ExternalID, Name: r.Author.Name}
 	}

@@ -215,7 +215,7 @@ func (e *Engine) start(ctx context.Context, it *integration.Integration, in Star
 			return nil, false, err
 		}
 		for _, m := range models {
-			if t, ok := cursors[m]; ok {
+			if t, ok := cursors[CursorKey(c, m)]; ok {
 				since[m] = t
 			}
 		}
@@ -802,7 +802,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			// full one, which read everything, goes by the newest item its
 			// deletion jobs found (reported as their clock).
 			if !clock[m].IsZero() {
-				cursors[m] = clock[m]
+				cursors[CursorKey(e.Connectors[it.Platform], m)] = clock[m]
 			}
 		}
 		if len(checks) > 0 && !checked {

@@ -100,6 +100,8 @@ type wpPost struct {
 	FeaturedMedia int    `json:"featured_media"`
 	Categories    []int  `json:"categories"`
 	Tags          []int  `json:"tags"`
+	Parent        int    `json:"parent"`
+	MenuOrder     *int   `json:"menu_order"`
 }
 
 // gmt parses WordPress's *_gmt fields, which carry no zone: they are UTC.
@@ -119,11 +121,36 @@ func ids(list []int) []integration.Term {
 	return out
 }
 
+// tag is an HTML tag (or comment) as text can hold one: "<" then a
+// letter, "/" or "!". A lone "<" ("<3", "a < b") is text.
+var tag = regexp.MustCompile(`<[A-Za-z/!][^>]*>`)
+
+// plainText turns a WordPress title or term name into plain text: its
+// tags dropped and its entities decoded. WordPress keeps both in titles:
+// kses stores "&" as "&amp;" for users without unfiltered_html, and
+// answers without raw fields are rendered ("Don&#8217;t").
+func plainText(s string) string {
+	if !strings.ContainsAny(s, "<&") {
+		return s
+	}
+	return html.UnescapeString(tag.ReplaceAllString(s, ""))
+}
+
 func (p wpPost) record(model string) integration.Record {
 	r := integration.Record{
-		ExternalID: strconv.Itoa(p.ID), Model: model, Title: p.Title.Raw, BodyHTML: p.Content.Raw, Excerpt: p.Excerpt.Raw,
+		ExternalID: strconv.Itoa(p.ID), Model: model, Title: plainText(p.Title.Raw), BodyHTML: p.Content.Raw, Excerpt: p.Excerpt.Raw,
 		Slug: p.Slug, Status: p.Status, URL: p.Link, CreatedAt: gmt(p.DateGMT), ModifiedAt: gmt(p.ModifiedGMT),
 		Categories: ids(p.Categories), Tags: ids(p.Tags), Deleted: p.Status == "trash",
+	}
+	if model == "page" {
+		if p.Parent > 0 {
+			r.Parent = strconv.Itoa(p.Parent)
+		}
+		order := 0
+		if p.MenuOrder != nil {
+			order = *p.MenuOrder
+		}
+		r.MenuOrder = &order
 	}
 	if p.Author != 0 {
 		r.Author = &integration.Person{ExternalID: strconv.Itoa(p.Author)}
@@ -205,15 +232,20 @@ func parseItems(list []json.RawMessage, parse func(json.RawMessage) (integration
 }
 
 type wpTerm struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
-	Slug string `json:"slug"`
-	Link string `json:"link"`
+	ID     int    `json:"id"`
+	Name   string `json:"name"`
+	Slug   string `json:"slug"`
+	Link   string `json:"link"`
+	Parent int    `json:"parent"`
 }
 
 // record maps a category or tag. Term names come HTML-escaped.
 func (t wpTerm) record(model string) integration.Record {
-	return integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: html.UnescapeString(t.Name), Slug: t.Slug, URL: t.Link}
+	r := integration.Record{ExternalID: strconv.Itoa(t.ID), Model: model, Title: plainText(t.Name), Slug: t.Slug, URL: t.Link}
+	if t.Parent > 0 {
+		r.Parent = strconv.Itoa(t.Parent)
+	}
+	return r
 }
 
 func termParser(model string) func(json.RawMessage) (integration.Record, error) {
@@ -542,8 +574,8 @@ func (c *Connector) EnsureTerm(ctx context.Context, conn connector.Connection, m
 		return integration.Term{}, err
 	}
 	for _, t := range found {
-		if strings.EqualFold(html.UnescapeString(t.Name), name) {
-			return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: html.UnescapeString(t.Name), Slug: t.Slug}, nil
+		if strings.EqualFold(plainText(t.Name), name) {
+			return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: plainText(t.Name), Slug: t.Slug}, nil
 		}
 	}
 	b, _ := json.Marshal(map[string]string{"name": name})
@@ -570,7 +602,7 @@ func (c *Connector) EnsureTerm(ctx context.Context, conn connector.Connection, m
 	if err := json.Unmarshal(body, &t); err != nil || t.ID == 0 {
 		return integration.Term{}, &connector.Error{Kind: connector.ErrUnavailable, Message: "WordPress did not say which term it created."}
 	}
-	return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: html.UnescapeString(t.Name), Slug: t.Slug}, nil
+	return integration.Term{ExternalID: strconv.Itoa(t.ID), Name: plainText(t.Name), Slug: t.Slug}, nil
 }
 
 // retryAfter reads Retry-After: seconds or an HTTP date.

@@ -77,8 +77,8 @@ func (c *Connector) ListIDs(ctx context.Context, conn connector.Connection, req 
 // large. Nested fields (title.raw) need WordPress 5.3; Application
 // Passwords, which Joinery signs in with, came with 5.6.
 const (
-	postFields = "id,date_gmt,modified_gmt,slug,status,link,source_url,alt_text,title.raw,content.raw,excerpt.raw,author,featured_media,categories,tags"
-	termFields = "id,name,slug,link"
+	postFields = "id,date_gmt,modified_gmt,slug,status,link,source_url,alt_text,title.raw,content.raw,excerpt.raw,author,featured_media,categories,tags,parent,menu_order"
+	termFields = "id,name,slug,link,parent"
 )
 
 func fieldsOf(info modelInfo) string {
