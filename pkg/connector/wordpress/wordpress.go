@@ -47,8 +47,22 @@ type apiError struct {
 }
 
 // call GETs or sends one REST route, trying /wp-json/ first and falling
-// back to ?rest_route= when the site does not route it.
+// back to ?rest_route= when the site does not route it. An answer that
+// may mean the credentials were not accepted is checked (access.go) and
+// comes back as an ErrAuth or ErrForbidden error.
 func (c *Connector) call(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body *payload) (*http.Response, []byte, error) {
+	resp, b, err := c.request(ctx, conn, method, route, query, body)
+	if err != nil || route == meRoute {
+		return resp, b, err
+	}
+	if err := c.checkAccess(ctx, conn, resp, b); err != nil {
+		return nil, nil, err
+	}
+	return resp, b, nil
+}
+
+// request is call without the check of access.
+func (c *Connector) request(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body *payload) (*http.Response, []byte, error) {
 	base := strings.TrimRight(conn.SiteURL, "/")
 	if _, fallback := c.restRoute.Load(base); !fallback {
 		resp, b, err := c.do(ctx, conn, method, prettyURL(base, route, query), body)
@@ -269,7 +283,7 @@ func parseUser(b []byte) (user, error) {
 // Every failure is a result with a message saying what to do.
 func (c *Connector) TestConnection(ctx context.Context, conn connector.Connection) (connector.TestResult, error) {
 	var raw json.RawMessage
-	err := c.getJSON(ctx, conn, "/wp/v2/users/me", url.Values{"context": {"edit"}}, &raw)
+	err := c.getJSON(ctx, conn, meRoute, url.Values{"context": {"edit"}}, &raw)
 	if err != nil {
 		var ce *connector.Error
 		if !errors.As(err, &ce) {
@@ -301,12 +315,17 @@ func (c *Connector) TestConnection(ctx context.Context, conn connector.Connectio
 	if !caps["publish_posts"] {
 		msg += " This user cannot publish posts, so pushed posts stay drafts or fail."
 	}
+	access := modelAccess(u.Capabilities)
+	if skipped := unreadable(access); len(skipped) > 0 {
+		msg += fmt.Sprintf(" This user cannot read %s: a sync skips them.", strings.Join(skipped, ", "))
+	}
 	return connector.TestResult{OK: true, Status: integration.ConnectionConnected, Message: msg, Details: map[string]any{
 		"user":                map[string]any{"id": u.ID, "name": u.Name, "slug": u.Slug},
 		"roles":               roles,
 		"can_publish":         caps["publish_posts"],
 		"can_upload":          caps["upload_files"],
 		"capabilities":        caps,
+		"models":              access,
 		"rest_route_fallback": fallback,
 	}}, nil
 }
