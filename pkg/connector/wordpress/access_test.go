@@ -87,15 +87,15 @@ func kindOf(t *testing.T, err error) *connector.Error {
 func TestRevokedCredentialsOnEveryPath(t *testing.T) {
 	ctx := context.Background()
 	noOne := map[string]answer{
-		"/wp/v2/users/me":    {401, wpNotLoggedIn},
-		"/wp/v2/posts":       {400, wpStatusNoOne},
-		"/wp/v2/pages":       {400, wpStatusNoOne},
-		"/wp/v2/media":       {400, wpStatusNoOne},
-		"/wp/v2/categories":  {401, wpTermsNoOne},
-		"/wp/v2/tags":        {401, wpTermsNoOne},
-		"/wp/v2/types":       {401, wpTypesNoOne},
-		"/wp/v2/taxonomies":  {401, wpTypesNoOne},
-		"/wp/v2/posts/7":     {401, `{"code":"rest_cannot_edit","message":"Sorry, you are not allowed to edit this post.","data":{"status":401}}`},
+		"/wp/v2/users/me":   {401, wpNotLoggedIn},
+		"/wp/v2/posts":      {400, wpStatusNoOne},
+		"/wp/v2/pages":      {400, wpStatusNoOne},
+		"/wp/v2/media":      {400, wpStatusNoOne},
+		"/wp/v2/categories": {401, wpTermsNoOne},
+		"/wp/v2/tags":       {401, wpTermsNoOne},
+		"/wp/v2/types":      {401, wpTypesNoOne},
+		"/wp/v2/taxonomies": {401, wpTypesNoOne},
+		"/wp/v2/posts/7":    {401, `{"code":"rest_cannot_edit","message":"Sorry, you are not allowed to edit this post.","data":{"status":401}}`},
 	}
 	// Where WordPress looked at the credentials before routing, every
 	// route answers incorrect_password.
