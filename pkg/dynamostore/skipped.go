@@ -15,20 +15,31 @@ import (
 
 var _ integration.SkippedModels = (*Store)(nil)
 
-// SkipModel adds model to the run item's string set `skipped`: adding a
-// member twice leaves one.
-func (s *Store) SkipModel(ctx context.Context, integrationID, runID, model string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: pk(runPK(integrationID), runID),
-		UpdateExpression: aws.String("ADD skipped :m"), ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":m": &types.AttributeValueMemberSS{Value: []string{model}}}})
+// SkipModel adds model to the run item's string set `skipped`, on the
+// condition that it is not there yet: the one call that adds it is told so.
+func (s *Store) SkipModel(ctx context.Context, integrationID, runID, model string) (bool, error) {
+	key := pk(runPK(integrationID), runID)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key,
+		UpdateExpression:    aws.String("ADD skipped :m"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND NOT contains(skipped, :v)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":m": &types.AttributeValueMemberSS{Value: []string{model}}, ":v": str(model)}})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
+		// Skipped already, or no such run.
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK")})
+		if err != nil {
+			return false, fmt.Errorf("read run %s: %w", runID, err)
+		}
+		if len(out.Item) == 0 {
+			return false, integration.Errorf(integration.ENOTFOUND, "Run %q not found.", runID)
+		}
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("skip %s in run %s: %w", model, runID, err)
+		return false, fmt.Errorf("skip %s in run %s: %w", model, runID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // skippedOf reads a run item's skipped models, sorted (none on a run

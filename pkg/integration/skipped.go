@@ -7,7 +7,8 @@ import "context"
 // others, and sync_health lists them.
 type SkippedModels interface {
 	// SkipModel adds model to the run's Skipped models, once however often
-	// it is called (a redelivered job calls it again). ENOTFOUND when
+	// it is called (a redelivered job calls it again, perhaps at the same
+	// time): added is true for the one call that added it. ENOTFOUND when
 	// there is no such run.
-	SkipModel(ctx context.Context, integrationID, runID, model string) error
+	SkipModel(ctx context.Context, integrationID, runID, model string) (added bool, err error)
 }
