@@ -126,13 +126,17 @@ func TestAModelRefusedMidRunIsSkipped(t *testing.T) {
 // Credentials no longer accepted end the run at once, whatever the model
 // it starts with, with reauthorization_required and a connection event.
 func TestCredentialsNoLongerAcceptedEndTheRun(t *testing.T) {
-	for _, model := range []string{"category", "post", "page"} {
+	for _, model := range []string{"category", "post", "page", "structure"} {
 		t.Run(model, func(t *testing.T) {
 			h := newRoleHarness(t, 15)
 			rp := h.engine.Connectors["wordpress"].(*rolePlatform)
 			var calls atomic.Int32
 			h.engine.Connectors["wordpress"] = authFails{rp, &calls}
-			run := h.sync(syncer.StartInput{Direction: integration.DirectionFromExternal, Models: []string{model}})
+			in := syncer.StartInput{Direction: integration.DirectionFromExternal, Models: []string{model}}
+			if model == "structure" {
+				in = syncer.StartInput{Direction: integration.DirectionMetadata}
+			}
+			run := h.sync(in)
 			if run.Status != integration.RunError || !strings.Contains(run.Error, "Application Password") || calls.Load() != 1 {
 				t.Fatalf("run: %s %q after %d listings", run.Status, run.Error, calls.Load())
 			}
@@ -160,4 +164,37 @@ func (a authFails) List(context.Context, connector.Connection, connector.ListReq
 	a.calls.Add(1)
 	return connector.ListPage{}, &connector.Error{Kind: connector.ErrAuth, Status: 401, Code: "rest_not_logged_in",
 		Message: "WordPress rejected the Application Password: it is wrong or was revoked."}
+}
+
+func (a authFails) Structure(context.Context, connector.Connection) (connector.Structure, error) {
+	a.calls.Add(1)
+	return connector.Structure{}, &connector.Error{Kind: connector.ErrAuth, Status: 401, Code: "rest_cannot_view",
+		Message: "WordPress rejected the Application Password: it is wrong or was revoked."}
+}
+
+// findFails is a platform that no longer accepts the credentials when a
+// push looks for its item.
+type findFails struct{ *fakePlatform }
+
+func (f findFails) FindBySlug(context.Context, connector.Connection, string, string) (integration.Record, bool, error) {
+	return integration.Record{}, false, &connector.Error{Kind: connector.ErrAuth, Status: 401, Code: "rest_not_logged_in",
+		Message: "WordPress rejected the Application Password: it is wrong or was revoked."}
+}
+
+// A push that finds the credentials no longer accepted fails at once and
+// says so on the integration, with a connection event.
+func TestPushWithCredentialsNoLongerAccepted(t *testing.T) {
+	h := newHarness(t, newPlatform(0))
+	h.engine.Connectors = map[string]connector.Connector{"wordpress": findFails{h.platform}}
+	p := h.push("article-1", "Hello")
+	got := h.drain(p.ID)[p.ID]
+	if got.Status != integration.PushFailed || !strings.Contains(got.Error, "Application Password") || h.platform.creates != 0 {
+		t.Fatalf("push: %+v", got)
+	}
+	if it := h.integration(); it.ConnectionStatus != integration.ConnectionReauthorizationNeeded {
+		t.Fatalf("connection status %s", it.ConnectionStatus)
+	}
+	if evs := h.events("connection"); len(evs) != 1 || evs[0].Status != "error" || evs[0].RunID != "" {
+		t.Fatalf("connection events: %+v", evs)
+	}
 }
