@@ -430,13 +430,14 @@ func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *i
 func (e *Engine) fail(ctx context.Context, it *integration.Integration, run *integration.Run, msg string, conn integration.ConnectionStatus) {
 	ctx = context.WithoutCancel(ctx)
 	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, msg)
+	// Before the run is finished: whoever sees it finished sees why.
+	if conn != "" && run.Active() {
+		e.lostConnection(ctx, it, run.ID, conn, msg)
+	}
 	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunError, msg, e.now())
 	if err != nil || !done {
 		e.reconcile(ctx, it, run.ID)
 		return
-	}
-	if conn != "" {
-		e.lostConnection(ctx, it, run.ID, conn, msg)
 	}
 	_ = e.event(ctx, run, "run_finished", "error", "", msg, nil)
 }

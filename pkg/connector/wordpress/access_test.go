@@ -153,7 +153,7 @@ func TestMissingCapabilityIsForbidden(t *testing.T) {
 		msg    string
 	}{
 		{"page", 1, "Ada Author (author) lacks the capability for this; WordPress says: Status is forbidden."},
-		{"category", 0, "lacks the needed capabilities"},
+		{"category", 0, "This WordPress user lacks the capability for this; WordPress says: Sorry, you are not allowed to edit terms in this taxonomy."},
 		{"tag", 1, "Ada Author (author) lacks the capability for this; WordPress says: Sorry, you are not allowed to edit terms"},
 	}
 	for _, tt := range tests {

@@ -215,6 +215,10 @@ func statusError(resp *http.Response, body []byte) error {
 		if e.Code == "invalid_username" || e.Code == "invalid_email" {
 			ce.Message = "WordPress does not know this username. Use the login name of the user who created the Application Password."
 		}
+	case resp.StatusCode == http.StatusForbidden && e.Message != "":
+		// WordPress's own refusal: a capability the user lacks.
+		ce.Kind = connector.ErrForbidden
+		ce.Message = "This WordPress user lacks the capability for this; WordPress says: " + e.Message
 	case resp.StatusCode == http.StatusForbidden:
 		ce.Kind = connector.ErrForbidden
 		ce.Message = "WordPress refused the request: the REST API is blocked (by a security plugin or the host) or this user lacks the needed capabilities."
