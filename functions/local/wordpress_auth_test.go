@@ -170,6 +170,15 @@ echo json_encode(['id' => (string) $a->ID, 'posts' => $mine]);`)
 			if !slices.Equal(got, author.Posts) {
 				t.Fatalf("%d posts synced, want the Author's %d", len(got), len(author.Posts))
 			}
+			// Its listings are narrowed to its own posts, so they read as
+			// consistent: the cursor moves, and the next run reads little.
+			if shifted := runEvents(t, r, editor, id, "listing_shifted", runID); len(shifted) != 0 {
+				t.Fatalf("the Author's listings read as shifted: %v", shifted)
+			}
+			again := startRun(t, r, editor, id, `{"direction":"from_external","models":["post"]}`)
+			if p := finishRun(t, r, editor, id, again); p["items_written"].(float64) != 0 || p["items_seen"].(float64) > 50 {
+				t.Fatalf("the next run: %v", p)
+			}
 		})
 	}
 }

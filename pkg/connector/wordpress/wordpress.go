@@ -35,6 +35,9 @@ type Connector struct {
 	// restRoute remembers sites whose /wp-json/ is not routed (pretty
 	// permalinks off), which are called through ?rest_route= instead.
 	restRoute sync.Map // site base URL → bool
+	// users remembers the users whose listings WordPress narrows, for
+	// a while (scope.go).
+	users sync.Map // site base URL + username → knownUser
 }
 
 // New returns a WordPress connector.
