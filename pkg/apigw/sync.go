@@ -362,8 +362,9 @@ func (a *SyncAPI) SyncHealth() Handler {
 			ConnectionStatus  string           `json:"connection_status"`
 			ConnectionMessage string           `json:"connection_message,omitempty"`
 			LastRun           *runJSON         `json:"last_run"`
+			SkippedModels     []string         `json:"skipped_models"`
 		}{h.Records, h.LastSuccessAt, h.FailedRuns24h, h.FailedItems24h, h.FailedPushes24h, h.ConflictPushes24h, h.DeadLetters24h,
-			h.PendingPushes, string(h.SyncStatus), string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun)}), nil
+			h.PendingPushes, string(h.SyncStatus), string(h.ConnectionStatus), h.ConnectionMessage, runToJSON(h.LastRun), append([]string{}, h.SkippedModels...)}), nil
 	})
 }
 

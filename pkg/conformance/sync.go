@@ -396,4 +396,5 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	testEventsByType(t, newStore, now)
 	testPurge(t, newStore, now)
 	testRetention(t, newStore, now)
+	testSkippedModels(t, newStore, now)
 }

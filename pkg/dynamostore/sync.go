@@ -111,7 +111,7 @@ func runFromItem(av map[string]types.AttributeValue) (*integration.Run, error) {
 		Status: integration.RunStatus(strAttr(av, "status")), Error: strAttr(av, "error"), Finisher: strAttr(av, "finisher"),
 		JobsTotal: numAttr(av, "jobs_total"), JobsDone: numAttr(av, "jobs_done"),
 		Progress: integration.Progress{PagesDone: numAttr(av, "pages_done"), PagesTotal: numAttr(av, "pages_total"), ItemsSeen: numAttr(av, "items_seen"),
-			ItemsWritten: numAttr(av, "items_written"), ItemsFailed: numAttr(av, "items_failed")}}
+			ItemsWritten: numAttr(av, "items_written"), ItemsFailed: numAttr(av, "items_failed")}, Skipped: skippedOf(av)}
 	if raw := strAttr(av, "totals"); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &r.Totals); err != nil {
 			return nil, fmt.Errorf("decode run totals: %w", err)

@@ -69,6 +69,8 @@ type Run struct {
 	FinishedAt *time.Time
 	// Finisher is the job that claimed the run's finish ("": none yet).
 	Finisher string
+	// Skipped are the models the run skipped, sorted (SkippedModels).
+	Skipped []string
 }
 
 // Active reports whether the run is still under way.
@@ -329,6 +331,7 @@ type SyncStore interface {
 	SyncPurger
 	MappingReader
 	PushConflicts
+	SkippedModels
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

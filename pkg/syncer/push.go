@@ -252,7 +252,7 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 				return &Retry{After: backoff(attempt, ce.RetryAfter), Err: err}
 			}
 		case connector.ErrAuth:
-			_ = e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, integration.ConnectionReauthorizationNeeded, ce.Message, e.now())
+			e.lostConnection(ctx, it, "", integration.ConnectionReauthorizationNeeded, ce.Message)
 		}
 		p.Status, p.Error = integration.PushFailed, ce.Message
 		if m.ExternalID != "" && m.RemoteModified.IsZero() {

@@ -338,6 +338,7 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 		res, err = e.plan(ctx, it, run, job)
 	case "page":
 		res, err = e.page(ctx, it, run, job)
+		res, err = e.skipPage(ctx, run, job, res, err)
 	case "deletions":
 		res, err = e.deletions(ctx, it, run, job)
 	default:
@@ -429,13 +430,14 @@ func (e *Engine) failed(ctx context.Context, it *integration.Integration, run *i
 func (e *Engine) fail(ctx context.Context, it *integration.Integration, run *integration.Run, msg string, conn integration.ConnectionStatus) {
 	ctx = context.WithoutCancel(ctx)
 	_ = e.setStatus(ctx, it.AccountID, it.ID, integration.SyncError, nil, msg)
+	// Before the run is finished: whoever sees it finished sees why.
+	if conn != "" && run.Active() {
+		e.lostConnection(ctx, it, run.ID, conn, msg)
+	}
 	done, err := e.Store.FinishRun(ctx, run.IntegrationID, run.ID, integration.RunError, msg, e.now())
 	if err != nil || !done {
 		e.reconcile(ctx, it, run.ID)
 		return
-	}
-	if conn != "" {
-		_ = e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, conn, msg, e.now())
 	}
 	_ = e.event(ctx, run, "run_finished", "error", "", msg, nil)
 }
@@ -512,6 +514,12 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	res.Clock = map[string]time.Time{}
 	for _, m := range run.Models {
 		p, pending, err := e.retryItems(ctx, conn, c, run, job.JobID, m)
+		if skip, serr := e.skipModel(ctx, run, m, err); skip {
+			if serr != nil {
+				return res, serr
+			}
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
@@ -521,6 +529,12 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 			size := e.windowSize(w)
 			l := e.lister(run, job.JobID, m, conn, c, w)
 			read, err := l.window(ctx, 0, size, false)
+			if skip, serr := e.skipModel(ctx, run, m, err); skip {
+				if serr != nil {
+					return res, serr
+				}
+				continue
+			}
 			if err != nil {
 				return res, err
 			}
@@ -547,6 +561,12 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 			continue
 		}
 		page, err := c.List(ctx, conn, connector.ListRequest{Model: m, ModifiedAfter: run.Since[m], PageSize: e.PageSize})
+		if skip, serr := e.skipModel(ctx, run, m, err); skip {
+			if serr != nil {
+				return res, serr
+			}
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
@@ -775,6 +795,9 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 		}
 		var checks []Job
 		for _, m := range run.Models {
+			if slices.Contains(run.Skipped, m) {
+				continue // not read: its cursor stays, nothing of it is deleted
+			}
 			seen, err := e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, m)
 			if err != nil {
 				return err
@@ -841,8 +864,13 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 		return err
 	}
 	p := run.Progress
-	return e.event(ctx, run, "run_finished", "ok", "", fmt.Sprintf("completed: %d pages, %d items seen, %d written", p.PagesDone, p.ItemsSeen, p.ItemsWritten),
-		map[string]any{"pages_done": p.PagesDone, "items_seen": p.ItemsSeen, "items_written": p.ItemsWritten})
+	msg := fmt.Sprintf("completed: %d pages, %d items seen, %d written", p.PagesDone, p.ItemsSeen, p.ItemsWritten)
+	details := map[string]any{"pages_done": p.PagesDone, "items_seen": p.ItemsSeen, "items_written": p.ItemsWritten}
+	if len(run.Skipped) > 0 {
+		msg += fmt.Sprintf("; skipped %v, which the user may not read", run.Skipped)
+		details["skipped_models"] = run.Skipped
+	}
+	return e.event(ctx, run, "run_finished", "ok", "", msg, details)
 }
 
 // noClockOverlap is taken off the newest modification time a full run saw

@@ -173,6 +173,9 @@ type Health struct {
 	SyncStatus        integration.SyncStatus
 	ConnectionStatus  integration.ConnectionStatus
 	ConnectionMessage string
+	// SkippedModels are the models the latest run skipped: the platform
+	// does not let the integration's user read them.
+	SkippedModels []string
 }
 
 // Health returns totals and recent failures, from counters and hourly
@@ -198,7 +201,7 @@ func (e *Engine) Health(ctx context.Context, actor integration.Actor, id string)
 		return Health{}, err
 	}
 	if run, err := e.Store.LatestRun(ctx, it.ID); err == nil {
-		h.LastRun = run
+		h.LastRun, h.SkippedModels = run, run.Skipped
 	} else if integration.ErrorCode(err) != integration.ENOTFOUND {
 		return Health{}, err
 	}

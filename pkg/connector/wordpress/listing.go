@@ -96,7 +96,8 @@ type listing struct {
 	next              string
 }
 
-func (c *Connector) list(ctx context.Context, conn connector.Connection, req connector.ListRequest, idsOnly bool) (listing, error) {
+// listOnce is list, narrowed to the user's scope (scope.go).
+func (c *Connector) listOnce(ctx context.Context, conn connector.Connection, req connector.ListRequest, idsOnly bool, sc scope) (listing, error) {
 	info, ok := modelInfos[req.Model]
 	if !ok {
 		return listing{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("WordPress has no model %q.", req.Model)}
@@ -116,6 +117,7 @@ func (c *Connector) list(ctx context.Context, conn connector.Connection, req con
 	if idsOnly {
 		q.Set("_fields", "id")
 	}
+	sc.apply(q)
 	if raw, ok := strings.CutPrefix(req.Page, "@"); ok {
 		offset, err := strconv.Atoi(raw)
 		if err != nil || offset < 0 {

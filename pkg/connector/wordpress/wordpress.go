@@ -35,6 +35,9 @@ type Connector struct {
 	// restRoute remembers sites whose /wp-json/ is not routed (pretty
 	// permalinks off), which are called through ?rest_route= instead.
 	restRoute sync.Map // site base URL → bool
+	// users remembers the users whose listings WordPress narrows, for
+	// a while (scope.go).
+	users sync.Map // site base URL + username → knownUser
 }
 
 // New returns a WordPress connector.
@@ -47,8 +50,22 @@ type apiError struct {
 }
 
 // call GETs or sends one REST route, trying /wp-json/ first and falling
-// back to ?rest_route= when the site does not route it.
+// back to ?rest_route= when the site does not route it. An answer that
+// may mean the credentials were not accepted is checked (access.go) and
+// comes back as an ErrAuth or ErrForbidden error.
 func (c *Connector) call(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body *payload) (*http.Response, []byte, error) {
+	resp, b, err := c.request(ctx, conn, method, route, query, body)
+	if err != nil || route == meRoute {
+		return resp, b, err
+	}
+	if err := c.checkAccess(ctx, conn, resp, b); err != nil {
+		return nil, nil, err
+	}
+	return resp, b, nil
+}
+
+// request is call without the check of access.
+func (c *Connector) request(ctx context.Context, conn connector.Connection, method, route string, query url.Values, body *payload) (*http.Response, []byte, error) {
 	base := strings.TrimRight(conn.SiteURL, "/")
 	if _, fallback := c.restRoute.Load(base); !fallback {
 		resp, b, err := c.do(ctx, conn, method, prettyURL(base, route, query), body)
@@ -201,6 +218,10 @@ func statusError(resp *http.Response, body []byte) error {
 		if e.Code == "invalid_username" || e.Code == "invalid_email" {
 			ce.Message = "WordPress does not know this username. Use the login name of the user who created the Application Password."
 		}
+	case resp.StatusCode == http.StatusForbidden && e.Message != "":
+		// WordPress's own refusal: a capability the user lacks.
+		ce.Kind = connector.ErrForbidden
+		ce.Message = "This WordPress user lacks the capability for this; WordPress says: " + e.Message
 	case resp.StatusCode == http.StatusForbidden:
 		ce.Kind = connector.ErrForbidden
 		ce.Message = "WordPress refused the request: the REST API is blocked (by a security plugin or the host) or this user lacks the needed capabilities."
@@ -269,7 +290,7 @@ func parseUser(b []byte) (user, error) {
 // Every failure is a result with a message saying what to do.
 func (c *Connector) TestConnection(ctx context.Context, conn connector.Connection) (connector.TestResult, error) {
 	var raw json.RawMessage
-	err := c.getJSON(ctx, conn, "/wp/v2/users/me", url.Values{"context": {"edit"}}, &raw)
+	err := c.getJSON(ctx, conn, meRoute, url.Values{"context": {"edit"}}, &raw)
 	if err != nil {
 		var ce *connector.Error
 		if !errors.As(err, &ce) {
@@ -301,12 +322,17 @@ func (c *Connector) TestConnection(ctx context.Context, conn connector.Connectio
 	if !caps["publish_posts"] {
 		msg += " This user cannot publish posts, so pushed posts stay drafts or fail."
 	}
+	access := modelAccess(u.Capabilities)
+	if skipped := unreadable(access); len(skipped) > 0 {
+		msg += fmt.Sprintf(" This user cannot read %s: a sync skips them.", strings.Join(skipped, ", "))
+	}
 	return connector.TestResult{OK: true, Status: integration.ConnectionConnected, Message: msg, Details: map[string]any{
 		"user":                map[string]any{"id": u.ID, "name": u.Name, "slug": u.Slug},
 		"roles":               roles,
 		"can_publish":         caps["publish_posts"],
 		"can_upload":          caps["upload_files"],
 		"capabilities":        caps,
+		"models":              access,
 		"rest_route_fallback": fallback,
 	}}, nil
 }
