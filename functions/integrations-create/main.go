@@ -13,6 +13,7 @@ func main() {
 		Table:        os.Getenv("JOINERY_TABLE"),
 		SecretPrefix: os.Getenv("JOINERY_SECRET_PREFIX"),
 		Claims:       awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Service:      awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
 	})
 	lambda.Start(app.API().CreateIntegration())
 }

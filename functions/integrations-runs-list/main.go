@@ -11,8 +11,9 @@ import (
 
 func main() {
 	app := awsapp.New(awsapp.Env{
-		Table:  os.Getenv("JOINERY_TABLE"),
-		Claims: awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Table:   os.Getenv("JOINERY_TABLE"),
+		Claims:  awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Service: awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
 	})
 	lambda.Start(app.Sync().Runs())
 }

@@ -36,6 +36,12 @@ type settings struct {
 	SecretPrefix string
 	QueueName    string
 	Claims       apigw.ClaimNames
+	// ServiceAccess is JOINERY_SERVICE_CLIENTS and JOINERY_SERVICE_SCOPE:
+	// which tokens are the host backend's.
+	ServiceAccess apigw.ServiceAccess
+	// CORSOrigins is JOINERY_CORS_ORIGINS, the browser origins allowed to
+	// call the API (none: no CORS, as with no CorsAllowOrigins in AWS).
+	CORSOrigins []string
 	// Template is the SAM template the functions' timeouts are read from
 	// (JOINERY_TEMPLATE; "": template.yaml here or in a directory above).
 	Template string
@@ -62,6 +68,8 @@ func settingsFromEnv(dataDir string) settings {
 		Claims: apigw.ClaimNames{
 			Account: os.Getenv("JOINERY_ACCOUNT_CLAIM"), Role: os.Getenv("JOINERY_ROLE_CLAIM"), Sites: os.Getenv("JOINERY_SITES_CLAIM"),
 		},
+		ServiceAccess:     apigw.ParseServiceAccess(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
+		CORSOrigins:       parseOrigins(os.Getenv("JOINERY_CORS_ORIGINS")),
 		FeedSafetySeconds: os.Getenv("JOINERY_FEED_SAFETY_SECONDS"),
 		Template:          os.Getenv("JOINERY_TEMPLATE"),
 		AppsFile:          os.Getenv("JOINERY_APPS_FILE"),
@@ -273,7 +281,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
-	api := &apigw.API{Service: a.service, Claims: s.Claims, Log: log}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {

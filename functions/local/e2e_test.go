@@ -92,7 +92,7 @@ func startRunnerOpts(t testing.TB, backend string, o runnerOptions) (*runner, *a
 	if !o.noWorker {
 		a.work(ctx, log)
 	}
-	srv := httptest.NewServer(newServer(auth, a.routes, log))
+	srv := httptest.NewServer(withCORS(newServer(auth, a.routes, log), s.CORSOrigins))
 	t.Cleanup(func() { srv.Close(); cancel(); _ = a.Close() })
 	return &runner{t: t, url: srv.URL, auth: auth}, a
 }

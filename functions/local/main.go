@@ -4,6 +4,7 @@
 //
 //	local serve [--addr 127.0.0.1:8080] [--data-dir .joinery]
 //	local token --account ID --role ROLE [--sites a,b] [--data-dir DIR]
+//	local token --service CLIENT_ID [--scope SCOPE] [--data-dir DIR]
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/integration"
 )
 
@@ -53,8 +55,13 @@ func token(args []string, stdout, stderr io.Writer) error {
 	sites := fs.String("sites", "", "comma-separated site ids the token may touch (default: all)")
 	dataDir := fs.String("data-dir", ".joinery", "where the dev signing key lives")
 	ttl := fs.Duration("ttl", 12*time.Hour, "token lifetime")
+	service := fs.String("service", "", "mint a service token for this client id (list it in JOINERY_SERVICE_CLIENTS)")
+	scope := fs.String("scope", "", "the service token's scope (default: JOINERY_SERVICE_SCOPE, or "+apigw.DefaultServiceScope+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *service != "" {
+		return serviceToken(*service, *scope, *dataDir, *ttl, stdout)
 	}
 	if !integration.ValidAccountID(*account) {
 		return errors.New("--account is required: 1-128 letters, digits, '.', '_', ':' or '-'")
@@ -106,7 +113,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{Handler: newServer(auth, a.routes, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: withCORS(newServer(auth, a.routes, log), s.CORSOrigins), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -136,4 +143,24 @@ More tokens: go run ./functions/local token --account dev-account --role viewer 
 		return err
 	}
 	return nil
+}
+
+// serviceToken prints a service token for the host backend's client.
+func serviceToken(client, scope, dataDir string, ttl time.Duration, stdout io.Writer) error {
+	if strings.TrimSpace(client) != client || strings.ContainsAny(client, ", ") {
+		return errors.New("--service: a client id, without spaces or commas")
+	}
+	if scope == "" {
+		scope = apigw.ParseServiceAccess("", os.Getenv("JOINERY_SERVICE_SCOPE")).Scope
+	}
+	auth, err := loadDevAuth(dataDir)
+	if err != nil {
+		return err
+	}
+	tok, err := auth.mintService(client, scope, ttl)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
 }

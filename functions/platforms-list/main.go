@@ -12,6 +12,7 @@ func main() {
 	app := awsapp.New(awsapp.Env{
 		AppsSecret: os.Getenv("JOINERY_APPS_SECRET"),
 		Claims:     awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Service:    awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
 	})
 	lambda.Start(app.Platforms().ListPlatforms())
 }

@@ -1,8 +1,6 @@
 package apigw
 
 import (
-	"strings"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/integration"
 )
@@ -32,28 +30,35 @@ func (c ClaimNames) withDefaults() ClaimNames {
 	return c
 }
 
-// actor reads the caller from the authorizer's claims.
-func (a *API) actor(req events.APIGatewayV2HTTPRequest) (integration.Actor, error) {
+// actor reads the caller from the authorizer's claims. For the host
+// backend's service token it also returns the token's client id.
+func (a *API) actor(req events.APIGatewayV2HTTPRequest) (integration.Actor, string, error) {
 	names := a.Claims.withDefaults()
 	var claims map[string]string
 	if auth := req.RequestContext.Authorizer; auth != nil && auth.JWT != nil {
 		claims = auth.JWT.Claims
 	}
+	if client, ok := a.ServiceAccess.client(claims); ok {
+		actor, err := serviceActor(req, client)
+		return actor, client, err
+	}
+	if header(req, AccountHeader) != "" {
+		return integration.Actor{}, "", integration.Errorf(integration.EFORBIDDEN, "%s needs a service token.", AccountHeader)
+	}
 	account := claims[names.Account]
 	if account == "" {
-		return integration.Actor{}, integration.Errorf(integration.EUNAUTHORIZED, "The token carries no %s claim.", names.Account)
+		return integration.Actor{}, "", integration.Errorf(integration.EUNAUTHORIZED, "The token carries no %s claim.", names.Account)
 	}
 	if !integration.ValidAccountID(account) {
-		return integration.Actor{}, integration.Errorf(integration.EUNAUTHORIZED, "The token's %s claim is not a valid account id.", names.Account)
+		return integration.Actor{}, "", integration.Errorf(integration.EUNAUTHORIZED, "The token's %s claim is not a valid account id.", names.Account)
 	}
-	actor := integration.Actor{Subject: claims["sub"], AccountID: account, Role: integration.ParseRole(claims[names.Role])}
+	role, err := roleClaim(claims, names.Role)
+	if err != nil {
+		return integration.Actor{}, "", err
+	}
+	actor := integration.Actor{Subject: claims["sub"], AccountID: account, Role: role}
 	if raw, ok := claims[names.Sites]; ok {
-		actor.Sites = []string{}
-		for _, s := range strings.Split(raw, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				actor.Sites = append(actor.Sites, s)
-			}
-		}
+		actor.Sites = append([]string{}, claimList(raw)...)
 	}
-	return actor, nil
+	return actor, "", nil
 }

@@ -219,7 +219,12 @@ var none events.APIGatewayV2HTTPResponse
 // shape.
 func (a *API) route(name string, min integration.Role, f func(context.Context, integration.Actor, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)) Handler {
 	return a.wrap(name, func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		actor, err := a.actor(req)
+		actor, client, err := a.actor(req)
+		if client != "" {
+			// The host backend's calls are traced to its client, never its token.
+			a.log().InfoContext(ctx, "service call", "route", name, "client_id", client,
+				"account_id", actor.AccountID, "request_id", req.RequestContext.RequestID)
+		}
 		if err == nil {
 			err = actor.Require(min)
 		}

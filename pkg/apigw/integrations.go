@@ -17,7 +17,10 @@ import (
 type API struct {
 	Service *integration.Service
 	Claims  ClaimNames
-	Log     *slog.Logger
+	// ServiceAccess says which tokens are the host backend's (none when
+	// its Clients are empty).
+	ServiceAccess ServiceAccess
+	Log           *slog.Logger
 }
 
 // Handler is the signature lambda.Start takes for an HTTP API route.

@@ -1,6 +1,9 @@
 package integration
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Role is an actor's role within its account. Roles are ordered.
 type Role int
@@ -13,9 +16,10 @@ const (
 	RoleOwner
 )
 
-// ParseRole maps a role claim to a Role; unknown names are RoleNone.
+// ParseRole maps a role name, in any case, to a Role; unknown names are
+// RoleNone.
 func ParseRole(s string) Role {
-	switch s {
+	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "viewer":
 		return RoleViewer
 	case "editor":
@@ -26,6 +30,11 @@ func ParseRole(s string) Role {
 		return RoleOwner
 	}
 	return RoleNone
+}
+
+// RoleNames are the roles, lowest first.
+func RoleNames() []string {
+	return []string{"viewer", "editor", "admin", "owner"}
 }
 
 func (r Role) String() string {

@@ -44,6 +44,9 @@ type Env struct {
 	// (JOINERY_APPS_SECRET), for the functions that read them.
 	AppsSecret string
 	Claims     apigw.ClaimNames
+	// Service says which tokens are the host backend's
+	// (JOINERY_SERVICE_CLIENTS, JOINERY_SERVICE_SCOPE).
+	Service apigw.ServiceAccess
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -59,6 +62,12 @@ func FeedSafety(raw string) time.Duration {
 // Claims names the JWT claims; empty names take the defaults.
 func Claims(account, role, sites string) apigw.ClaimNames {
 	return apigw.ClaimNames{Account: account, Role: role, Sites: sites}
+}
+
+// Service reads the service clients (comma-separated; none: no service
+// access) and the scope their tokens must carry.
+func Service(clients, scope string) apigw.ServiceAccess {
+	return apigw.ParseServiceAccess(clients, scope)
 }
 
 // Hooks let a test see and steer what a function does, the function
@@ -131,7 +140,7 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
