@@ -10,8 +10,9 @@ import (
 
 func main() {
 	app := awsapp.New(awsapp.Env{
-		Table:  os.Getenv("JOINERY_TABLE"),
-		Claims: awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Table:           os.Getenv("JOINERY_TABLE"),
+		CursorKeySecret: os.Getenv("JOINERY_CURSOR_KEY_SECRET"),
+		Claims:          awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
 	})
 	lambda.Start(app.Sync().Events())
 }

@@ -43,7 +43,11 @@ type Env struct {
 	// AppsSecret names the secret of the deployment's app credentials
 	// (JOINERY_APPS_SECRET), for the functions that read them.
 	AppsSecret string
-	Claims     apigw.ClaimNames
+	// CursorKeySecret names the secret of the key that signs the
+	// listings' cursors (JOINERY_CURSOR_KEY_SECRET), for the functions
+	// that list.
+	CursorKeySecret string
+	Claims          apigw.ClaimNames
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -83,6 +87,7 @@ type App struct {
 	engine  *syncer.Engine
 	catalog *connector.Catalog
 	apps    *appcreds.Apps
+	cursors *apigw.Cursors
 }
 
 // New loads the AWS configuration and builds the store and the service.
@@ -103,6 +108,10 @@ func New(env Env) *App {
 	}}
 	if env.AppsSecret != "" {
 		a.Service.Apps = a.Apps()
+	}
+	if env.CursorKeySecret != "" {
+		// Read on the first listing, not at start.
+		a.cursors = &apigw.Cursors{Keys: smsecrets.NewCursorKeySecret(secretsmanager.NewFromConfig(cfg), env.CursorKeySecret)}
 	}
 	if env.QueueURL != "" {
 		// They can be many: the sync workers remove them, off the request.
@@ -131,7 +140,7 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, Cursors: a.cursors}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
