@@ -199,6 +199,7 @@ func runScenario(t interface {
 		t.Fatalf("tick: %v", err)
 	}
 	h.drain()
+	h.pages("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil)
 
 	// A push job the queue gave up on: the dead-letter queue's function
 	// keeps it, and a replay sends it again.
@@ -281,6 +282,14 @@ func runScenario(t interface {
 	h.rec.mu.Lock()
 	delete(h.rec.fail, "DeleteIntegrationFunction sqs:SendMessage")
 	h.rec.mu.Unlock()
+
+	// Two integrations listed a page at a time.
+	for _, site := range []string{"site-4", "site-5"} {
+		resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+			map[string]any{"site_id": site, "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+		want(resp, http.StatusCreated, "create")
+	}
+	h.pages("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil)
 
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {
