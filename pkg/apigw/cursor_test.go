@@ -10,7 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 // listReq is a request of route by a caller of account with claims.
@@ -252,5 +254,35 @@ func TestAnEmptySitesClaimMeansNoSites(t *testing.T) {
 	}
 	if status, _, resp := call(t, api.GetIntegration(), listReq("acct-a", "", map[string]string{"id": id}, nil)); status != 404 {
 		t.Fatalf("get: %d %s", status, resp.Body)
+	}
+}
+
+// Every listing refuses a cursor it did not issue, even one its store
+// would have read (a run id, a key past every item), which used to end the
+// listing early with an empty last page.
+func TestEveryListingRefusesACursorItDidNotIssue(t *testing.T) {
+	api := newAPI(t)
+	id := createIn(t, api, "acct-a", "site-1")
+	s := &apigw.SyncAPI{API: api, Engine: &syncer.Engine{Integrations: api.Service, Store: api.Service.Store.(*embedded.Store)}}
+	storeLike := base64.RawURLEncoding.EncodeToString([]byte("~"))
+	for name, c := range map[string]struct {
+		h     apigw.Handler
+		path  map[string]string
+		query map[string]string
+	}{
+		"integrations": {api.ListIntegrations(), nil, nil},
+		"site keys":    {api.ListSiteKeys(), map[string]string{"site_id": "site-1"}, nil},
+		"runs":         {s.Runs(), map[string]string{"id": id}, nil},
+		"events":       {s.Events(), map[string]string{"id": id}, map[string]string{"status": "error"}},
+		"records":      {s.Records(), map[string]string{"id": id}, map[string]string{"model": "post"}},
+	} {
+		for _, cursor := range []string{storeLike, "garbage"} {
+			q := map[string]string{"cursor": cursor}
+			for k, v := range c.query {
+				q[k] = v
+			}
+			status, body, _ := call(t, c.h, listReq("acct-a", "-", c.path, q))
+			wantCursorRefused(t, status, body, name+" with "+cursor)
+		}
 	}
 }
