@@ -17,7 +17,7 @@ type apiHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.
 
 // iamFunctions builds every function of template.yaml as its main.go does.
 var iamFunctions = map[string]iamFunction{
-	"ListIntegrationsFunction": {dir: "integrations-list", start: "app.API().ListIntegrations()",
+	"ListIntegrationsFunction": {dir: "integrations-list", env: []string{"CursorKeySecret"}, start: "app.API().ListIntegrations()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListIntegrations()) }},
 	"CreateIntegrationFunction": {dir: "integrations-create", env: []string{"SecretPrefix"}, start: "app.API().CreateIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateIntegration()) }},
@@ -37,7 +37,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().UpdateStructure()) }},
 	"CreateSiteKeyFunction": {dir: "sitekeys-create", start: "app.API().CreateSiteKey()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateSiteKey()) }},
-	"ListSiteKeysFunction": {dir: "sitekeys-list", start: "app.API().ListSiteKeys()",
+	"ListSiteKeysFunction": {dir: "sitekeys-list", env: []string{"CursorKeySecret"}, start: "app.API().ListSiteKeys()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListSiteKeys()) }},
 	"RevokeSiteKeyFunction": {dir: "sitekeys-revoke", start: "app.API().RevokeSiteKey()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().RevokeSiteKey()) }},
@@ -47,13 +47,13 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SyncStatus()) }},
 	"SyncHealthFunction": {dir: "integrations-sync-health", start: "app.Sync().SyncHealth()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SyncHealth()) }},
-	"RecordsFunction": {dir: "integrations-records", env: []string{"FeedSafety"}, start: "app.Sync().Records()",
+	"RecordsFunction": {dir: "integrations-records", env: []string{"FeedSafety", "CursorKeySecret"}, start: "app.Sync().Records()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Records()) }},
 	"RecordGetFunction": {dir: "integrations-record-get", start: "app.Sync().Record()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Record()) }},
-	"EventsFunction": {dir: "integrations-events", start: "app.Sync().Events()",
+	"EventsFunction": {dir: "integrations-events", env: []string{"CursorKeySecret"}, start: "app.Sync().Events()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Events()) }},
-	"RunsFunction": {dir: "integrations-runs-list", start: "app.Sync().Runs()",
+	"RunsFunction": {dir: "integrations-runs-list", env: []string{"CursorKeySecret"}, start: "app.Sync().Runs()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Runs()) }},
 	"CancelRunFunction": {dir: "integrations-run-cancel", start: "app.Sync().CancelRun()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().CancelRun()) }},
@@ -61,7 +61,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Push()) }},
 	"GetPushFunction": {dir: "integrations-push-get", start: "app.Sync().GetPush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().GetPush()) }},
-	"ListPushesFunction": {dir: "integrations-pushes-list", start: "app.Sync().Pushes()",
+	"ListPushesFunction": {dir: "integrations-pushes-list", env: []string{"CursorKeySecret"}, start: "app.Sync().Pushes()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Pushes()) }},
 	"ResolvePushFunction": {dir: "integrations-push-resolve", env: []string{"QueueURL"}, start: "app.Sync().ResolvePush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ResolvePush()) }},
@@ -156,6 +156,13 @@ func runScenario(t interface {
 		t.Fatalf("the sync wrote no records: %s\nstatus %s\nevents %s", resp.Body, st.Body, ev.Body)
 	}
 	h.api("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, nil, nil, nil)
+	// Every listing paged: its cursor signed, then verified, with the
+	// stack's cursor key.
+	h.pages("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil)
+	h.pages("ListSiteKeysFunction", "GET", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil)
+	h.pages("EventsFunction", "GET", "/v1/integrations/{id}/events", id, nil)
+	h.pages("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil)
+	h.pages("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, map[string]string{"model": "post"})
 	h.posts.Store(2)
 	resp = h.api("RecordGetFunction", "GET", "/v1/integrations/{id}/records/{model}/{external_id}",
 		map[string]string{"id": it.ID, "model": "post", "external_id": "1"}, nil, nil, nil)
@@ -211,6 +218,7 @@ func runScenario(t interface {
 	want(resp, http.StatusOK, "pushes in conflict")
 	h.api("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, map[string]string{"local_id": "article-1", "status": "queued"}, nil, nil)
 	h.api("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, nil, nil, nil)
+	h.pages("ListPushesFunction", "GET", "/v1/integrations/{id}/pushes", id, nil)
 	resp = h.api("GetPushFunction", "GET", "/v1/integrations/{id}/pushes/{push_id}", map[string]string{"id": it.ID, "push_id": conflicts[0]}, nil, nil, nil)
 	want(resp, http.StatusOK, "push in conflict")
 	resp = h.api("ResolvePushFunction", "POST", "/v1/integrations/{id}/pushes/{push_id}/resolve", map[string]string{"id": it.ID, "push_id": conflicts[0]}, nil,
@@ -237,6 +245,7 @@ func runScenario(t interface {
 		t.Fatalf("tick: %v", err)
 	}
 	h.drain()
+	h.pages("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil)
 
 	// A push job the queue gave up on: the dead-letter queue's function
 	// keeps it, and a replay sends it again.
@@ -320,6 +329,14 @@ func runScenario(t interface {
 	delete(h.rec.fail, "DeleteIntegrationFunction sqs:SendMessage")
 	h.rec.mu.Unlock()
 
+	// Two integrations listed a page at a time.
+	for _, site := range []string{"site-4", "site-5"} {
+		resp = h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil,
+			map[string]any{"site_id": site, "platform": "wordpress", "external_site_url": siteURL, "credentials": creds}, nil)
+		want(resp, http.StatusCreated, "create")
+	}
+	h.pages("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil)
+
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {
 		t.Errorf("revoke: %d %s", resp.StatusCode, resp.Body)
@@ -340,5 +357,26 @@ func (h *iamHarness) interrupt(id string) {
 	next.DeletingSince, next.Version = &now, cur.Version+1
 	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
 		h.t.Fatalf("mark %s deleting: %v", id, err)
+	}
+}
+
+// pages lists with one item a page and, if there is a next page, reads it
+// with the cursor.
+func (h *iamHarness) pages(fn, method, path string, pathParams, query map[string]string) {
+	h.t.Helper()
+	q := map[string]string{"limit": "1"}
+	for k, v := range query {
+		q[k] = v
+	}
+	var page struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	decodeBody(h.t, h.api(fn, method, path, pathParams, q, nil, nil), &page)
+	if page.NextCursor == "" {
+		return
+	}
+	q["cursor"] = page.NextCursor
+	if resp := h.api(fn, method, path, pathParams, q, nil, nil); resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("%s with its cursor: %d %s", path, resp.StatusCode, resp.Body)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -30,6 +31,7 @@ import (
 	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/dynamostore"
+	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
 	"gopkg.in/yaml.v3"
 )
@@ -623,7 +625,17 @@ func TestIAMCoversCalls(t *testing.T) {
 		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts}
 
 	apps := "joinery-iam-apps-" + suffix
-	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps}
+	// The stack creates the cursor key secret; functions are given its ARN.
+	sm := secretsmanager.NewFromConfig(cfg)
+	cursorKey, err := smsecrets.NewCursorKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("joinery-iam-cursor-" + suffix), SecretString: aws.String(cursorKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps, CursorKeySecret: *created.ARN}
 	for id, f := range iamFunctions {
 		t.Run("main/"+id, func(t *testing.T) { checkMain(t, f) })
 		var e awsapp.Env
@@ -640,6 +652,8 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.AppsSecret = env.AppsSecret
 			case "FeedSafety":
 				e.FeedSafety = awsapp.FeedSafety("0") // records show at once
+			case "CursorKeySecret":
+				e.CursorKeySecret = env.CursorKeySecret
 			}
 		}
 		awsapp.Hooks.APIOptions = []func(*middleware.Stack) error{rec.option(id)}
@@ -653,7 +667,7 @@ func TestIAMCoversCalls(t *testing.T) {
 	}
 
 	v := resolver{
-		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": prefix, "AppsSecretName": apps,
+		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": prefix, "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
 			"AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 		attrs: map[string]string{"Table.Arn": tableARN(table, ""), "SyncQueue.Arn": queueARN(queueName), "SyncQueue.QueueName": queueName,
 			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq"},
@@ -719,7 +733,7 @@ func checkMain(t *testing.T, f iamFunction) {
 	}
 	var fields []string
 	for _, m := range mainEnvField.FindAllStringSubmatch(string(src), -1) {
-		if m[1] != "Claims" && m[1] != "Table" {
+		if m[1] != "Claims" && m[1] != "Table" && m[1] != "Service" {
 			fields = append(fields, m[1])
 		}
 	}

@@ -11,9 +11,10 @@ import (
 
 func main() {
 	app := awsapp.New(awsapp.Env{
-		Table:   os.Getenv("JOINERY_TABLE"),
-		Claims:  awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
-		Service: awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
+		Table:           os.Getenv("JOINERY_TABLE"),
+		Claims:          awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Service:         awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
+		CursorKeySecret: os.Getenv("JOINERY_CURSOR_KEY_SECRET"),
 	})
 	lambda.Start(app.Sync().Runs())
 }

@@ -50,6 +50,10 @@ type settings struct {
 	// (JOINERY_BACKEND=aws only; it wins over the file there).
 	AppsFile   string
 	AppsSecret string
+	// CursorKeySecret is JOINERY_CURSOR_KEY_SECRET, the secret of the key
+	// that signs cursors (JOINERY_BACKEND=aws only, created if missing);
+	// otherwise the key is the file cursor.key in the data dir.
+	CursorKeySecret string
 	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
 	// safety window ("": the default); newApp refuses a bad one.
 	FeedSafetySeconds string
@@ -74,6 +78,7 @@ func settingsFromEnv(dataDir string) settings {
 		Template:          os.Getenv("JOINERY_TEMPLATE"),
 		AppsFile:          os.Getenv("JOINERY_APPS_FILE"),
 		AppsSecret:        os.Getenv("JOINERY_APPS_SECRET"),
+		CursorKeySecret:   os.Getenv("JOINERY_CURSOR_KEY_SECRET"),
 	}
 }
 
@@ -108,6 +113,8 @@ type app struct {
 	workerTimeout time.Duration
 	// schedulerTimeout is the scheduler function's: a tick ends there.
 	schedulerTimeout time.Duration
+	// cursors signs the listings' cursors (tests set its clock).
+	cursors *apigw.Cursors
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -224,6 +231,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		secrets   integration.Secrets
 		vis       sqsworker.Visibility
 		appsSrc   appcreds.Source = appcreds.File{Path: s.AppsFile}
+		// The key file is made on the first listing that needs it.
+		cursorKeys integration.CursorKeys = embedded.NewCursorKeyFile(filepath.Join(s.DataDir, "cursor.key"), nil)
 	)
 	switch s.Backend {
 	case "embedded":
@@ -267,6 +276,13 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		if s.AppsSecret != "" {
 			appsSrc = smsecrets.NewAppsSecret(secretsmanager.NewFromConfig(cfg), s.AppsSecret)
 		}
+		if s.CursorKeySecret != "" {
+			// As the stack would have made it.
+			if err := smsecrets.CreateCursorKeySecret(ctx, secretsmanager.NewFromConfig(cfg), s.CursorKeySecret); err != nil {
+				return nil, err
+			}
+			cursorKeys = smsecrets.NewCursorKeySecret(secretsmanager.NewFromConfig(cfg), s.CursorKeySecret)
+		}
 		q := sqsqueue.New(sq, qURL, dlqURL)
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
 	default:
@@ -281,7 +297,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
-	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log}
+	a.cursors = &apigw.Cursors{Keys: cursorKeys}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {

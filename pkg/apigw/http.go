@@ -228,6 +228,9 @@ func (a *API) route(name string, min integration.Role, f func(context.Context, i
 		if err == nil {
 			err = actor.Require(min)
 		}
+		if err == nil {
+			ctx, req, err = a.openCursor(ctx, name, actor, req)
+		}
 		if err != nil {
 			return errorResponse(ctx, a.log(), err), nil
 		}

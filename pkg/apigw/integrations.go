@@ -21,6 +21,9 @@ type API struct {
 	// its Clients are empty).
 	ServiceAccess ServiceAccess
 	Log           *slog.Logger
+	// Cursors signs the listings' cursors (nil: a key of this process
+	// only, for tests).
+	Cursors *Cursors
 }
 
 // Handler is the signature lambda.Start takes for an HTTP API route.
@@ -150,14 +153,18 @@ func (a *API) ListIntegrations() Handler {
 		if err != nil {
 			return none, err
 		}
-		page, err := a.Service.List(ctx, actor, q["site_id"], q["platform"], limit, q["cursor"])
+		var page integration.Page
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Service.List(ctx, actor, q["site_id"], q["platform"], limit, cursor)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
 		out := struct {
 			Items      []integrationJSON `json:"items"`
 			NextCursor string            `json:"next_cursor,omitempty"`
-		}{Items: make([]integrationJSON, len(page.Items)), NextCursor: page.NextCursor}
+		}{Items: make([]integrationJSON, len(page.Items)), NextCursor: next}
 		for i, it := range page.Items {
 			out.Items[i] = toJSON(it)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 // pushDetailJSON is one push as GET …/pushes/{push_id} shows it: with its
@@ -56,14 +57,18 @@ func (a *SyncAPI) Pushes() Handler {
 		if err != nil {
 			return none, err
 		}
-		page, err := a.Engine.Pushes(ctx, actor, req.PathParameters["id"], q["status"], q["local_id"], limit, q["cursor"])
+		var page syncer.PushPage
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Engine.Pushes(ctx, actor, req.PathParameters["id"], q["status"], q["local_id"], limit, cursor)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
 		out := struct {
 			Items      []pushJSON `json:"items"`
 			NextCursor string     `json:"next_cursor,omitempty"`
-		}{Items: make([]pushJSON, len(page.Items)), NextCursor: page.NextCursor}
+		}{Items: make([]pushJSON, len(page.Items)), NextCursor: next}
 		for i, p := range page.Items {
 			out.Items[i] = pushToJSON(p)
 		}

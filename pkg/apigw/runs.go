@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/syncer"
 )
 
 // Runs handles GET /v1/integrations/{id}/runs: the integration's runs,
@@ -17,14 +18,18 @@ func (a *SyncAPI) Runs() Handler {
 		if err != nil {
 			return none, err
 		}
-		page, err := a.Engine.Runs(ctx, actor, req.PathParameters["id"], limit, q["cursor"])
+		var page syncer.RunPage
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Engine.Runs(ctx, actor, req.PathParameters["id"], limit, cursor)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
 		out := struct {
 			Items      []*runJSON `json:"items"`
 			NextCursor string     `json:"next_cursor,omitempty"`
-		}{Items: make([]*runJSON, len(page.Items)), NextCursor: page.NextCursor}
+		}{Items: make([]*runJSON, len(page.Items)), NextCursor: next}
 		for i, r := range page.Items {
 			out.Items[i] = runToJSON(r)
 		}

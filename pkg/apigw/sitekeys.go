@@ -58,14 +58,18 @@ func (a *API) ListSiteKeys() Handler {
 		if err != nil {
 			return none, err
 		}
-		page, err := a.Service.ListSiteKeys(ctx, actor, req.PathParameters["site_id"], limit, q["cursor"])
+		var page integration.SiteKeyPage
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Service.ListSiteKeys(ctx, actor, req.PathParameters["site_id"], limit, cursor)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
 		out := struct {
 			Items      []siteKeyJSON `json:"items"`
 			NextCursor string        `json:"next_cursor,omitempty"`
-		}{Items: make([]siteKeyJSON, len(page.Items)), NextCursor: page.NextCursor}
+		}{Items: make([]siteKeyJSON, len(page.Items)), NextCursor: next}
 		for i, k := range page.Items {
 			out.Items[i] = siteKeyToJSON(k)
 		}

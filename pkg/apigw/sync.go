@@ -109,7 +109,11 @@ func (a *SyncAPI) Records() Handler {
 			}
 		}
 		fill := newPageFill()
-		page, err := a.Engine.Records(ctx, actor, req.PathParameters["id"], q["model"], after, limit, q["cursor"], fill.take)
+		var page syncer.RecordPage
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Engine.Records(ctx, actor, req.PathParameters["id"], q["model"], after, limit, cursor, fill.take)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
@@ -117,7 +121,7 @@ func (a *SyncAPI) Records() Handler {
 		if err != nil {
 			return none, err
 		}
-		return jsonResponse(http.StatusOK, recordPage{items, page.NextCursor}), nil
+		return jsonResponse(http.StatusOK, recordPage{items, next}), nil
 	})
 }
 
@@ -327,14 +331,18 @@ func (a *SyncAPI) Events() Handler {
 		if err != nil {
 			return none, err
 		}
-		page, err := a.Engine.Events(ctx, actor, req.PathParameters["id"], q["status"], q["type"], limit, q["cursor"])
+		var page syncer.EventPage
+		next, err := a.page(ctx, q["cursor"], func(cursor string) (int, string, error) {
+			page, err = a.Engine.Events(ctx, actor, req.PathParameters["id"], q["status"], q["type"], limit, cursor)
+			return len(page.Items), page.NextCursor, err
+		})
 		if err != nil {
 			return none, err
 		}
 		out := struct {
 			Items      []eventJSON `json:"items"`
 			NextCursor string      `json:"next_cursor,omitempty"`
-		}{Items: make([]eventJSON, len(page.Items)), NextCursor: page.NextCursor}
+		}{Items: make([]eventJSON, len(page.Items)), NextCursor: next}
 		for i, e := range page.Items {
 			out.Items[i] = eventJSON{e.ID, e.RunID, e.Type, e.Status, e.Model, e.ExternalID, e.Message, e.At, e.Details}
 		}

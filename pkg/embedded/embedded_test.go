@@ -118,3 +118,30 @@ func TestSecretsKeysAndTampering(t *testing.T) {
 		t.Fatalf("after reopen: %v %v", got, err)
 	}
 }
+
+func TestCursorKeysConformance(t *testing.T) {
+	conformance.TestCursorKeys(t, func(t *testing.T) conformance.CursorKeyStore {
+		path := filepath.Join(t.TempDir(), "cursor.key")
+		f := NewCursorKeyFile(path, nil)
+		return conformance.CursorKeyStore{
+			Keys:   f,
+			Reopen: func(*testing.T) integration.CursorKeys { return NewCursorKeyFile(path, nil) },
+			Rotate: func(t *testing.T) {
+				if err := f.Rotate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}
+
+// The key file is the runner's secret: only its owner may read it.
+func TestCursorKeyFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cursor.key")
+	if _, err := NewCursorKeyFile(path, nil).CursorKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("cursor key file mode %v %v", fi.Mode(), err)
+	}
+}

@@ -58,3 +58,28 @@ func TestAppsSecretConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestCursorKeySecretConformance(t *testing.T) {
+	sm := secretsmanager.NewFromConfig(awstest.Config(awstest.Moto(t)))
+	ctx := context.Background()
+	conformance.TestCursorKeys(t, func(t *testing.T) conformance.CursorKeyStore {
+		// As the stack creates it: a generated value.
+		name := fmt.Sprintf("joinery-cursor-key-test-%d", time.Now().UnixNano())
+		if err := CreateCursorKeySecret(ctx, sm, name); err != nil {
+			t.Fatal(err)
+		}
+		return conformance.CursorKeyStore{
+			Keys:   NewCursorKeySecret(sm, name),
+			Reopen: func(*testing.T) integration.CursorKeys { return NewCursorKeySecret(sm, name) },
+			Rotate: func(t *testing.T) {
+				key, err := NewCursorKey()
+				if err == nil {
+					_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(key)})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}

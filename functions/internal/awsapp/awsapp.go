@@ -47,6 +47,10 @@ type Env struct {
 	// Service says which tokens are the host backend's
 	// (JOINERY_SERVICE_CLIENTS, JOINERY_SERVICE_SCOPE).
 	Service apigw.ServiceAccess
+	// CursorKeySecret names the secret of the key that signs the
+	// listings' cursors (JOINERY_CURSOR_KEY_SECRET), for the functions
+	// that list.
+	CursorKeySecret string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -92,6 +96,7 @@ type App struct {
 	engine  *syncer.Engine
 	catalog *connector.Catalog
 	apps    *appcreds.Apps
+	cursors *apigw.Cursors
 }
 
 // New loads the AWS configuration and builds the store and the service.
@@ -112,6 +117,10 @@ func New(env Env) *App {
 	}}
 	if env.AppsSecret != "" {
 		a.Service.Apps = a.Apps()
+	}
+	if env.CursorKeySecret != "" {
+		// Read on the first listing, not at start.
+		a.cursors = &apigw.Cursors{Keys: smsecrets.NewCursorKeySecret(secretsmanager.NewFromConfig(cfg), env.CursorKeySecret)}
 	}
 	if env.QueueURL != "" {
 		// They can be many: the sync workers remove them, off the request.
@@ -140,7 +149,7 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
