@@ -1,7 +1,9 @@
 package wordpress
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +16,11 @@ import (
 )
 
 // A refused address is reported without the address it resolved to or
-// the setting that would allow it.
+// the setting that would allow it; the log has them.
 func TestBlockedAddressMessage(t *testing.T) {
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logged, nil)))
 	conn := connector.Connection{SiteURL: "http://127.0.0.1:9", HTTP: safehttp.New(safehttp.Options{}),
 		Credentials: map[string]string{"username": "u", "app_password": "p"}}
 	res, err := New().TestConnection(context.Background(), conn)
@@ -28,6 +33,9 @@ func TestBlockedAddressMessage(t *testing.T) {
 	for _, leak := range []string{"127.0.0.1", safehttp.EnvAllowPrivate, "loopback"} {
 		if strings.Contains(res.Message, leak) {
 			t.Errorf("message %q shows %q", res.Message, leak)
+		}
+		if !strings.Contains(logged.String(), leak) {
+			t.Errorf("the log does not say %q: %s", leak, logged.String())
 		}
 	}
 }
