@@ -211,8 +211,9 @@ var policyTemplates = map[string][]grant{
 // resolver turns the template's intrinsic functions into the values the
 // test's resources have.
 type resolver struct {
-	refs  map[string]string // !Ref X and ${X}
-	attrs map[string]string // !GetAtt X.Y and ${X.Y}
+	refs       map[string]string     // !Ref X and ${X}
+	attrs      map[string]string     // !GetAtt X.Y and ${X.Y}
+	conditions map[string]*yaml.Node // the template's Conditions, for !If
 }
 
 func (v resolver) sub(s string, extra map[string]string) (string, error) {
@@ -248,9 +249,22 @@ func (v resolver) value(n *yaml.Node) (string, error) {
 			return v.value(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!GetAtt", Value: arg.Value})
 		case "Fn::Sub":
 			return v.value(&yaml.Node{Kind: arg.Kind, Tag: "!Sub", Value: arg.Value, Content: arg.Content})
+		case "Fn::If":
+			return v.value(&yaml.Node{Kind: arg.Kind, Tag: "!If", Content: arg.Content})
 		}
 	}
 	switch n.Tag {
+	case "!If":
+		if n.Kind == yaml.SequenceNode && len(n.Content) == 3 {
+			ok, err := v.condition(n.Content[0].Value)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				return v.value(n.Content[1])
+			}
+			return v.value(n.Content[2])
+		}
 	case "!Ref":
 		if x, ok := v.refs[n.Value]; ok {
 			return x, nil
@@ -282,7 +296,7 @@ func (v resolver) value(n *yaml.Node) (string, error) {
 
 func (v resolver) list(n *yaml.Node) ([]string, error) {
 	nodes := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
+	if n.Kind == yaml.SequenceNode && n.Tag == "!!seq" { // not !Sub [...] or !If [...]
 		nodes = n.Content
 	}
 	var out []string
@@ -591,7 +605,10 @@ func TestIAMCoversCalls(t *testing.T) {
 	endpoint := awstest.Moto(t)
 	ctx := context.Background()
 	suffix := fmt.Sprint(time.Now().UnixNano())
-	table, queueName, prefix := "joinery-iam-"+suffix, "joinery-iam-"+suffix, "joinery-iam-"+suffix+"/"
+	// The stack is rendered as a new one (SecretPrefix empty), whose
+	// secrets are named joinery/<stack name>/.
+	stack := "iam-" + suffix
+	table, queueName, prefix := "joinery-iam-"+suffix, "joinery-iam-"+suffix, "joinery/"+stack+"/"
 	cfg := awstest.Config(endpoint)
 	ddb := dynamodb.NewFromConfig(cfg)
 	if err := dynamostore.CreateTable(ctx, ddb, table); err != nil {
@@ -667,12 +684,12 @@ func TestIAMCoversCalls(t *testing.T) {
 	}
 
 	v := resolver{
-		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": prefix, "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
-			"AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
+		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": "", "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
+			"AWS::StackName": stack, "AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 		attrs: map[string]string{"Table.Arn": tableARN(table, ""), "SyncQueue.Arn": queueARN(queueName), "SyncQueue.QueueName": queueName,
 			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq"},
 	}
-	checkGrants(t, rec, functionGrants(t, "../template.yaml", v))
+	checkGrants(t, rec, functionGrants(t, "../template.yaml", withConditions(t, "../template.yaml", v)))
 }
 
 // checkGrants fails for each recorded call the function is not allowed,

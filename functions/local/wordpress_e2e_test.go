@@ -95,7 +95,7 @@ func TestWordPressConnection(t *testing.T) {
 	viaName := "http://localhost:" + internal.URL[strings.LastIndex(internal.URL, ":")+1:]
 	for _, target := range []string{"http://169.254.169.254", internal.URL, "http://[::1]", "http://10.0.0.1", viaName, redirector.URL} {
 		res, it = check(target, "admin", wp["WP_ADMIN_APP_PASSWORD"])
-		if res["ok"] != false || !strings.Contains(res["message"].(string), "refused to connect") || it["connection_status"] != "error" {
+		if res["ok"] != false || !strings.Contains(res["message"].(string), "points at a private or reserved address") || it["connection_status"] != "error" {
 			t.Fatalf("%s was not refused: %v", target, res)
 		}
 	}

@@ -103,6 +103,9 @@ func bearer(req events.APIGatewayV2HTTPRequest) string {
 // the service), and errors are rendered in the one error shape.
 func (a *API) siteKeyRoute(name string, f func(ctx context.Context, key string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)) Handler {
 	return a.wrap(name, func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		if err := a.limitSource(ctx, "site_key", req); err != nil {
+			return errorResponse(ctx, a.log(), err), nil
+		}
 		key := bearer(req)
 		if key == "" {
 			return errorResponse(ctx, a.log(), integration.Errorf(integration.EUNAUTHORIZED, "A site key is required: Authorization: Bearer <site key>.")), nil

@@ -14,6 +14,7 @@
 package safehttp
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -203,16 +204,45 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", t.userAgent)
 	}
+	cancel := context.CancelFunc(func() {})
+	if dl, ok := req.Context().Deadline(); ok {
+		// Stop short of the caller's deadline (a Lambda's), so that a slow
+		// site is a timeout the caller still has time to report, not a
+		// function killed mid-request.
+		var ctx context.Context
+		ctx, cancel = context.WithDeadline(req.Context(), dl.Add(-DeadlineMargin(time.Until(dl))))
+		req = req.WithContext(ctx)
+	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	// 101 Switching Protocols has a writable body (a raw stream), which a
 	// read-only wrapper would hide.
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		resp.Body = &limitedBody{rc: resp.Body, left: t.maxBody, limit: t.maxBody}
 	}
 	return resp, nil
+}
+
+// DeadlineMargin is how long before its context's deadline a request is
+// given up: a quarter of the time left, at most two seconds.
+func DeadlineMargin(left time.Duration) time.Duration {
+	return min(2*time.Second, max(left, 0)/4)
+}
+
+// cancelBody releases a request's derived context once its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the pool.

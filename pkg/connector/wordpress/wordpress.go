@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -150,12 +151,19 @@ func (c *Connector) do(ctx context.Context, conn connector.Connection, method, u
 	return resp, b, nil
 }
 
+// BlockedMessage is what a caller is told of a refused destination.
+const BlockedMessage = "The URL points at a private or reserved address, which Joinery does not connect to."
+
 // transportError names what went wrong before WordPress could answer.
 func transportError(err error) error {
 	var blocked *safehttp.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		return &connector.Error{Kind: connector.ErrBlocked, Message: "Joinery " + blocked.Error() + ".", Err: err}
+		// The caller learns only that the address is refused; which address
+		// it resolved to, and the setting that would allow it, are for the
+		// operator's log.
+		slog.Warn("refused an outbound connection", "host", blocked.Host, "ip", blocked.IP, "port", blocked.Port, "reason", blocked.Reason, "error", blocked.Error())
+		return &connector.Error{Kind: connector.ErrBlocked, Message: BlockedMessage, Err: err}
 	case safehttp.IsTLS(err):
 		return &connector.Error{Kind: connector.ErrUnavailable, Message: "The site's TLS certificate is not valid (expired, self-signed or for another name); fix the certificate or use the right URL.", Err: err}
 	case safehttp.IsTimeout(err):

@@ -236,7 +236,7 @@ func TestFeaturedImageRefusesInternalAddresses(t *testing.T) {
 		_, err := c.Create(context.Background(), conn, integration.Record{Model: "post", Title: "SSRF " + src, Status: "draft",
 			FeaturedImage: &integration.Image{URL: src}})
 		var ce *connector.Error
-		if !errors.As(err, &ce) || ce.Kind != connector.ErrBlocked || !strings.Contains(ce.Message, "Featured image") || !strings.Contains(ce.Message, "refused to connect") {
+		if !errors.As(err, &ce) || ce.Kind != connector.ErrBlocked || !strings.Contains(ce.Message, "Featured image") || !strings.Contains(ce.Message, "points at a private or reserved address") {
 			t.Fatalf("%s: %v, want a refusal naming the featured image", src, err)
 		}
 	}
