@@ -56,6 +56,9 @@ func loadOpenAPI(t testing.TB) (*openapi3.T, routers.Router) {
 // call; it goes on with its own checks.
 func checkAgainstOpenAPI(t testing.TB, req *http.Request, reqBody string, status int, header http.Header, body []byte) {
 	t.Helper()
+	if req.Method == http.MethodOptions {
+		return // a CORS preflight: the gateway's own answer, no route's
+	}
 	_, router := loadOpenAPI(t)
 	what := req.Method + " " + req.URL.Path
 	// The router matches on the path alone: the document's server is "/".
