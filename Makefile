@@ -32,7 +32,8 @@ FUNCTIONS := \
 	ResolvePushFunction:integrations-push-resolve \
 	SchedulerFunction:sync-scheduler \
 	SyncWorkerFunction:sync-worker \
-	ListPlatformsFunction:platforms-list
+	ListPlatformsFunction:platforms-list \
+	OpenAPIFunction:openapi-get
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

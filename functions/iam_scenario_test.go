@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/functions/internal/scheduler"
+	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/sqsworker"
 	"github.com/joinery/joinery/pkg/syncer"
 )
@@ -73,6 +74,9 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ReplayDeadLetters()) }},
 	"ListPlatformsFunction": {dir: "platforms-list", env: []string{"AppsSecret"}, start: "app.Platforms().ListPlatforms()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Platforms().ListPlatforms()) }},
+	// No environment, no AWS call: no permission beyond its logs.
+	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
+		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
 	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
@@ -102,6 +106,8 @@ func runScenario(t interface {
 	// credentials.
 	resp := h.api("ListPlatformsFunction", "GET", "/v1/platforms", nil, nil, nil, nil)
 	want(resp, http.StatusOK, "platforms")
+	resp = h.api("OpenAPIFunction", "GET", "/v1/openapi.json", nil, nil, nil, nil)
+	want(resp, http.StatusOK, "openapi document")
 
 	// Site keys.
 	resp = h.api("CreateSiteKeyFunction", "POST", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, map[string]string{"name": "plugin"}, nil)

@@ -490,6 +490,9 @@ type iamFunction struct {
 	dir   string
 	env   []string // Env fields main.go sets
 	start string   // what main.go hands lambda.Start, after "app."
+	// noAWS: the function calls no AWS API (the template must then grant
+	// it nothing), so the scenario runs it without expecting a call.
+	noAWS bool
 	build func(env awsapp.Env) any
 }
 
@@ -734,6 +737,10 @@ func checkGrants(t *testing.T, rec *callRecorder, grants map[string][]grant) {
 	for id := range grants {
 		if _, ok := iamFunctions[id]; !ok {
 			t.Errorf("%s: no scenario runs this function: add it to iamFunctions and runScenario", id)
+		} else if iamFunctions[id].noAWS {
+			if len(grants[id]) > 0 || seen[id] {
+				t.Errorf("%s is meant to call no AWS API, yet template.yaml grants it %d statement(s) or it made a call", id, len(grants[id]))
+			}
 		} else if !seen[id] {
 			t.Errorf("%s made no AWS call in the scenario", id)
 		}

@@ -352,6 +352,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		{key: "GET /v1/integrations/{id}/pushes", authJWT: true, handler: sapi.Pushes()},
 		{key: "POST /v1/integrations/{id}/pushes/{push_id}/resolve", authJWT: true, handler: sapi.ResolvePush()},
+		// Public: the API's own description.
+		{key: "GET /v1/openapi.json", handler: apigw.OpenAPI()},
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},

@@ -138,6 +138,7 @@ func (r *runner) do(method, path, token, body string, headers ...string) reply {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkAgainstOpenAPI(r.t, req, body, resp.StatusCode, resp.Header, b)
 	out := reply{status: resp.StatusCode, header: resp.Header, raw: string(b)}
 	if len(bytes.TrimSpace(b)) > 0 {
 		if err := json.Unmarshal(b, &out.body); err != nil {

@@ -30,7 +30,7 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 	for i := range n {
 		ext := fmt.Sprint(i + 1)
 		changed := at.Add(time.Duration(i) * time.Millisecond)
-		data, _ := json.Marshal(map[string]any{"external_id": ext, "title": "Post " + ext, "status": "publish"})
+		data, _ := json.Marshal(map[string]any{"external_id": ext, "type": model, "title": "Post " + ext, "status": "publish"})
 		sum := sha256.Sum256(data)
 		w := &recWrite{rec: integration.StoredRecord{IntegrationID: integrationID, Model: model, ExternalID: ext, Hash: hex.EncodeToString(sum[:8]),
 			Data: data, ChangedAt: changed, ModifiedAt: changed}, sk: recSK(model, ext)}
