@@ -27,6 +27,7 @@ func newIntegration(account, site, platform string, n int) *integration.Integrat
 		CreatedAt:           now,
 		UpdatedAt:           now,
 		Version:             1,
+		Rev:                 1,
 	}
 }
 
@@ -47,6 +48,7 @@ func wantCode(t *testing.T, err error, code string) {
 // may be shared between subtests; the suite uses fresh account ids.
 func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 	ctx := context.Background()
+	t.Run("revisions", func(t *testing.T) { storeRevisions(t, newStore) })
 	t.Run("create get round trip", func(t *testing.T) {
 		s := newStore(t)
 		acct := uniq("acct")
