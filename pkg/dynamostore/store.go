@@ -98,8 +98,8 @@ type item struct {
 	Version             int64      `dynamodbav:"version"`
 	// Rev is absent from items written before revisions existed; such an
 	// item is at the revision of its version.
-	Rev int64 `dynamodbav:"rev,omitempty"`
-	DeletingSince       *time.Time `dynamodbav:"deleting_since,omitempty"`
+	Rev           int64      `dynamodbav:"rev,omitempty"`
+	DeletingSince *time.Time `dynamodbav:"deleting_since,omitempty"`
 }
 
 func acctPK(account string) string           { return "ACCT#" + account }

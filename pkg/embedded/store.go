@@ -86,8 +86,8 @@ type record struct {
 	Version             int64          `json:"version"`
 	// Rev is absent from records written before revisions existed; such a
 	// record is at the revision of its version.
-	Rev int64 `json:"rev,omitempty"`
-	DeletingSince       *time.Time     `json:"deleting_since,omitempty"`
+	Rev           int64      `json:"rev,omitempty"`
+	DeletingSince *time.Time `json:"deleting_since,omitempty"`
 }
 
 func toRecord(in *integration.Integration) record {
