@@ -214,7 +214,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 					next := *cur
 					next.Config = integration.MergePatch(cur.Config, map[string]any{fmt.Sprintf("k%d", i): float64(i)})
 					next.Version = cur.Version + 1
-					err = s.UpdateIntegration(ctx, &next, cur.Version)
+					err = s.UpdateIntegration(ctx, &next, cur.Rev)
 					if err == nil {
 						return
 					}
@@ -501,7 +501,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 		cur, _ := s.GetIntegration(ctx, a, ids[2])
 		next := *cur
 		next.NextSyncAt, next.Version = nil, cur.Version+1
-		if err := s.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+		if err := s.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
 			t.Fatal(err)
 		}
 		if got := due(base.Add(2 * time.Hour)); len(got) != 3 || got[0] != ids[1] {

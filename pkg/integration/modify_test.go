@@ -176,3 +176,28 @@ func TestStatusWritesDoNotMoveTheVersion(t *testing.T) {
 		}
 	})
 }
+
+type countingSecrets struct {
+	Secrets
+	n int
+}
+
+func (c *countingSecrets) PutSecret(_ context.Context, ref SecretRef, _ map[string]string) (SecretVersion, error) {
+	c.n++
+	return SecretVersion{Name: "joinery/" + ref.IntegrationID, VersionID: string(rune('a' + c.n))}, nil
+}
+
+func TestRefreshedCredentialsAreNotAUserEdit(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	owner := Actor{Subject: "u", AccountID: "acc", Role: RoleOwner}
+	st := &racingStore{it: Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, Rev: 3,
+		Credentials: CredentialsRef{SecretName: "joinery/i1", VersionID: "old", Fields: []string{"access_token"}}}, races: 1}
+	s := &Service{Store: st, Secrets: &countingSecrets{}, Now: func() time.Time { return at }}
+	if err := s.StoreRefreshedCredentials(context.Background(), owner, "i1", map[string]string{"access_token": "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	if st.it.Version != 3 || st.it.Credentials.VersionID == "old" || st.it.ConnectionMessage != "written by the other writer" {
+		t.Errorf("version %d credentials %q message %q: want version 3, the new credentials, the other write kept",
+			st.it.Version, st.it.Credentials.VersionID, st.it.ConnectionMessage)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	// statusWrite records where syncs and connections stand and when the
 	// next sync is due.
 	statusWrite
+	// tokenRefresh points the integration at a refreshed version of its
+	// credentials: the platform's doing, not the user's.
+	tokenRefresh
 )
 
 // structureKey is the config key where discovered content types are kept;
@@ -38,6 +41,8 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.SyncStatus, out.LastSyncAt, out.SyncError = next.SyncStatus, next.LastSyncAt, next.SyncError
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 		out.NextSyncAt = next.NextSyncAt
+	case tokenRefresh:
+		out.Credentials = next.Credentials
 	}
 	return &out
 }

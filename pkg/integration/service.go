@@ -381,7 +381,7 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, kind write
 			return cur, nil
 		}
 		next = kind.keep(cur, next)
-		if edited(cur, next) {
+		if kind == userEdit && edited(cur, next) {
 			next.Version, next.UpdatedAt = cur.Version+1, now
 		}
 		next.Rev = cur.Rev + 1
