@@ -208,7 +208,7 @@ func runScenario(t interface {
 		}
 	}
 	manual.Version = cur.Version + 1
-	if err := h.setup.UpdateIntegration(ctx, &manual, cur.Version); err != nil {
+	if err := h.setup.UpdateIntegration(ctx, &manual, cur.Rev); err != nil {
 		t.Fatalf("set the manual policy: %v", err)
 	}
 	var conflicts []string
@@ -244,7 +244,7 @@ func runScenario(t interface {
 	next := *cur
 	past := time.Now().Add(-time.Hour).UTC()
 	next.NextSyncAt, next.Version = &past, cur.Version+1
-	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+	if err := h.setup.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
 		t.Fatalf("make due: %v", err)
 	}
 	if err := h.handlers["SchedulerFunction"].(func(context.Context, json.RawMessage) error)(ctx, json.RawMessage(`{}`)); err != nil {
@@ -361,7 +361,7 @@ func (h *iamHarness) interrupt(id string) {
 	next := *cur
 	now := time.Now().UTC()
 	next.DeletingSince, next.Version = &now, cur.Version+1
-	if err := h.setup.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+	if err := h.setup.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
 		h.t.Fatalf("mark %s deleting: %v", id, err)
 	}
 }

@@ -27,6 +27,7 @@ func newIntegration(account, site, platform string, n int) *integration.Integrat
 		CreatedAt:           now,
 		UpdatedAt:           now,
 		Version:             1,
+		Rev:                 1,
 	}
 }
 
@@ -47,6 +48,7 @@ func wantCode(t *testing.T, err error, code string) {
 // may be shared between subtests; the suite uses fresh account ids.
 func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 	ctx := context.Background()
+	t.Run("revisions", func(t *testing.T) { storeRevisions(t, newStore) })
 	t.Run("create get round trip", func(t *testing.T) {
 		s := newStore(t)
 		acct := uniq("acct")
@@ -212,7 +214,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 					next := *cur
 					next.Config = integration.MergePatch(cur.Config, map[string]any{fmt.Sprintf("k%d", i): float64(i)})
 					next.Version = cur.Version + 1
-					err = s.UpdateIntegration(ctx, &next, cur.Version)
+					err = s.UpdateIntegration(ctx, &next, cur.Rev)
 					if err == nil {
 						return
 					}
@@ -499,7 +501,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 		cur, _ := s.GetIntegration(ctx, a, ids[2])
 		next := *cur
 		next.NextSyncAt, next.Version = nil, cur.Version+1
-		if err := s.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+		if err := s.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
 			t.Fatal(err)
 		}
 		if got := due(base.Add(2 * time.Hour)); len(got) != 3 || got[0] != ids[1] {

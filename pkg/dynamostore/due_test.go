@@ -79,7 +79,7 @@ func TestTheDueIndexIsShardedAndReadsThePreviousReleasesPartition(t *testing.T) 
 	}
 	next := *cur
 	next.Version++
-	if err := s.UpdateIntegration(ctx, &next, cur.Version); err != nil {
+	if err := s.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
 		t.Fatal(err)
 	}
 	out, err := plain.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: pk(acctPK(account), intSK(old.ID))})

@@ -96,7 +96,10 @@ type item struct {
 	CreatedAt           time.Time  `dynamodbav:"created_at"`
 	UpdatedAt           time.Time  `dynamodbav:"updated_at"`
 	Version             int64      `dynamodbav:"version"`
-	DeletingSince       *time.Time `dynamodbav:"deleting_since,omitempty"`
+	// Rev is absent from items written before revisions existed; such an
+	// item is at the revision of its version.
+	Rev           int64      `dynamodbav:"rev,omitempty"`
+	DeletingSince *time.Time `dynamodbav:"deleting_since,omitempty"`
 }
 
 func acctPK(account string) string           { return "ACCT#" + account }
@@ -124,7 +127,7 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 		SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt, SyncError: in.SyncError, NextSyncAt: in.NextSyncAt,
 		ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
-		Version: in.Version, DeletingSince: in.DeletingSince,
+		Version: in.Version, Rev: in.Rev, DeletingSince: in.DeletingSince,
 	}
 	// Only integrations with a next sync are in the scheduler's sparse
 	// index, and not while they are being deleted.
@@ -164,9 +167,20 @@ func fromItem(av map[string]types.AttributeValue) (*integration.Integration, err
 		SyncStatus: integration.SyncStatus(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError, NextSyncAt: it.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
 		ConnectionCheckedAt: it.ConnectionCheckedAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
-		Version: it.Version, DeletingSince: it.DeletingSince,
+		Version: it.Version, Rev: revOf(it), DeletingSince: it.DeletingSince,
 	}, nil
 }
+
+func revOf(it item) int64 {
+	if it.Rev == 0 {
+		return it.Version
+	}
+	return it.Rev
+}
+
+// atRev is the condition that an integration item is at revision :rev,
+// counting an item written before revisions existed as at its version.
+const atRev = "(rev = :rev OR (attribute_not_exists(rev) AND version = :rev))"
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 func num(n int64) types.AttributeValue {
@@ -254,16 +268,18 @@ func (s *Store) FindIntegration(ctx context.Context, accountID, siteID, platform
 	return s.GetIntegration(ctx, accountID, idAV.Value)
 }
 
-// UpdateIntegration replaces the item if it is still at prevVersion.
-func (s *Store) UpdateIntegration(ctx context.Context, in *integration.Integration, prevVersion int64) error {
-	av, err := toItem(in)
+// UpdateIntegration replaces the item if it is still at revision prevRev.
+func (s *Store) UpdateIntegration(ctx context.Context, in *integration.Integration, prevRev int64) error {
+	next := *in
+	next.Rev = prevRev + 1
+	av, err := toItem(&next)
 	if err != nil {
 		return err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table, Item: av,
-		ConditionExpression:                 aws.String("attribute_exists(PK) AND version = :v AND site_id = :site AND platform = :platform"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":v": num(prevVersion), ":site": str(in.SiteID), ":platform": str(in.Platform)},
+		ConditionExpression:                 aws.String("attribute_exists(PK) AND " + atRev + " AND site_id = :site AND platform = :platform"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":rev": num(prevRev), ":site": str(in.SiteID), ":platform": str(in.Platform)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -284,16 +300,16 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *integration.Integrati
 	return nil
 }
 
-// DeleteIntegration deletes the item at version and its uniqueness guard.
-func (s *Store) DeleteIntegration(ctx context.Context, accountID, id string, version int64) error {
+// DeleteIntegration deletes the item at revision rev and its uniqueness guard.
+func (s *Store) DeleteIntegration(ctx context.Context, accountID, id string, rev int64) error {
 	cur, err := s.GetIntegration(ctx, accountID, id)
 	if err != nil {
 		return err
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &s.table, Key: key(accountID, id),
-			ConditionExpression:       aws.String("version = :v"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(version)}}},
+			ConditionExpression:       aws.String(atRev),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":rev": num(rev)}}},
 		{Delete: &types.Delete{TableName: &s.table, Key: uniqKey(accountID, cur.SiteID, cur.Platform)}},
 	}})
 	if cancelled(err) {

@@ -84,7 +84,10 @@ type record struct {
 	CreatedAt           time.Time      `json:"created_at"`
 	UpdatedAt           time.Time      `json:"updated_at"`
 	Version             int64          `json:"version"`
-	DeletingSince       *time.Time     `json:"deleting_since,omitempty"`
+	// Rev is absent from records written before revisions existed; such a
+	// record is at the revision of its version.
+	Rev           int64      `json:"rev,omitempty"`
+	DeletingSince *time.Time `json:"deleting_since,omitempty"`
 }
 
 func toRecord(in *integration.Integration) record {
@@ -95,7 +98,7 @@ func toRecord(in *integration.Integration) record {
 		SyncIntervalMinutes: in.SyncIntervalMinutes, SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt,
 		SyncError: in.SyncError, NextSyncAt: in.NextSyncAt, ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
-		Version: in.Version, DeletingSince: in.DeletingSince,
+		Version: in.Version, Rev: in.Rev, DeletingSince: in.DeletingSince,
 	}
 }
 
@@ -108,8 +111,15 @@ func (r record) integration() *integration.Integration {
 		SyncStatus: integration.SyncStatus(r.SyncStatus), LastSyncAt: r.LastSyncAt, SyncError: r.SyncError, NextSyncAt: r.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(r.ConnectionStatus), ConnectionMessage: r.ConnectionMessage,
 		ConnectionCheckedAt: r.ConnectionCheckedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Version: r.Version, DeletingSince: r.DeletingSince,
+		Version: r.Version, Rev: r.rev(), DeletingSince: r.DeletingSince,
 	}
+}
+
+func (r record) rev() int64 {
+	if r.Rev == 0 {
+		return r.Version
+	}
+	return r.Rev
 }
 
 func key(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
@@ -188,35 +198,37 @@ func (s *Store) FindIntegration(_ context.Context, accountID, siteID, platform s
 	return out, err
 }
 
-// UpdateIntegration replaces an integration at prevVersion.
-func (s *Store) UpdateIntegration(_ context.Context, in *integration.Integration, prevVersion int64) error {
+// UpdateIntegration replaces an integration at revision prevRev.
+func (s *Store) UpdateIntegration(_ context.Context, in *integration.Integration, prevRev int64) error {
+	next := *in
+	next.Rev = prevRev + 1
 	return s.db.Update(func(tx *bolt.Tx) error {
 		cur, err := get(tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
 		}
-		if cur.Version != prevVersion {
-			if sameAsStored(tx, in) {
+		if cur.rev() != prevRev {
+			if sameAsStored(tx, &next) {
 				return nil // a retried update that had succeeded
 			}
-			return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration is at version %d.", cur.Version)
+			return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration was changed by someone else.")
 		}
 		if cur.SiteID != in.SiteID || cur.Platform != in.Platform {
 			return fmt.Errorf("update integration %s: site and platform cannot change", in.ID)
 		}
-		return put(tx, in)
+		return put(tx, &next)
 	})
 }
 
-// DeleteIntegration removes an integration at version and frees its (site, platform).
-func (s *Store) DeleteIntegration(_ context.Context, accountID, id string, version int64) error {
+// DeleteIntegration removes an integration at revision rev and frees its (site, platform).
+func (s *Store) DeleteIntegration(_ context.Context, accountID, id string, rev int64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		cur, err := get(tx, accountID, id)
 		if err != nil {
 			return err
 		}
-		if cur.Version != version {
-			return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration is at version %d.", cur.Version)
+		if cur.rev() != rev {
+			return integration.Errorf(integration.EPRECONDITIONFAILED, "The integration was changed by someone else.")
 		}
 		if err := tx.Bucket(bucketUnique).Delete(key(accountID, cur.SiteID, cur.Platform)); err != nil {
 			return err

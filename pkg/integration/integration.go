@@ -60,7 +60,11 @@ type Integration struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	Version   int64
+	// Version counts only what users edit (the ETag); Rev counts every
+	// write and is what stores condition on, so a sync or a connection
+	// test never makes a user's If-Match stale, yet no write is lost.
+	Version int64
+	Rev     int64
 
 	// DeletingSince is set while the integration is being deleted: it is
 	// hidden from reads, and a repeated delete or a create of the same
@@ -103,7 +107,7 @@ type ListQuery struct {
 }
 
 // Store persists integrations. Implementations enforce the uniqueness of
-// (account, site, platform) atomically and optimistic concurrency on Version.
+// (account, site, platform) atomically and optimistic concurrency on Rev.
 type Store interface {
 	// CreateIntegration stores a new integration; ECONFLICT if the account's
 	// site already has one for the platform.
@@ -112,12 +116,14 @@ type Store interface {
 	GetIntegration(ctx context.Context, accountID, id string) (*Integration, error)
 	// FindIntegration returns the account's integration for a site and platform.
 	FindIntegration(ctx context.Context, accountID, siteID, platform string) (*Integration, error)
-	// UpdateIntegration replaces the integration if its stored version is
-	// prevVersion (EPRECONDITIONFAILED otherwise, ENOTFOUND if gone).
-	UpdateIntegration(ctx context.Context, in *Integration, prevVersion int64) error
-	// DeleteIntegration removes the integration if its stored version is
-	// version, and releases its (site, platform).
-	DeleteIntegration(ctx context.Context, accountID, id string, version int64) error
+	// UpdateIntegration replaces the integration if its stored revision is
+	// prevRev (EPRECONDITIONFAILED otherwise, ENOTFOUND if gone), and stores
+	// it at revision prevRev+1. An item written before revisions existed is
+	// at the revision of its version.
+	UpdateIntegration(ctx context.Context, in *Integration, prevRev int64) error
+	// DeleteIntegration removes the integration if its stored revision is
+	// rev, and releases its (site, platform).
+	DeleteIntegration(ctx context.Context, accountID, id string, rev int64) error
 	// ListIntegrations returns a page and the cursor of the next one ("" on the
 	// last page). An unusable cursor is EINVALID.
 	ListIntegrations(ctx context.Context, q ListQuery) ([]*Integration, string, error)

@@ -14,7 +14,9 @@ type racingStore struct {
 	mu    sync.Mutex
 	it    Integration
 	races int
-	puts  int
+	// userRaces: the other writer edits what users set, moving the version.
+	userRaces bool
+	puts      int
 }
 
 func (s *racingStore) GetIntegration(_ context.Context, accountID, id string) (*Integration, error) {
@@ -33,20 +35,24 @@ func (s *racingStore) UpdateIntegration(_ context.Context, in *Integration, prev
 	s.puts++
 	if s.races > 0 {
 		s.races--
-		s.it.Version++
+		s.it.Rev++
 		s.it.ConnectionMessage = "written by the other writer"
+		if s.userRaces {
+			s.it.Version++
+		}
 	}
-	if s.it.Version != prev {
+	if s.it.Rev != prev {
 		return Errorf(EPRECONDITIONFAILED, "changed")
 	}
 	s.it = *in
+	s.it.Rev = prev + 1
 	return nil
 }
 
 func TestModifyRetriesOnConcurrentWrites(t *testing.T) {
 	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	owner := Actor{Subject: "u", AccountID: "acc", Role: RoleOwner}
-	base := Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, SyncStatus: SyncIdle}
+	base := Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, Rev: 3, SyncStatus: SyncIdle}
 
 	t.Run("a change is re-applied to the fresh state", func(t *testing.T) {
 		st := &racingStore{it: base, races: 2}
@@ -61,8 +67,9 @@ func TestModifyRetriesOnConcurrentWrites(t *testing.T) {
 		if got.SyncStatus != SyncCompleted || got.LastSyncAt == nil || got.ConnectionMessage != "written by the other writer" {
 			t.Errorf("got status %q, last sync %v, message %q: the change or the other writer's was lost", got.SyncStatus, got.LastSyncAt, got.ConnectionMessage)
 		}
-		if got.Version != 6 || !got.UpdatedAt.Equal(at) {
-			t.Errorf("version %d updated %v, want 6 at %v", got.Version, got.UpdatedAt, at)
+		// A status write moves the revision, never the version users see.
+		if got.Version != 3 || got.Rev != 6 {
+			t.Errorf("version %d rev %d, want version 3 at rev 6", got.Version, got.Rev)
 		}
 	})
 	t.Run("it gives up after its retries", func(t *testing.T) {
@@ -87,7 +94,7 @@ func TestModifyRetriesOnConcurrentWrites(t *testing.T) {
 		}
 	})
 	t.Run("an expected version is not retried past", func(t *testing.T) {
-		st := &racingStore{it: base, races: 1}
+		st := &racingStore{it: base, races: 1, userRaces: true}
 		s := &Service{Store: st, Catalog: oneCatalog{}, Now: func() time.Time { return at }}
 		v := int64(3)
 		active := false
@@ -107,3 +114,90 @@ func (oneCatalog) Platform(name string) (Platform, bool) {
 	return Platform{Name: name}, name == "wordpress"
 }
 func (oneCatalog) Names() []string { return []string{"wordpress"} }
+
+func TestStatusWritesDoNotMoveTheVersion(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	owner := Actor{Subject: "u", AccountID: "acc", Role: RoleOwner}
+	base := Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, Rev: 3,
+		SyncStatus: SyncIdle, IsActive: true, Config: map[string]any{"a": "b"}}
+
+	t.Run("a user edit after a status write still matches its expected version", func(t *testing.T) {
+		st := &racingStore{it: base, races: 1}
+		s := &Service{Store: st, Catalog: oneCatalog{}, Now: func() time.Time { return at }}
+		v := int64(3)
+		active := false
+		got, err := s.Update(context.Background(), owner, "i1", PatchInput{ExpectedVersion: &v, IsActive: &active})
+		if err != nil {
+			t.Fatalf("got %v, want the edit to pass the status write", err)
+		}
+		if got.Version != 4 || got.IsActive || st.it.ConnectionMessage != "written by the other writer" {
+			t.Errorf("version %d active %v message %q: want version 4, inactive, the status write kept", got.Version, got.IsActive, st.it.ConnectionMessage)
+		}
+	})
+	t.Run("a status write carries no user attribute along", func(t *testing.T) {
+		st := &racingStore{it: base}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		_, err := s.modify(context.Background(), owner, "i1", statusWrite, func(cur *Integration, _ time.Time) (*Integration, error) {
+			next := *cur
+			next.IsActive, next.SyncStatus = false, SyncCompleted
+			return &next, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.it.IsActive || st.it.SyncStatus != SyncCompleted || st.it.Version != 3 {
+			t.Errorf("active %v status %q version %d: want active, completed, version 3", st.it.IsActive, st.it.SyncStatus, st.it.Version)
+		}
+	})
+	t.Run("a user edit carries no status attribute along", func(t *testing.T) {
+		st := &racingStore{it: base}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		_, err := s.modify(context.Background(), owner, "i1", userEdit, func(cur *Integration, _ time.Time) (*Integration, error) {
+			next := *cur
+			next.SyncEnabled, next.SyncStatus = true, SyncSyncing
+			return &next, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.it.SyncEnabled || st.it.SyncStatus != SyncIdle || st.it.Version != 4 {
+			t.Errorf("sync enabled %v status %q version %d: want enabled, idle, version 4", st.it.SyncEnabled, st.it.SyncStatus, st.it.Version)
+		}
+	})
+	t.Run("content types found on the platform are not a user edit", func(t *testing.T) {
+		st := &racingStore{it: base}
+		s := &Service{Store: st, Catalog: oneCatalog{}, Now: func() time.Time { return at }}
+		got, err := s.Update(context.Background(), owner, "i1", PatchInput{ConfigSet: map[string]any{"content_types": []any{"post"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != 3 || st.it.Rev != 4 {
+			t.Errorf("version %d rev %d, want version 3 at rev 4", got.Version, st.it.Rev)
+		}
+	})
+}
+
+type countingSecrets struct {
+	Secrets
+	n int
+}
+
+func (c *countingSecrets) PutSecret(_ context.Context, ref SecretRef, _ map[string]string) (SecretVersion, error) {
+	c.n++
+	return SecretVersion{Name: "joinery/" + ref.IntegrationID, VersionID: string(rune('a' + c.n))}, nil
+}
+
+func TestRefreshedCredentialsAreNotAUserEdit(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	owner := Actor{Subject: "u", AccountID: "acc", Role: RoleOwner}
+	st := &racingStore{it: Integration{ID: "i1", AccountID: "acc", SiteID: "s", Platform: "wordpress", Version: 3, Rev: 3,
+		Credentials: CredentialsRef{SecretName: "joinery/i1", VersionID: "old", Fields: []string{"access_token"}}}, races: 1}
+	s := &Service{Store: st, Secrets: &countingSecrets{}, Now: func() time.Time { return at }}
+	if err := s.StoreRefreshedCredentials(context.Background(), owner, "i1", map[string]string{"access_token": "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	if st.it.Version != 3 || st.it.Credentials.VersionID == "old" || st.it.ConnectionMessage != "written by the other writer" {
+		t.Errorf("version %d credentials %q message %q: want version 3, the new credentials, the other write kept",
+			st.it.Version, st.it.Credentials.VersionID, st.it.ConnectionMessage)
+	}
+}

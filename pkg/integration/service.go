@@ -137,6 +137,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 		CreatedAt:           now,
 		UpdatedAt:           now,
 		Version:             1,
+		Rev:                 1,
 	}
 	if it.Config == nil {
 		it.Config = map[string]any{}
@@ -155,8 +156,8 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 	if err == nil {
 		next := *it
 		next.Credentials = ref
-		next.Version = it.Version + 1
-		if err = s.Store.UpdateIntegration(ctx, &next, it.Version); err == nil {
+		next.Version, next.Rev = it.Version+1, it.Rev+1
+		if err = s.Store.UpdateIntegration(ctx, &next, it.Rev); err == nil {
 			return &next, nil
 		}
 	}
@@ -188,7 +189,7 @@ func (s *Service) undoCreate(it *Integration) {
 	defer cancel()
 	_ = s.Secrets.DeleteSecret(ctx, secretRef(it))
 	if cur, err := s.Store.GetIntegration(ctx, it.AccountID, it.ID); err == nil {
-		_ = s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, cur.Version)
+		_ = s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, cur.Rev)
 	}
 }
 
@@ -320,7 +321,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 	if err := actor.Require(RoleEditor); err != nil {
 		return nil, err
 	}
-	next, err := s.modify(ctx, actor, id, func(cur *Integration, now time.Time) (*Integration, error) {
+	next, err := s.modify(ctx, actor, id, userEdit, func(cur *Integration, now time.Time) (*Integration, error) {
 		// Checked on every read: after a concurrent write the fresh
 		// version no longer matches, so an expected version is never
 		// retried past.
@@ -362,9 +363,10 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 // nothing to write) and writes it only if no one wrote in between. On a
 // concurrent write it starts again from the fresh state, at most
 // maxUpdateRetries times, so no change is lost and none is applied to a
-// stale state. It returns the state written (or read, when change wrote
-// nothing).
-func (s *Service) modify(ctx context.Context, actor Actor, id string, change func(cur *Integration, now time.Time) (*Integration, error)) (*Integration, error) {
+// stale state. Only the attributes of kind are written; every write moves
+// Rev, and only a change to what users set moves Version. It returns the
+// state written (or read, when change wrote nothing).
+func (s *Service) modify(ctx context.Context, actor Actor, id string, kind writeKind, change func(cur *Integration, now time.Time) (*Integration, error)) (*Integration, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := s.visible(ctx, actor, id)
 		if err != nil {
@@ -378,8 +380,12 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, change fun
 		if next == nil {
 			return cur, nil
 		}
-		next.Version, next.UpdatedAt = cur.Version+1, now
-		err = s.Store.UpdateIntegration(ctx, next, cur.Version)
+		next = kind.keep(cur, next)
+		if kind == userEdit && edited(cur, next) {
+			next.Version, next.UpdatedAt = cur.Version+1, now
+		}
+		next.Rev = cur.Rev + 1
+		err = s.Store.UpdateIntegration(ctx, next, cur.Rev)
 		if err == nil {
 			return next, nil
 		}
@@ -468,7 +474,7 @@ func (s *Service) Due(ctx context.Context, t time.Time, limit int) ([]*Integrati
 // (or clears it when it no longer syncs on a schedule).
 func (s *Service) Reschedule(ctx context.Context, accountID, id string, now time.Time) error {
 	actor := Actor{Subject: "joinery:scheduler", AccountID: accountID, Role: RoleOwner}
-	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
+	_, err := s.modify(ctx, actor, id, statusWrite, func(cur *Integration, _ time.Time) (*Integration, error) {
 		next := *cur
 		next.NextSyncAt = nextSync(cur, now)
 		return &next, nil
@@ -483,30 +489,37 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id string, expectedVe
 	if err := actor.Require(RoleEditor); err != nil {
 		return err
 	}
-	cur, err := s.Store.GetIntegration(ctx, actor.AccountID, id)
-	if ErrorCode(err) == ENOTFOUND || (err == nil && !actor.CanSeeSite(cur.SiteID)) {
-		return Errorf(ENOTFOUND, "Integration %q not found.", id)
-	}
-	if err != nil {
-		return err
-	}
-	if cur.DeletingSince == nil {
+	// A status write (a sync, a connection test) moves only the revision:
+	// the delete is retried past it while the expected version holds.
+	for attempt := 0; ; attempt++ {
+		cur, err := s.Store.GetIntegration(ctx, actor.AccountID, id)
+		if ErrorCode(err) == ENOTFOUND || (err == nil && !actor.CanSeeSite(cur.SiteID)) {
+			return Errorf(ENOTFOUND, "Integration %q not found.", id)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.DeletingSince != nil {
+			return s.finishDelete(ctx, cur)
+		}
 		if expectedVersion != nil && *expectedVersion != cur.Version {
 			return versionMismatch(cur.Version)
 		}
 		next := *cur
 		now := s.now()
 		next.DeletingSince = &now
-		next.Version = cur.Version + 1
-		if err := s.Store.UpdateIntegration(ctx, &next, cur.Version); err != nil {
-			if ErrorCode(err) == EPRECONDITIONFAILED {
-				return versionMismatch(-1)
-			}
+		next.Rev = cur.Rev + 1
+		err = s.Store.UpdateIntegration(ctx, &next, cur.Rev)
+		if err == nil {
+			return s.finishDelete(ctx, &next)
+		}
+		if ErrorCode(err) != EPRECONDITIONFAILED {
 			return err
 		}
-		cur = &next
+		if attempt >= maxUpdateRetries {
+			return versionMismatch(-1)
+		}
 	}
-	return s.finishDelete(ctx, cur)
 }
 
 func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
@@ -521,7 +534,7 @@ func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
 			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)
 		}
 	}
-	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Version)
+	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Rev)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil
 	}
@@ -554,7 +567,7 @@ func boolOr(p *bool, def bool) bool {
 // RecordConnection stores the outcome of a connection test. It retries on
 // concurrent writes: the newest outcome wins, other changes are kept.
 func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
-	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
+	_, err := s.modify(ctx, actor, id, statusWrite, func(cur *Integration, _ time.Time) (*Integration, error) {
 		next := *cur
 		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
 		return &next, nil
@@ -566,7 +579,7 @@ func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, 
 // concurrent writes; other changes are kept. lastSync, when set, becomes
 // last_sync_at.
 func (s *Service) RecordSync(ctx context.Context, actor Actor, id string, status SyncStatus, lastSync *time.Time, syncErr string) error {
-	_, err := s.modify(ctx, actor, id, func(cur *Integration, _ time.Time) (*Integration, error) {
+	_, err := s.modify(ctx, actor, id, statusWrite, func(cur *Integration, _ time.Time) (*Integration, error) {
 		if status == cur.SyncStatus && syncErr == cur.SyncError && lastSync == nil {
 			return nil, nil
 		}

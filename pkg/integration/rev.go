@@ -1,0 +1,66 @@
+package integration
+
+import (
+	"maps"
+	"reflect"
+)
+
+// writeKind says which attributes a write may change. Every write moves
+// the integration's Rev; only a user edit that changes something moves its
+// Version (and so its ETag), so a sync, connection test or scheduler run
+// between a user's GET and PATCH does not make the PATCH's If-Match stale.
+type writeKind int
+
+const (
+	// userEdit changes what users set: site URL, config, credentials,
+	// is_active and the sync settings.
+	userEdit writeKind = iota
+	// statusWrite records where syncs and connections stand and when the
+	// next sync is due.
+	statusWrite
+	// tokenRefresh points the integration at a refreshed version of its
+	// credentials: the platform's doing, not the user's.
+	tokenRefresh
+)
+
+// structureKey is the config key where discovered content types are kept;
+// it is found by the platform, not set by users, so it does not count as
+// an edit.
+const structureKey = "content_types"
+
+// keep returns cur with only the attributes of kind taken from next, so a
+// write never carries other attributes along.
+func (k writeKind) keep(cur, next *Integration) *Integration {
+	out := *cur
+	switch k {
+	case userEdit:
+		out.ExternalSiteURL, out.Config, out.Credentials = next.ExternalSiteURL, next.Config, next.Credentials
+		out.IsActive, out.SyncEnabled, out.SyncIntervalMinutes = next.IsActive, next.SyncEnabled, next.SyncIntervalMinutes
+		out.NextSyncAt = next.NextSyncAt
+	case statusWrite:
+		out.SyncStatus, out.LastSyncAt, out.SyncError = next.SyncStatus, next.LastSyncAt, next.SyncError
+		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
+		out.NextSyncAt = next.NextSyncAt
+	case tokenRefresh:
+		out.Credentials = next.Credentials
+	}
+	return &out
+}
+
+// edited reports whether next differs from cur in anything a user sets.
+func edited(cur, next *Integration) bool {
+	return cur.ExternalSiteURL != next.ExternalSiteURL ||
+		cur.IsActive != next.IsActive || cur.SyncEnabled != next.SyncEnabled ||
+		cur.SyncIntervalMinutes != next.SyncIntervalMinutes ||
+		!reflect.DeepEqual(cur.Credentials, next.Credentials) ||
+		!reflect.DeepEqual(userConfig(cur.Config), userConfig(next.Config))
+}
+
+func userConfig(c map[string]any) map[string]any {
+	out := maps.Clone(c)
+	delete(out, structureKey)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
