@@ -47,6 +47,7 @@ func wantCode(t *testing.T, err error, code string) {
 // may be shared between subtests; the suite uses fresh account ids.
 func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 	ctx := context.Background()
+	testContentTypes(t, newStore)
 	t.Run("create get round trip", func(t *testing.T) {
 		s := newStore(t)
 		acct := uniq("acct")
