@@ -182,7 +182,7 @@ func TestIntegrationsAPI(t *testing.T) {
 				return got
 			}
 
-			created := call("POST", "/v1/integrations", editor, `{"site_id":"site-1","platform":"wordpress","external_site_url":"https://blog.example.com","config":{"post_types":["post"],"nested":{"a":1}},"credentials":{"username":"admin","app_password":"`+secretPassword+`"}}`)
+			created := call("POST", "/v1/integrations", editor, `{"site_id":"site-1","platform":"wordpress","external_site_url":"https://blog.example.com","config":{"post_types":["post"],"language":"en"},"credentials":{"username":"admin","app_password":"`+secretPassword+`"}}`)
 			want(t, created, http.StatusCreated, "create")
 			id, _ := created.body["id"].(string)
 			if id == "" || created.body["has_credentials"] != true || created.body["version"] != float64(2) && created.body["version"] != float64(1) {
@@ -250,10 +250,10 @@ func TestIntegrationsAPI(t *testing.T) {
 			want(t, call("GET", "/v1/integrations/"+id, limited, ""), http.StatusNotFound, "site-1 integration through a site-2 token")
 
 			// Patch: merge config, replace credentials, version checks.
-			patched := call("PATCH", "/v1/integrations/"+id, editor, `{"config":{"nested":{"b":2},"post_types":null},"credentials":{"username":"editor2","app_password":"`+secretPassword+`-2"}}`, "If-Match", etag)
+			patched := call("PATCH", "/v1/integrations/"+id, editor, `{"config":{"language":"pt-BR","post_types":null},"credentials":{"username":"editor2","app_password":"`+secretPassword+`-2"}}`, "If-Match", etag)
 			want(t, patched, http.StatusOK, "patch")
 			cfg := patched.body["config"].(map[string]any)
-			if _, ok := cfg["post_types"]; ok || fmt.Sprint(cfg["nested"]) != "map[a:1 b:2]" {
+			if _, ok := cfg["post_types"]; ok || cfg["language"] != "pt-BR" {
 				t.Fatalf("merge patch result %v", cfg)
 			}
 			want(t, call("PATCH", "/v1/integrations/"+id, editor, `{"is_active":false}`, "If-Match", etag), http.StatusPreconditionFailed, "patch with stale If-Match")
@@ -262,20 +262,21 @@ func TestIntegrationsAPI(t *testing.T) {
 
 			// Concurrent patches without If-Match: none is lost.
 			var wg sync.WaitGroup
-			for i := range 5 {
+			edits := map[string]string{"max_concurrency": "8", "conflict_policy": `"manual"`, "post_types": `["page"]`, "language": `"de"`}
+			for k, v := range edits {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if got := r.do("PATCH", "/v1/integrations/"+id, editor, fmt.Sprintf(`{"config":{"k%d":%d}}`, i, i)); got.status != http.StatusOK {
+					if got := r.do("PATCH", "/v1/integrations/"+id, editor, fmt.Sprintf(`{"config":{%q:%s}}`, k, v)); got.status != http.StatusOK {
 						t.Errorf("concurrent patch: %d %s", got.status, got.raw)
 					}
 				}()
 			}
 			wg.Wait()
 			cfg = call("GET", "/v1/integrations/"+id, viewer, "").body["config"].(map[string]any)
-			for i := range 5 {
-				if cfg[fmt.Sprint("k", i)] != float64(i) {
-					t.Fatalf("lost update k%d: %v", i, cfg)
+			for k, v := range edits {
+				if b, _ := json.Marshal(cfg[k]); string(b) != v {
+					t.Fatalf("lost update of %s: %v", k, cfg)
 				}
 			}
 

@@ -96,7 +96,7 @@ func (a *ConnectionAPI) UpdateStructure() Handler {
 		if err != nil {
 			return none, err
 		}
-		return jsonResponse(http.StatusOK, it.Config["content_types"]), nil
+		return jsonResponse(http.StatusOK, it.ContentTypes), nil
 	})
 }
 

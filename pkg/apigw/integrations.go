@@ -1,6 +1,7 @@
 package apigw
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -32,30 +33,31 @@ type Handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.API
 // integrationJSON is an integration as the API shows it. Credentials are
 // only ever described, never included.
 type integrationJSON struct {
-	ID                  string         `json:"id"`
-	AccountID           string         `json:"account_id"`
-	SiteID              string         `json:"site_id"`
-	Platform            string         `json:"platform"`
-	ExternalSiteURL     string         `json:"external_site_url"`
-	Config              map[string]any `json:"config"`
-	HasCredentials      bool           `json:"has_credentials"`
-	CredentialFields    []string       `json:"credential_fields"`
-	IsActive            bool           `json:"is_active"`
-	SyncEnabled         bool           `json:"sync_enabled"`
-	SyncIntervalMinutes int            `json:"sync_interval_minutes"`
-	SyncStatus          string         `json:"sync_status"`
-	LastSyncAt          *time.Time     `json:"last_sync_at"`
-	SyncError           string         `json:"sync_error"`
-	NextSyncAt          *time.Time     `json:"next_sync_at"`
-	ConnectionStatus    string         `json:"connection_status"`
-	ConnectionMessage   string         `json:"connection_message"`
-	ConnectionCheckedAt *time.Time     `json:"connection_checked_at"`
-	CreatedAt           time.Time      `json:"created_at"`
-	UpdatedAt           time.Time      `json:"updated_at"`
-	Version             int64          `json:"version"`
+	ID                  string                      `json:"id"`
+	AccountID           string                      `json:"account_id"`
+	SiteID              string                      `json:"site_id"`
+	Platform            string                      `json:"platform"`
+	ExternalSiteURL     string                      `json:"external_site_url"`
+	Config              map[string]any              `json:"config"`
+	ConfigWarnings      []integration.ConfigWarning `json:"config_warnings"`
+	HasCredentials      bool                        `json:"has_credentials"`
+	CredentialFields    []string                    `json:"credential_fields"`
+	IsActive            bool                        `json:"is_active"`
+	SyncEnabled         bool                        `json:"sync_enabled"`
+	SyncIntervalMinutes int                         `json:"sync_interval_minutes"`
+	SyncStatus          string                      `json:"sync_status"`
+	LastSyncAt          *time.Time                  `json:"last_sync_at"`
+	SyncError           string                      `json:"sync_error"`
+	NextSyncAt          *time.Time                  `json:"next_sync_at"`
+	ConnectionStatus    string                      `json:"connection_status"`
+	ConnectionMessage   string                      `json:"connection_message"`
+	ConnectionCheckedAt *time.Time                  `json:"connection_checked_at"`
+	CreatedAt           time.Time                   `json:"created_at"`
+	UpdatedAt           time.Time                   `json:"updated_at"`
+	Version             int64                       `json:"version"`
 }
 
-func toJSON(it *integration.Integration) integrationJSON {
+func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON {
 	fields := it.Credentials.Fields
 	if fields == nil || !it.Credentials.HasCredentials() {
 		fields = []string{}
@@ -66,7 +68,7 @@ func toJSON(it *integration.Integration) integrationJSON {
 	}
 	return integrationJSON{
 		ID: it.ID, AccountID: it.AccountID, SiteID: it.SiteID, Platform: it.Platform,
-		ExternalSiteURL: it.ExternalSiteURL, Config: cfg,
+		ExternalSiteURL: it.ExternalSiteURL, Config: cfg, ConfigWarnings: integration.ConfigWarnings(c, it),
 		HasCredentials: it.Credentials.HasCredentials(), CredentialFields: fields,
 		IsActive: it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,
 		SyncStatus: string(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError, NextSyncAt: it.NextSyncAt,
@@ -78,8 +80,8 @@ func toJSON(it *integration.Integration) integrationJSON {
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-func integrationResponse(status int, it *integration.Integration) events.APIGatewayV2HTTPResponse {
-	resp := jsonResponse(status, toJSON(it))
+func integrationResponse(c integration.Catalog, status int, it *integration.Integration) events.APIGatewayV2HTTPResponse {
+	resp := jsonResponse(status, toJSON(c, it))
 	resp.Headers["ETag"] = etag(it.Version)
 	if status == http.StatusCreated {
 		resp.Headers["Location"] = "/v1/integrations/" + it.ID
@@ -107,7 +109,7 @@ func (a *API) CreateIntegration() Handler {
 			SiteID              string          `json:"site_id"`
 			Platform            string          `json:"platform"`
 			ExternalSiteURL     string          `json:"external_site_url"`
-			Config              map[string]any  `json:"config"`
+			Config              json.RawMessage `json:"config"`
 			Credentials         json.RawMessage `json:"credentials"`
 			IsActive            *bool           `json:"is_active"`
 			SyncEnabled         *bool           `json:"sync_enabled"`
@@ -117,20 +119,26 @@ func (a *API) CreateIntegration() Handler {
 			return none, err
 		}
 		var creds map[string]string
+		var config map[string]any
 		var err error
+		if in.Config != nil && string(in.Config) != "null" {
+			if config, err = decodeConfig(in.Config); err != nil || config == nil {
+				return none, integration.Invalid(map[string]string{"config": "must be an object"})
+			}
+		}
 		if in.Credentials != nil {
 			if creds, err = credentialValues(in.Credentials); err != nil {
 				return none, err
 			}
 		}
 		it, err := a.Service.Create(ctx, actor, integration.CreateInput{
-			SiteID: in.SiteID, Platform: in.Platform, ExternalSiteURL: in.ExternalSiteURL, Config: in.Config,
+			SiteID: in.SiteID, Platform: in.Platform, ExternalSiteURL: in.ExternalSiteURL, Config: config,
 			Credentials: creds, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled, SyncIntervalMinutes: in.SyncIntervalMinutes,
 		})
 		if err != nil {
 			return none, err
 		}
-		return integrationResponse(http.StatusCreated, it), nil
+		return integrationResponse(a.Service.Catalog, http.StatusCreated, it), nil
 	})
 }
 
@@ -141,7 +149,7 @@ func (a *API) GetIntegration() Handler {
 		if err != nil {
 			return none, err
 		}
-		return integrationResponse(http.StatusOK, it), nil
+		return integrationResponse(a.Service.Catalog, http.StatusOK, it), nil
 	})
 }
 
@@ -166,7 +174,7 @@ func (a *API) ListIntegrations() Handler {
 			NextCursor string            `json:"next_cursor,omitempty"`
 		}{Items: make([]integrationJSON, len(page.Items)), NextCursor: next}
 		for i, it := range page.Items {
-			out.Items[i] = toJSON(it)
+			out.Items[i] = toJSON(a.Service.Catalog, it)
 		}
 		return jsonResponse(http.StatusOK, out), nil
 	})
@@ -205,7 +213,7 @@ func (a *API) UpdateIntegration() Handler {
 			// A null config, merge-patched onto the document, removes it: clear.
 			if string(in.Config) == "null" {
 				patch.ConfigClear = true
-			} else if err := json.Unmarshal(in.Config, &patch.ConfigPatch); err != nil || patch.ConfigPatch == nil {
+			} else if patch.ConfigPatch, err = decodeConfig(in.Config); err != nil || patch.ConfigPatch == nil {
 				return none, integration.Invalid(map[string]string{"config": "must be a JSON object (a JSON Merge Patch)"})
 			}
 		}
@@ -219,7 +227,7 @@ func (a *API) UpdateIntegration() Handler {
 		if err != nil {
 			return none, err
 		}
-		return integrationResponse(http.StatusOK, it), nil
+		return integrationResponse(a.Service.Catalog, http.StatusOK, it), nil
 	})
 }
 
@@ -261,4 +269,16 @@ func credentialValues(raw json.RawMessage) (map[string]string, error) {
 		return nil, integration.Invalid(fields)
 	}
 	return out, nil
+}
+
+// decodeConfig reads a config object keeping its numbers as written, so
+// an integer beyond 2^53 can be refused rather than silently rounded.
+func decodeConfig(raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

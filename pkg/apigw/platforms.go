@@ -34,6 +34,8 @@ type fieldJSON struct {
 	Min         *int     `json:"min,omitempty"`
 	Max         *int     `json:"max,omitempty"`
 	Pattern     string   `json:"pattern,omitempty"`
+	Items       string   `json:"items,omitempty"`
+	Format      string   `json:"format,omitempty"`
 	Description string   `json:"description,omitempty"`
 }
 
@@ -59,7 +61,7 @@ func fieldsJSON(fs []connector.Field) []fieldJSON {
 	out := make([]fieldJSON, len(fs))
 	for i, f := range fs {
 		out[i] = fieldJSON{Name: f.Name, Required: f.Required, Secret: f.Secret, MaxLength: f.MaxLen, Type: f.Type,
-			Enum: f.Enum, Min: f.Min, Max: f.Max, Pattern: f.Pattern, Description: f.Description}
+			Enum: f.Enum, Min: f.Min, Max: f.Max, Pattern: f.Pattern, Items: f.Items, Format: f.Format, Description: f.Description}
 	}
 	return out
 }

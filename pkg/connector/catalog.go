@@ -36,6 +36,8 @@ type Field struct {
 	Min         *int     `json:"min,omitempty"`
 	Max         *int     `json:"max,omitempty"`
 	Pattern     string   `json:"pattern,omitempty"`
+	Items       string   `json:"items,omitempty"`  // config keys of type array: the items' type (string)
+	Format      string   `json:"format,omitempty"` // config keys of type string: bcp47
 	Description string   `json:"description,omitempty"`
 }
 

@@ -75,7 +75,7 @@ func check(e *Entry) (integration.Platform, error) {
 	}
 	configNames := checkFields(bad, "config", e.Config, true)
 	for _, f := range e.Config {
-		k := integration.ConfigKey{Name: f.Name, Type: f.Type, Enum: f.Enum, Min: f.Min, Max: f.Max}
+		k := integration.ConfigKey{Name: f.Name, Type: f.Type, Enum: f.Enum, Min: f.Min, Max: f.Max, Items: f.Items, Format: f.Format}
 		if f.Pattern != "" {
 			re, err := regexp.Compile(f.Pattern)
 			if err != nil {
@@ -248,8 +248,8 @@ func checkFields(bad func(string, string, ...any), field string, fs []Field, con
 			bad(at+".max_len", "must not be negative")
 		}
 		if !config {
-			if f.Type != "" || f.Enum != nil || f.Min != nil || f.Max != nil || f.Pattern != "" {
-				bad(at, "type, enum, min, max and pattern are for config keys")
+			if f.Type != "" || f.Enum != nil || f.Min != nil || f.Max != nil || f.Pattern != "" || f.Items != "" || f.Format != "" {
+				bad(at, "type, enum, min, max, pattern, items and format are for config keys")
 			}
 			continue
 		}
@@ -268,6 +268,15 @@ func checkFields(bad func(string, string, ...any), field string, fs []Field, con
 		}
 		if f.Pattern != "" && f.Type != integration.ConfigString {
 			bad(at+".pattern", "only for type string")
+		}
+		if f.Items != "" && (f.Type != integration.ConfigArray || f.Items != integration.ConfigString) {
+			bad(at+".items", "only for type array, and only string")
+		}
+		if f.Format != "" && (f.Type != integration.ConfigString || f.Format != integration.ConfigFormatBCP47) {
+			bad(at+".format", "only for type string, and only %s", integration.ConfigFormatBCP47)
+		}
+		if f.Name == integration.ContentTypesKey {
+			bad(at+".name", "content_types is kept outside config")
 		}
 	}
 	return names

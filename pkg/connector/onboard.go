@@ -114,7 +114,7 @@ type PushedStructure struct {
 const maxStructureItems = 500
 
 // UpdateStructure stores the structure a site's plugin pushes in the
-// integration's config.content_types, with the time it arrived.
+// integration's content types, with the time it arrived.
 // actor and key come from AuthenticateSiteKey.
 func (o *Onboarding) UpdateStructure(ctx context.Context, actor integration.Actor, key *integration.SiteKey, id string, in PushedStructure) (*integration.Integration, error) {
 	if err := o.Integrations.Allow(ctx, "structure#"+key.ID, integration.StructurePushesPerMinute, time.Minute); err != nil {
@@ -153,10 +153,10 @@ func (o *Onboarding) UpdateStructure(ctx context.Context, actor integration.Acto
 	if err != nil {
 		return nil, err
 	}
-	return o.Integrations.Update(ctx, actor, id, integration.PatchInput{ConfigSet: map[string]any{"content_types": stored}})
+	return o.Integrations.Update(ctx, actor, id, integration.PatchInput{ContentTypes: stored})
 }
 
-// StoredStructure is a structure as kept in config.content_types.
+// StoredStructure is a structure as kept in an integration's content types.
 func StoredStructure(s Structure, source, pluginVersion string, at time.Time) (map[string]any, error) {
 	if s.ContentTypes == nil {
 		s.ContentTypes = []ContentType{}
@@ -186,14 +186,14 @@ type StructureReader interface {
 }
 
 // ContentTypes returns an integration's structure: the one stored in its
-// config (pushed by the plugin, or saved by a metadata sync), or, when none
+// content types (pushed by the plugin, or saved by a metadata sync), or, when none
 // is stored, the one read from the platform now (not stored).
 func (t *Tester) ContentTypes(ctx context.Context, actor integration.Actor, id string) (map[string]any, error) {
 	it, err := t.Integrations.Get(ctx, actor, id)
 	if err != nil {
 		return nil, err
 	}
-	if stored, ok := it.Config["content_types"].(map[string]any); ok {
+	if stored := it.ContentTypes; stored != nil {
 		return stored, nil
 	}
 	c, ok := t.Connectors[it.Platform].(StructureReader)

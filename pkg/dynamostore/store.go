@@ -79,7 +79,8 @@ type item struct {
 	SiteID              string     `dynamodbav:"site_id"`
 	Platform            string     `dynamodbav:"platform"`
 	ExternalSiteURL     string     `dynamodbav:"external_site_url"`
-	Config              string     `dynamodbav:"config"` // JSON, so any JSON round-trips exactly
+	Config              string     `dynamodbav:"config"`                  // JSON, so any JSON round-trips exactly
+	ContentTypes        string     `dynamodbav:"content_types,omitempty"` // JSON; before, config.content_types
 	SecretName          string     `dynamodbav:"secret_name,omitempty"`
 	SecretVersion       string     `dynamodbav:"secret_version,omitempty"`
 	CredentialFields    []string   `dynamodbav:"credential_fields,omitempty"`
@@ -116,12 +117,18 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 	if err != nil {
 		return nil, fmt.Errorf("encode config of %s: %w", in.ID, err)
 	}
+	var ct []byte
+	if in.ContentTypes != nil {
+		if ct, err = json.Marshal(in.ContentTypes); err != nil {
+			return nil, fmt.Errorf("encode content types of %s: %w", in.ID, err)
+		}
+	}
 	it := item{
 		PK: acctPK(in.AccountID), SK: intSK(in.ID),
 		GSI1PK: sitePK(in.AccountID, in.SiteID), GSI1SK: siteSK(in.Platform, in.ID),
 		GSI2PK: platPK(in.AccountID, in.Platform), GSI2SK: intSK(in.ID),
 		Entity: "integration", ID: in.ID, AccountID: in.AccountID, SiteID: in.SiteID, Platform: in.Platform,
-		ExternalSiteURL: in.ExternalSiteURL, Config: string(cfg),
+		ExternalSiteURL: in.ExternalSiteURL, Config: string(cfg), ContentTypes: string(ct),
 		SecretName: in.Credentials.SecretName, SecretVersion: in.Credentials.VersionID, CredentialFields: in.Credentials.Fields,
 		IsActive: in.IsActive, SyncEnabled: in.SyncEnabled, SyncIntervalMinutes: in.SyncIntervalMinutes,
 		SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt, SyncError: in.SyncError, NextSyncAt: in.NextSyncAt,
@@ -159,16 +166,24 @@ func fromItem(av map[string]types.AttributeValue) (*integration.Integration, err
 	if err := json.Unmarshal([]byte(it.Config), &cfg); err != nil {
 		return nil, fmt.Errorf("decode config of %s: %w", it.ID, err)
 	}
-	return &integration.Integration{
+	var ct map[string]any
+	if it.ContentTypes != "" {
+		if err := json.Unmarshal([]byte(it.ContentTypes), &ct); err != nil {
+			return nil, fmt.Errorf("decode content types of %s: %w", it.ID, err)
+		}
+	}
+	out := &integration.Integration{
 		ID: it.ID, AccountID: it.AccountID, SiteID: it.SiteID, Platform: it.Platform, ExternalSiteURL: it.ExternalSiteURL,
-		Config:      cfg,
+		Config: cfg, ContentTypes: ct,
 		Credentials: integration.CredentialsRef{SecretName: it.SecretName, VersionID: it.SecretVersion, Fields: it.CredentialFields},
 		IsActive:    it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,
 		SyncStatus: integration.SyncStatus(it.SyncStatus), LastSyncAt: it.LastSyncAt, SyncError: it.SyncError, NextSyncAt: it.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
 		ConnectionCheckedAt: it.ConnectionCheckedAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 		Version: it.Version, Rev: revOf(it), DeletingSince: it.DeletingSince,
-	}, nil
+	}
+	integration.LiftContentTypes(out) // an item an earlier release wrote
+	return out, nil
 }
 
 func revOf(it item) int64 {

@@ -68,6 +68,7 @@ type record struct {
 	Platform            string         `json:"platform"`
 	ExternalSiteURL     string         `json:"external_site_url"`
 	Config              map[string]any `json:"config"`
+	ContentTypes        map[string]any `json:"content_types,omitempty"`
 	SecretName          string         `json:"secret_name,omitempty"`
 	SecretVersion       string         `json:"secret_version,omitempty"`
 	CredentialFields    []string       `json:"credential_fields,omitempty"`
@@ -93,7 +94,7 @@ type record struct {
 func toRecord(in *integration.Integration) record {
 	return record{
 		ID: in.ID, AccountID: in.AccountID, SiteID: in.SiteID, Platform: in.Platform, ExternalSiteURL: in.ExternalSiteURL,
-		Config: in.Config, SecretName: in.Credentials.SecretName, SecretVersion: in.Credentials.VersionID,
+		Config: in.Config, ContentTypes: in.ContentTypes, SecretName: in.Credentials.SecretName, SecretVersion: in.Credentials.VersionID,
 		CredentialFields: in.Credentials.Fields, IsActive: in.IsActive, SyncEnabled: in.SyncEnabled,
 		SyncIntervalMinutes: in.SyncIntervalMinutes, SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt,
 		SyncError: in.SyncError, NextSyncAt: in.NextSyncAt, ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
@@ -103,9 +104,9 @@ func toRecord(in *integration.Integration) record {
 }
 
 func (r record) integration() *integration.Integration {
-	return &integration.Integration{
+	it := &integration.Integration{
 		ID: r.ID, AccountID: r.AccountID, SiteID: r.SiteID, Platform: r.Platform, ExternalSiteURL: r.ExternalSiteURL,
-		Config:      r.Config,
+		Config: r.Config, ContentTypes: r.ContentTypes,
 		Credentials: integration.CredentialsRef{SecretName: r.SecretName, VersionID: r.SecretVersion, Fields: r.CredentialFields},
 		IsActive:    r.IsActive, SyncEnabled: r.SyncEnabled, SyncIntervalMinutes: r.SyncIntervalMinutes,
 		SyncStatus: integration.SyncStatus(r.SyncStatus), LastSyncAt: r.LastSyncAt, SyncError: r.SyncError, NextSyncAt: r.NextSyncAt,
@@ -113,6 +114,8 @@ func (r record) integration() *integration.Integration {
 		ConnectionCheckedAt: r.ConnectionCheckedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Version: r.Version, Rev: r.rev(), DeletingSince: r.DeletingSince,
 	}
+	integration.LiftContentTypes(it) // a record an earlier release wrote
+	return it
 }
 
 func (r record) rev() int64 {

@@ -38,6 +38,9 @@ type Integration struct {
 	Platform        string
 	ExternalSiteURL string
 	Config          map[string]any
+	// ContentTypes is the site's structure as its plugin or the last
+	// metadata sync reported it; kept outside Config as no user sets it.
+	ContentTypes map[string]any
 
 	// Credentials is a reference to the secret holding the credential values;
 	// the values themselves never live on the integration.

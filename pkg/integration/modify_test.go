@@ -167,9 +167,12 @@ func TestStatusWritesDoNotMoveTheVersion(t *testing.T) {
 	t.Run("content types found on the platform are not a user edit", func(t *testing.T) {
 		st := &racingStore{it: base}
 		s := &Service{Store: st, Catalog: oneCatalog{}, Now: func() time.Time { return at }}
-		got, err := s.Update(context.Background(), owner, "i1", PatchInput{ConfigSet: map[string]any{"content_types": []any{"post"}}})
+		got, err := s.Update(context.Background(), owner, "i1", PatchInput{ContentTypes: map[string]any{"post": map[string]any{}}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if st.it.ContentTypes["post"] == nil {
+			t.Error("the content types were not kept")
 		}
 		if got.Version != 3 || st.it.Rev != 4 {
 			t.Errorf("version %d rev %d, want version 3 at rev 4", got.Version, st.it.Rev)

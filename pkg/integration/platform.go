@@ -35,7 +35,12 @@ type ConfigKey struct {
 	Enum     []string // string: the values allowed
 	Min, Max *int     // integer: the bounds, inclusive
 	Pattern  *regexp.Regexp
+	Items    string // array: the type of every item (string), or any when empty
+	Format   string // string: a further check, e.g. ConfigFormatBCP47
 }
+
+// ConfigFormatBCP47 is a string format: a BCP 47 language tag ("en", "pt-BR").
+const ConfigFormatBCP47 = "bcp47"
 
 // Config key types.
 const (

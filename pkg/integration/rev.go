@@ -23,9 +23,9 @@ const (
 	tokenRefresh
 )
 
-// structureKey is the config key where discovered content types are kept;
-// it is found by the platform, not set by users, so it does not count as
-// an edit.
+// structureKey is the config key where the previous release kept the
+// discovered content types; found by the platform, not set by users, it
+// does not count as an edit.
 const structureKey = "content_types"
 
 // keep returns cur with only the attributes of kind taken from next, so a
@@ -37,6 +37,10 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.ExternalSiteURL, out.Config, out.Credentials = next.ExternalSiteURL, next.Config, next.Credentials
 		out.IsActive, out.SyncEnabled, out.SyncIntervalMinutes = next.IsActive, next.SyncEnabled, next.SyncIntervalMinutes
 		out.NextSyncAt = next.NextSyncAt
+		// The site's structure comes through the same update as an edit
+		// (update_structure, a metadata run) but is the platform's, not the
+		// user's: kept here, and not counted by edited.
+		out.ContentTypes = next.ContentTypes
 	case statusWrite:
 		out.SyncStatus, out.LastSyncAt, out.SyncError = next.SyncStatus, next.LastSyncAt, next.SyncError
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt

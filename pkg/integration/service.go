@@ -68,6 +68,7 @@ type PatchInput struct {
 	ConfigPatch         map[string]any // RFC 7396 merge patch
 	ConfigClear         bool           // config set to null: remove every key
 	ConfigSet           map[string]any // top-level config keys replaced whole, not merged
+	ContentTypes        map[string]any // the site's structure, replaced whole
 	Credentials         map[string]string
 	CredentialsSet      bool // credentials replaced whole (an empty object clears them)
 	IsActive            *bool
@@ -424,6 +425,9 @@ func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integr
 		next.Config = map[string]any{}
 	}
 	maps.Copy(next.Config, in.ConfigSet)
+	if in.ContentTypes != nil {
+		next.ContentTypes = in.ContentTypes
+	}
 	if in.ConfigPatch != nil || in.ConfigSet != nil {
 		checkConfig(fields, next.Config)
 		// Only the keys changed: a value stored before its key was

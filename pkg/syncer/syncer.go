@@ -493,7 +493,7 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 		if err != nil {
 			return res, err
 		}
-		if _, err := e.Integrations.Update(ctx, system(it.AccountID), it.ID, integration.PatchInput{ConfigSet: map[string]any{"content_types": stored}}); err != nil {
+		if _, err := e.Integrations.Update(ctx, system(it.AccountID), it.ID, integration.PatchInput{ContentTypes: stored}); err != nil {
 			return res, err
 		}
 	}
