@@ -94,7 +94,9 @@ func TestPagesCarryParentAndMenuOrder(t *testing.T) {
 		t.Errorf("post: parent %q, menu_order %v", p.Parent, p.MenuOrder)
 	}
 	for _, a := range *asked {
-		if !strings.Contains(a, "parent") {
+		// Listings ask for the fields; other reads (the user, when a
+		// listing comes back short of its count) are not listings.
+		if strings.Contains(a, "/wp/v2/pages") && !strings.Contains(a, "parent") {
 			t.Errorf("parent not asked for: %s", a)
 		}
 	}
