@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/integration"
@@ -140,25 +139,31 @@ func (e *Engine) ResolvePush(ctx context.Context, actor integration.Actor, id, p
 	if p.Status != integration.PushConflict {
 		return nil, notConflict(p)
 	}
-	if use == UseLocal && m.AppliedSeq > p.Seq {
-		// A later push was applied over it (a conflict the policy then
-		// settled): its data would undo newer changes.
+	// A later push may have been applied over it (a conflict the policy
+	// then settled): its data would undo newer changes, and so would the
+	// platform's version it met.
+	superseded := m.AppliedSeq > p.Seq
+	if use == UseLocal && superseded {
 		return nil, integration.Errorf(integration.ECONFLICT, "A later push of %s %q has been applied since; push again instead.", p.Model, p.LocalID)
 	}
 	var ext string
 	switch use {
 	case UseLocal:
-		// No conflict check: applying over the platform's version is the
-		// decision taken.
-		m.RemoteModified = time.Time{}
-		outcome, rec, err := e.pushOne(ctx, it, m, p, owner)
+		// Overruling the conflict check: applying over the platform's
+		// version is the decision taken. The item is an existing one, so
+		// the fields the push leaves out (its status, its slug) stay.
+		outcome, rec, err := e.pushOne(ctx, it, m, p, owner, true)
 		if err != nil {
 			return nil, e.resolveError(ctx, it, err)
 		}
 		p.Status, ext = outcome, rec.ExternalID
 	case UseRemote:
-		if ext, err = e.keepTheirs(ctx, it, m, p); err != nil {
-			return nil, e.resolveError(ctx, it, err)
+		// Superseded, the record already holds what came later: the
+		// conflict is settled without writing the older version over it.
+		if !superseded {
+			if ext, err = e.keepTheirs(ctx, it, m, p); err != nil {
+				return nil, e.resolveError(ctx, it, err)
+			}
 		}
 		p.Status = integration.PushResolved
 	}

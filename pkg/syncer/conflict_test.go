@@ -91,6 +91,19 @@ func TestManualConflictResolves(t *testing.T) {
 				if got.Status != integration.PushDone || got.ExternalID != "1001" || got.Error != "" || h.platform.titles[1001] != "mine 2" || !strings.Contains(string(rec.Data), `"mine 2"`) {
 					t.Fatalf("%+v, platform has %q, record %s", got, h.platform.titles[1001], rec.Data)
 				}
+				// The item exists: what the push leaves out (its slug, its
+				// status) stays as the platform has it.
+				h.platform.mu.Lock()
+				slug := ""
+				for s, id := range h.platform.slugs {
+					if id == 1001 {
+						slug = s
+					}
+				}
+				h.platform.mu.Unlock()
+				if slug != "mine 1" {
+					t.Fatalf("resolving with local gave the item the slug %q: it was made again from the title", slug)
+				}
 			case syncer.UseRemote:
 				if got.Status != integration.PushResolved || got.ExternalID != "1001" || h.platform.titles[1001] != "theirs" || !strings.Contains(string(rec.Data), `"theirs"`) {
 					t.Fatalf("%+v, platform has %q, record %s", got, h.platform.titles[1001], rec.Data)
@@ -183,5 +196,9 @@ func TestLeavingManualReleasesHeldPushes(t *testing.T) {
 	wantCode(t, err, integration.ECONFLICT) // later pushes were applied over it
 	if p, err := h.engine.ResolvePush(ctx, h.actor, h.it.ID, ps[0].ID, syncer.UseRemote); err != nil || p.Status != integration.PushResolved {
 		t.Fatalf("resolving with theirs: %+v %v", p, err)
+	}
+	// Settled without writing the older version over the later push.
+	if rec, _ := h.store.GetRecord(ctx, h.it.ID, "post", "1001"); rec == nil || !strings.Contains(string(rec.Data), `"mine 5"`) {
+		t.Fatalf("the record after resolving a superseded conflict with theirs: %+v", rec)
 	}
 }

@@ -236,7 +236,7 @@ func (e *Engine) applyQueued(ctx context.Context, it *integration.Integration, m
 // applyPush applies one push and records its outcome; an error means the
 // push stays queued and the job is retried.
 func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string, attempt int) error {
-	outcome, rec, err := e.pushOne(ctx, it, m, p, owner)
+	outcome, rec, err := e.pushOne(ctx, it, m, p, owner, false)
 	if errors.Is(err, integration.ErrRunStopped) {
 		return err // the integration's sync data was purged: nothing to record
 	}
@@ -295,7 +295,7 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 // push retried after a crash finds it by that slug instead of creating a
 // second one. Everything that can be checked (terms, the featured image)
 // is checked before that draft is created.
-func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string) (integration.PushStatus, integration.Record, error) {
+func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string, overrule bool) (integration.PushStatus, integration.Record, error) {
 	conn, c, err := e.conn(ctx, it)
 	if err != nil {
 		return "", integration.Record{}, err
@@ -383,7 +383,7 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 		if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
 			return "", integration.Record{}, err
 		}
-	} else if policy := conflictPolicy(it); policy != LocalWins && !m.RemoteModified.IsZero() {
+	} else if policy := conflictPolicy(it); policy != LocalWins && !overrule && !m.RemoteModified.IsZero() {
 		remote, err := pusher.Get(ctx, conn, p.Model, m.ExternalID)
 		if err != nil {
 			return "", integration.Record{}, err
