@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -101,16 +102,25 @@ func checkConfigShape(v any, depth int) string {
 	return ""
 }
 
-// exactNumber reports whether n, if an integer, is within ±2^53.
+// exactNumber reports whether n, if an integer, is within ±2^53. Plain
+// integers are compared exactly; a number written with a fraction or an
+// exponent is read as a float64, which is quick whatever its exponent
+// (big.Rat would spend seconds expanding 1e-999999).
 func exactNumber(n json.Number) bool {
-	r, ok := new(big.Rat).SetString(n.String())
-	if !ok {
-		return false
+	s := n.String()
+	if !strings.ContainsAny(s, ".eE") {
+		i, ok := new(big.Int).SetString(s, 10)
+		return ok && i.CmpAbs(big.NewInt(maxExactInteger)) <= 0
 	}
-	if !r.IsInt() {
-		return true
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return false // beyond float64's range
 	}
-	return r.Num().CmpAbs(big.NewInt(maxExactInteger)) <= 0
+	if f != math.Trunc(f) {
+		return true // not an integer
+	}
+	// A whole number at 2^53 may have been rounded from beyond it.
+	return math.Abs(f) < maxExactInteger
 }
 
 func checkConfigValue(k ConfigKey, v any) string {
