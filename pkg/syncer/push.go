@@ -435,6 +435,19 @@ func (e *Engine) dropDraft(ctx context.Context, it *integration.Integration, m *
 	if err != nil {
 		return err
 	}
+	// A worker that stopped after the push's write got through, but before
+	// it was remembered, leaves the same mark as a draft: an item the
+	// platform no longer shows as a draft is the user's, and stays.
+	if pusher, ok := c.(Pusher); ok {
+		cur, err := pusher.Get(ctx, conn, m.Model, m.ExternalID)
+		switch {
+		case err == nil && cur.Status != "" && cur.Status != "draft":
+			m.RemoteModified = cur.ModifiedAt
+			return e.Store.SaveMapping(ctx, m, owner)
+		case err != nil && jobError(err).Kind != connector.ErrNotFound:
+			return err
+		}
+	}
 	err = c.Delete(ctx, conn, m.Model, m.ExternalID, true)
 	if err != nil && jobError(err).Kind != connector.ErrNotFound {
 		return err

@@ -268,3 +268,28 @@ func TestADraftThatCannotBeDeletedIsNamed(t *testing.T) {
 		t.Fatalf("the next push: %s %q as %s", p.Status, p.Error, p.ExternalID)
 	}
 }
+
+// publishedPlatform answers every read of an item as published: the mark
+// a worker leaves when it stopped after a first push's write got through.
+type publishedPlatform struct{ *recordingPlatform }
+
+func (p publishedPlatform) Get(ctx context.Context, c connector.Connection, model, ext string) (integration.Record, error) {
+	r, err := p.recordingPlatform.Get(ctx, c, model, ext)
+	r.Status = "publish"
+	return r, err
+}
+
+// An item the platform shows as published is never deleted as a leftover
+// draft, even when the push that made it is marked as not through.
+func TestAPublishedItemIsNotDeletedAsADraft(t *testing.T) {
+	h, rp := newRecordingHarness(t)
+	h.engine.Connectors["wordpress"] = publishedPlatform{rp}
+	rp.updateErr = &connector.Error{Kind: connector.ErrInvalid, Message: "WordPress rejected the post."}
+	if p := h.pushData(`{"title": "T"}`); p.Status != integration.PushFailed || len(rp.deletes) != 0 {
+		t.Fatalf("push %s %q, deletes %v; want failed and nothing deleted", p.Status, p.Error, rp.deletes)
+	}
+	rp.updateErr = nil
+	if p := h.pushData(`{"title": "T2"}`); p.Status != integration.PushDone || p.ExternalID != "1001" {
+		t.Fatalf("the next push: %s %q as %s; want done on the same item 1001", p.Status, p.Error, p.ExternalID)
+	}
+}
