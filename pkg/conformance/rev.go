@@ -12,7 +12,7 @@ import (
 type wordpressOnly struct{}
 
 func (wordpressOnly) Platform(name string) (integration.Platform, bool) {
-	return integration.Platform{Name: name, Available: true}, name == "wordpress"
+	return integration.Platform{Name: name, Available: true, Config: []integration.ConfigKey{{Name: "edited", Type: integration.ConfigBoolean}}}, name == "wordpress"
 }
 func (wordpressOnly) Names() []string { return []string{"wordpress"} }
 
