@@ -1,9 +1,6 @@
 package integration
 
-import (
-	"maps"
-	"reflect"
-)
+import "reflect"
 
 // writeKind says which attributes a write may change. Every write moves
 // the integration's Rev; only a user edit that changes something moves its
@@ -22,11 +19,6 @@ const (
 	// credentials: the platform's doing, not the user's.
 	tokenRefresh
 )
-
-// structureKey is the config key where the previous release kept the
-// discovered content types; found by the platform, not set by users, it
-// does not count as an edit.
-const structureKey = "content_types"
 
 // keep returns cur with only the attributes of kind taken from next, so a
 // write never carries other attributes along.
@@ -57,14 +49,12 @@ func edited(cur, next *Integration) bool {
 		cur.IsActive != next.IsActive || cur.SyncEnabled != next.SyncEnabled ||
 		cur.SyncIntervalMinutes != next.SyncIntervalMinutes ||
 		!reflect.DeepEqual(cur.Credentials, next.Credentials) ||
-		!reflect.DeepEqual(userConfig(cur.Config), userConfig(next.Config))
+		!sameConfig(cur.Config, next.Config)
 }
 
-func userConfig(c map[string]any) map[string]any {
-	out := maps.Clone(c)
-	delete(out, structureKey)
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+// sameConfig compares configs, an empty one equal to none. Content types
+// an earlier release kept in config are lifted out on every read
+// (LiftContentTypes), so they never count here.
+func sameConfig(a, b map[string]any) bool {
+	return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b)
 }
