@@ -55,10 +55,7 @@ func TestWordPressRevokedPassword(t *testing.T) {
 			password, uuid := newAppPassword(t, "admin", "joinery-revoked-"+backend)
 			r, _ := startSyncRunner(t, backend, 0, nil)
 			editor := r.token("acct-revoked", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"revoked-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], password))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "revoked-"+backend, wp["WP_URL"], password)
 			if res := r.do("POST", "/v1/integrations/"+id+"/test_connection", editor, ""); res.body["ok"] != true {
 				t.Fatalf("before revoking: %s", res.raw)
 			}

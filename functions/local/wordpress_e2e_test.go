@@ -277,10 +277,7 @@ func TestWordPressSync(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			r := startRunner(t, backend)
 			editor := r.token("acct-sync", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"sync-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "sync-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			pull := `{"direction":"from_external","models":["post"]}`
 
 			total := wpCount(t)
@@ -407,10 +404,7 @@ func TestWordPressPush(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			r := startRunner(t, backend)
 			editor := r.token("acct-push", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"push-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "push-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			push := func(title string) map[string]any {
 				t.Helper()
 				body := fmt.Sprintf(`{"model":"post","local_id":"article-42","data":{"title":%q,"body_html":"<p>Pushed body</p>","status":"publish",

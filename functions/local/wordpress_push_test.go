@@ -53,10 +53,7 @@ func TestWordPressPushPatches(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			r := startRunner(t, backend)
 			editor := r.token("acct-patch", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"patch-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "patch-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			push := func(localID, data string) map[string]any {
 				t.Helper()
 				got := r.do("POST", "/v1/integrations/"+id+"/records", editor, fmt.Sprintf(`{"model":"post","local_id":%q,"data":%s}`, localID, data))

@@ -50,10 +50,7 @@ echo json_encode(['parent' => $parent['term_id'], 'child' => $child['term_id'], 
 		t.Run(backend, func(t *testing.T) {
 			r := startRunner(t, backend)
 			editor := r.token("acct-shapes", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"shapes-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "shapes-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			syncAndWait(t, r, editor, id, `{"direction":"from_external","models":["category","page","post"]}`)
 
 			cats := feedPages(t, r, editor, id, "model=category&limit=100")

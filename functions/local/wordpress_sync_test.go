@@ -213,10 +213,7 @@ echo implode(',', $ids);`, strings.Join(victims, ",")))
 			}
 			r, a := startSyncRunner(t, backend, 20, hook)
 			editor := r.token("acct-shift", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"shift-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "shift-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			full := `{"direction":"from_external","models":["page"],"full":true}`
 			cursor := func() time.Time {
 				c, err := a.engine.Store.Cursors(context.Background(), id)
@@ -421,10 +418,7 @@ echo implode(',', $ids);`, strings.Join(files, ",")))
 				}
 			})
 			editor := r.token("acct-large", "editor", "")
-			created := r.do("POST", "/v1/integrations", editor, fmt.Sprintf(`{"site_id":"large-%s","platform":"wordpress","external_site_url":%q,"credentials":{"username":"admin","app_password":%q}}`,
-				backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"]))
-			want(t, created, http.StatusCreated, "create")
-			id := created.body["id"].(string)
+			id := r.connectWordPress(t, editor, "large-"+backend, wp["WP_URL"], wp["WP_ADMIN_APP_PASSWORD"])
 			runID := startRun(t, r, editor, id, `{"direction":"from_external","models":["page"],"full":true}`)
 			p := finishRun(t, r, editor, id, runID)
 			mu.Lock()
