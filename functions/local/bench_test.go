@@ -17,16 +17,19 @@ import (
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
 
-// countDynamo counts DynamoDB requests (each attempt) in the SDK's stack.
+// countDynamo counts DynamoDB operations in the SDK's stack: one per call
+// (a paginator's page is a call), not per attempt, so a retry after a
+// dropped connection on a loaded machine does not count as a request the
+// route makes.
 type countDynamo struct{ n atomic.Int64 }
 
 func (c *countDynamo) option(stack *middleware.Stack) error {
-	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("CountDynamoDB",
-		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("CountDynamoDB",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			if awsmiddleware.GetServiceID(ctx) == "DynamoDB" {
 				c.n.Add(1)
 			}
-			return next.HandleFinalize(ctx, in)
+			return next.HandleInitialize(ctx, in)
 		}), middleware.After)
 }
 
