@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/joinery/joinery/functions/internal/awsenv"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
@@ -257,7 +258,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		if len(s.AWSAPIOptions) > 0 {
 			opts = append(opts, config.WithAPIOptions(s.AWSAPIOptions))
 		}
-		cfg, err := config.LoadDefaultConfig(ctx, opts...)
+		// A local AWS_ENDPOINT_URL (moto) works without a region or
+		// credentials in the environment.
+		cfg, err := awsenv.Load(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("load AWS config: %w", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/joinery/joinery/functions/internal/awsenv"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
@@ -102,7 +103,7 @@ type App struct {
 // New loads the AWS configuration and builds the store and the service.
 // A failure stops the process: the runtime reports it as an init error.
 func New(env Env) *App {
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithAPIOptions(Hooks.APIOptions))
+	cfg, err := awsenv.Load(context.Background(), config.WithAPIOptions(Hooks.APIOptions))
 	if err != nil {
 		log.Fatalf("load AWS config: %v", err)
 	}
