@@ -1,0 +1,417 @@
+// Package readmetest runs the README's local commands as a reader would:
+// make run, the curl walkthrough, the runner's other modes and moto mode,
+// in order, in one shell, against a runner on a free port; and passes its
+// CloudFormation snippets through cfn-lint.
+//
+// The README's commands stay copy-pasteable; the test changes only what
+// must differ on a shared machine, and says so here:
+//
+//   - 127.0.0.1:8080 and localhost:8080 become a free port;
+//   - `make run` gets ARGS with that address and a temporary data dir, and
+//     runs in the background until the next `make run` or the end;
+//   - `go run ./functions/local token` gets --data-dir of that same dir;
+//   - moto's port 5000 becomes a free port.
+//
+// A `# → 201 …` comment after a command says the HTTP status it answers
+// (several: `# → 200, or 412`); a curl with none must answer below 400.
+// A block preceded by `<!-- not run … -->` is not run: those that need AWS
+// say "not run in CI".
+package readmetest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runSections are the README's sections whose shell blocks are run, in
+// README order. Every one must exist: a renamed section fails the test
+// rather than silently running nothing.
+var runSections = []string{
+	"The two commands",
+	"A walk through the API",
+	"Who may call: roles, service access and CORS",
+}
+
+type block struct {
+	section string // the ## heading it is under
+	lang    string
+	marker  string // the HTML comment on the line before the fence, if any
+	line    int    // 1-based line of the opening fence
+	text    string
+}
+
+func readme(t *testing.T) (string, []block) {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var (
+		blocks          []block
+		section, prev   string
+		cur             *block
+		body            strings.Builder
+		n               int
+		fence           = regexp.MustCompile("^```([a-z]*)\\s*$")
+		sc              = bufio.NewScanner(f)
+		prevNonBlankRaw string
+	)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if cur != nil {
+			if strings.TrimSpace(line) == "```" {
+				cur.text = body.String()
+				blocks = append(blocks, *cur)
+				cur = nil
+				body.Reset()
+			} else {
+				body.WriteString(line + "\n")
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "## ") {
+			section = strings.TrimPrefix(line, "## ")
+		}
+		if m := fence.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+			cur = &block{section: section, lang: m[1], line: n}
+			if strings.HasPrefix(prev, "<!--") {
+				cur.marker = prev
+			}
+		}
+		if strings.TrimSpace(line) != "" {
+			prevNonBlankRaw = line
+		}
+		prev = strings.TrimSpace(prevNonBlankRaw)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cur != nil {
+		t.Fatalf("README.md:%d: the code block is never closed", cur.line)
+	}
+	return root, blocks
+}
+
+// need finds a tool, or skips loudly — and fails under CI=true, where
+// nothing may be skipped.
+func need(t *testing.T, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("SKIPPED (real dependency missing): %s: %v", tool, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// needsAWS says whether a shell block runs something only AWS can answer.
+var needsAWS = regexp.MustCompile(`(?m)(^|[\s$(|;&])(aws|sam)\s|amazoncognito\.com|amazonaws\.com`)
+
+// TestREADMEMarksEveryAWSCommand checks every shell block of the README:
+// one that needs AWS is marked "not run in CI", and a marked one says why.
+func TestREADMEMarksEveryAWSCommand(t *testing.T) {
+	_, blocks := readme(t)
+	for _, b := range blocks {
+		if b.lang != "sh" {
+			continue
+		}
+		if needsAWS.MatchString(b.text) && !strings.Contains(b.marker, "not run in CI") {
+			t.Errorf("README.md:%d (%s): this block needs AWS; put <!-- not run in CI: needs AWS --> on the line before it", b.line, b.section)
+		}
+		if strings.HasPrefix(b.marker, "<!-- not run") && !strings.Contains(b.marker, ":") {
+			t.Errorf("README.md:%d: %q says a block is not run without saying why", b.line, b.marker)
+		}
+	}
+}
+
+// TestREADMECloudFormation passes every CloudFormation snippet of the
+// README through cfn-lint.
+func TestREADMECloudFormation(t *testing.T) {
+	_, blocks := readme(t)
+	dir := t.TempDir()
+	var files []string
+	for _, b := range blocks {
+		if (b.lang == "yaml" || b.lang == "yml" || b.lang == "json") && strings.Contains(b.text, "AWSTemplateFormatVersion") {
+			p := filepath.Join(dir, fmt.Sprintf("readme-line-%d.%s", b.line, b.lang))
+			if err := os.WriteFile(p, []byte(b.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, p)
+		}
+	}
+	if len(files) < 2 {
+		t.Fatalf("found %d CloudFormation snippets in README.md, want the sign-in and service-access ones", len(files))
+	}
+	lint := need(t, "cfn-lint")
+	out, err := exec.Command(lint, files...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cfn-lint on the README's CloudFormation snippets (named by their line in README.md): %v\n%s", err, out)
+	}
+}
+
+var (
+	statusRe  = regexp.MustCompile(`(?:→|\bor)\s+([1-5][0-9][0-9])\b`)
+	makeRunRe = regexp.MustCompile(`^((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)make run\s*(#.*)?$`)
+)
+
+// script turns the run sections' shell blocks into one bash script.
+func script(t *testing.T, blocks []block) (string, []string) {
+	t.Helper()
+	var b strings.Builder
+	var ran []string
+	seen := map[string]bool{}
+	for _, bl := range blocks {
+		if !contains(runSections, bl.section) {
+			continue
+		}
+		seen[bl.section] = true
+		if bl.lang != "sh" {
+			continue
+		}
+		if strings.HasPrefix(bl.marker, "<!-- not run") {
+			continue
+		}
+		ran = append(ran, fmt.Sprintf("README.md:%d", bl.line))
+		fmt.Fprintf(&b, "\n# ---- README.md:%d (%s)\n", bl.line, bl.section)
+		for _, g := range groups(bl.text) {
+			fmt.Fprintf(&b, "__expect=%q\n%s\n", strings.Join(g.statuses, " "), rewrite(g.command))
+		}
+	}
+	for _, s := range runSections {
+		if !seen[s] {
+			t.Errorf("README.md has no section %q any more: update runSections", s)
+		}
+	}
+	return b.String(), ran
+}
+
+type group struct {
+	command  string
+	statuses []string
+}
+
+// groups splits a block into commands (runs of lines that are not blank
+// or comments), each with the statuses its `# →` comments expect.
+func groups(text string) []group {
+	var out []group
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, group{command: strings.Join(cur, "\n")})
+			cur = nil
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+			flush()
+		case strings.HasPrefix(trimmed, "#"):
+			flush()
+			if strings.HasPrefix(trimmed, "# →") && len(out) > 0 {
+				for _, m := range statusRe.FindAllStringSubmatch(trimmed, -1) {
+					out[len(out)-1].statuses = append(out[len(out)-1].statuses, m[1])
+				}
+			}
+		default:
+			cur = append(cur, line)
+		}
+	}
+	flush()
+	return out
+}
+
+// rewrite makes a command use the test's port, data dir and moto.
+func rewrite(cmd string) string {
+	lines := strings.Split(cmd, "\n")
+	for i, l := range lines {
+		if m := makeRunRe.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			lines[i] = m[1] + "__serve"
+		}
+	}
+	cmd = strings.Join(lines, "\n")
+	r := strings.NewReplacer(
+		"127.0.0.1:8080", "127.0.0.1:$README_PORT",
+		"localhost:8080", "127.0.0.1:$README_PORT",
+		"go run ./functions/local token", `go run ./functions/local token --data-dir "$README_DATA"`,
+		"moto_server -p 5000", "moto_server -p $README_MOTO_PORT",
+		"127.0.0.1:5000", "127.0.0.1:$README_MOTO_PORT",
+	)
+	return r.Replace(cmd)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// prelude runs make run in the background and checks curl's statuses.
+const prelude = `set -euo pipefail
+__n=0
+__stop() {
+  local -; set +x
+  if [ -s "$README_LOGS/server.pid" ]; then
+    local pg; pg=$(cat "$README_LOGS/server.pid"); : > "$README_LOGS/server.pid"
+    kill -TERM -- "-$pg" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 -- "-$pg" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+  fi
+}
+# make run, in the background, in a process group of its own.
+__serve() {
+  local -; set +x
+  __stop
+  __n=$((__n + 1)); local log="$README_LOGS/make-run-$__n.log"
+  setsid make run ARGS="--addr 127.0.0.1:$README_PORT --data-dir $README_DATA" > "$log" 2>&1 &
+  local pid=$!; echo "$pid" > "$README_LOGS/server.pid"
+  # The first make run compiles the runner.
+  for _ in $(seq 1 1800); do
+    if grep -q 'Joinery is running' "$log"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then echo "make run stopped:" >&2; cat "$log" >&2; return 1; fi
+    sleep 0.1
+  done
+  echo "make run did not start in 3 minutes:" >&2; cat "$log" >&2; return 1
+}
+# curl, failing on a status the README does not show (or any error status
+# where it shows none).
+curl() {
+  local -; set +x
+  local out code
+  out=$(command curl -sS --max-time 30 -w '\n__status__%{http_code}' "$@") || { echo "curl failed: curl $*" >&2; return 1; }
+  code=${out##*__status__}
+  printf '%s\n' "${out%__status__*}"
+  if [ -n "$__expect" ]; then
+    case " $__expect " in *" $code "*) ;; *) echo "HTTP $code, the README says $__expect: curl $*" >&2; return 1 ;; esac
+  elif [ "$code" -ge 400 ]; then
+    echo "HTTP $code: curl $*" >&2; return 1
+  fi
+}
+trap __stop EXIT
+set -x
+`
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestREADMECommands runs the README's local commands in order, in one
+// shell, as a reader would paste them.
+func TestREADMECommands(t *testing.T) {
+	root, blocks := readme(t)
+	body, ran := script(t, blocks)
+	for _, tool := range []string{"bash", "make", "setsid", "curl", "jq", "go", "moto_server"} {
+		need(t, tool)
+	}
+	if !strings.Contains(body, "JOINERY_BACKEND=aws __serve") {
+		t.Fatal("the README's moto mode (JOINERY_BACKEND=aws make run) is not among the commands run")
+	}
+	tmp := t.TempDir()
+	logs := filepath.Join(tmp, "logs")
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(tmp, "readme.sh")
+	if err := os.WriteFile(path, []byte(prelude+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(tmp, "out.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", path)
+	cmd.Dir = root
+	// A file, not a pipe: moto, started in the background by the README,
+	// holds it open after the script ends.
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Env = append(cleanEnv(),
+		"README_PORT="+strconv.Itoa(freePort(t)),
+		"README_MOTO_PORT="+strconv.Itoa(freePort(t)),
+		"README_DATA="+filepath.Join(tmp, "data"),
+		"README_LOGS="+logs,
+	)
+	start := time.Now()
+	runErr := cmd.Run()
+	// Whatever the script left running (moto, a runner): its process groups.
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if pid, err := os.ReadFile(filepath.Join(logs, "server.pid")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+			_ = syscall.Kill(-n, syscall.SIGKILL)
+		}
+	}
+	t.Logf("ran %d blocks (%s) in %s", len(ran), strings.Join(ran, ", "), time.Since(start).Round(time.Second))
+	log, _ := os.ReadFile(out.Name())
+	if os.Getenv("README_TEST_VERBOSE") != "" {
+		t.Logf("the script's output:\n%s", log)
+	}
+	if runErr != nil {
+		runLogs, _ := filepath.Glob(filepath.Join(logs, "make-run-*.log"))
+		var tails strings.Builder
+		for _, p := range runLogs {
+			b, _ := os.ReadFile(p)
+			fmt.Fprintf(&tails, "\n--- %s (last 2000 bytes)\n%s", filepath.Base(p), tail(b, 2000))
+		}
+		t.Fatalf("a README command failed (%v). The script's output:\n%s\n%s", runErr, tail(log, 20000), tails.String())
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// cleanEnv is the environment without AWS settings or Joinery's own, so the
+// README's commands run as on a machine that has neither.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AWS_") && name != "AWS_CA_BUNDLE" || strings.HasPrefix(name, "JOINERY_") ||
+			name == "TOKEN" || name == "API" || name == "ID" || name == "SERVICE_TOKEN" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
