@@ -149,6 +149,7 @@ func TestREADMEMarksEveryAWSCommand(t *testing.T) {
 // TestREADMECloudFormation passes every CloudFormation snippet of the
 // README through cfn-lint.
 func TestREADMECloudFormation(t *testing.T) {
+	t.Parallel() // cfn-lint takes a while to start: beside the commands
 	_, blocks := readme(t)
 	dir := t.TempDir()
 	var files []string
@@ -329,6 +330,7 @@ func freePort(t *testing.T) int {
 // TestREADMECommands runs the README's local commands in order, in one
 // shell, as a reader would paste them.
 func TestREADMECommands(t *testing.T) {
+	t.Parallel()
 	root, blocks := readme(t)
 	body, ran := script(t, blocks)
 	for _, tool := range []string{"bash", "make", "setsid", "curl", "jq", "go", "moto_server"} {
@@ -408,7 +410,9 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, "AWS_") && name != "AWS_CA_BUNDLE" || strings.HasPrefix(name, "JOINERY_") ||
-			name == "TOKEN" || name == "API" || name == "ID" || name == "SERVICE_TOKEN" {
+			name == "TOKEN" || name == "API" || name == "ID" || name == "SERVICE_TOKEN" ||
+			// make test's own make: make run starts as from a shell.
+			name == "MAKEFLAGS" || name == "MFLAGS" || name == "MAKELEVEL" {
 			continue
 		}
 		env = append(env, kv)
