@@ -167,7 +167,7 @@ func TestREADMECloudFormation(t *testing.T) {
 	}
 	lint := need(t, "cfn-lint")
 	out, err := exec.Command(lint, files...).CombinedOutput()
-	if err != nil {
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("cfn-lint on the README's CloudFormation snippets (named by their line in README.md): %v\n%s", err, out)
 	}
 }
@@ -213,11 +213,14 @@ type group struct {
 	statuses []string
 }
 
-// groups splits a block into commands (runs of lines that are not blank
-// or comments), each with the statuses its `# →` comments expect.
+// groups splits a block into commands, each with the statuses the `# →`
+// comments right after it expect. A command goes on over a line that ends
+// in a backslash or a pipe, or while a single-quoted string is open (a JSON
+// body over several lines).
 func groups(text string) []group {
 	var out []group
 	var cur []string
+	open := false // inside a single-quoted string
 	flush := func() {
 		if len(cur) > 0 {
 			out = append(out, group{command: strings.Join(cur, "\n")})
@@ -226,22 +229,50 @@ func groups(text string) []group {
 	}
 	for _, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimSpace(line)
-		switch {
-		case trimmed == "":
-			flush()
-		case strings.HasPrefix(trimmed, "#"):
-			flush()
-			if strings.HasPrefix(trimmed, "# →") && len(out) > 0 {
-				for _, m := range statusRe.FindAllStringSubmatch(trimmed, -1) {
-					out[len(out)-1].statuses = append(out[len(out)-1].statuses, m[1])
+		if !open {
+			switch {
+			case trimmed == "":
+				flush()
+				continue
+			case strings.HasPrefix(trimmed, "#"):
+				flush()
+				if strings.HasPrefix(trimmed, "# →") && len(out) > 0 {
+					for _, m := range statusRe.FindAllStringSubmatch(trimmed, -1) {
+						out[len(out)-1].statuses = append(out[len(out)-1].statuses, m[1])
+					}
 				}
+				continue
 			}
-		default:
-			cur = append(cur, line)
+		}
+		cur = append(cur, line)
+		open = endsInQuote(line, open)
+		if !open && !strings.HasSuffix(trimmed, "\\") && !strings.HasSuffix(trimmed, "|") {
+			flush()
 		}
 	}
 	flush()
 	return out
+}
+
+// endsInQuote says whether a single-quoted string is open at the end of
+// line, given whether one was at its start. A comment (a # after a blank,
+// outside quotes) ends the line.
+func endsInQuote(line string, open bool) bool {
+	double := false
+	for i, c := range line {
+		switch {
+		case open:
+			open = c != '\''
+		case c == '"':
+			double = !double
+		case double:
+		case c == '\'':
+			open = true
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return false
+		}
+	}
+	return open
 }
 
 // rewrite makes a command use the test's port, data dir and moto.
