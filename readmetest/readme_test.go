@@ -40,6 +40,7 @@ import (
 var runSections = []string{
 	"The two commands",
 	"A walk through the API",
+	"The OpenAPI document",
 	"Who may call: roles, service access and CORS",
 }
 
@@ -192,6 +193,7 @@ func script(t *testing.T, blocks []block) (string, []string) {
 			continue
 		}
 		if strings.HasPrefix(bl.marker, "<!-- not run") {
+			t.Logf("README.md:%d not run: %s", bl.line, bl.marker)
 			continue
 		}
 		ran = append(ran, fmt.Sprintf("README.md:%d", bl.line))
