@@ -60,6 +60,9 @@ test: lint
 	@mkdir -p $(LOGS)
 	@echo "==> Debian packages for the real WordPress (wordpress php-cli php-mysql mariadb-server)"
 	@bash pkg/connector/wordpress/wptest/wp.sh install || echo "!! could not install them: the WordPress tests will say SKIPPED"
+	@echo "==> Debian packages for the README test (curl jq), if missing"
+	@need=""; for p in curl jq; do command -v $$p >/dev/null || need="$$need $$p"; done; \
+	if [ -n "$$need" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null) || echo "!! could not install$$need: the README test will say SKIPPED"; fi
 	@echo "==> go test -race ./... (full log: $(LOGS)/test.log)"
 	@set -o pipefail; go test -race -count=1 -timeout 20m -v ./... > $(LOGS)/test.log 2>&1; status=$$?; \
 	grep -E '^(ok|FAIL|panic:|---? FAIL)|^\s+--- FAIL' $(LOGS)/test.log | grep -v '^\s*$$'; \

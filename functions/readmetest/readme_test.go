@@ -54,7 +54,7 @@ type block struct {
 
 func readme(t *testing.T) (string, []block) {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
