@@ -10,7 +10,18 @@
 //   - `make run` gets ARGS with that address and a temporary data dir, and
 //     runs in the background until the next `make run` or the end;
 //   - `go run ./functions/local token` gets --data-dir of that same dir;
-//   - moto's port 5000 becomes a free port.
+//   - moto's port 5000 becomes a free port;
+//   - the WordPress site is a real one on 127.0.0.1, started for the test
+//     (pkg/connector/wordpress/wptest, seeded): the walkthrough's
+//     WP_URL=https://blog.example.com and WP_APP_PASSWORD='abcd efgh …'
+//     become its address and its admin's Application Password, and every
+//     make run gets JOINERY_ALLOW_PRIVATE_NETWORKS naming it (Joinery
+//     calls no loopback address otherwise);
+//   - a push's featured image, https://cdn.example.com/cover.png, is a
+//     PNG the test serves on 127.0.0.1 (named there too).
+//
+// A README loop that waits (`until …; do sleep 1; done`) fails the test
+// once a command has waited three minutes.
 //
 // A `# → 201 …` comment after a command says the HTTP status it answers
 // (several: `# → 200, or 412`); a curl with none must answer below 400.
@@ -20,9 +31,15 @@ package readmetest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +49,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
 )
 
 // runSections are the README's sections whose shell blocks are run, in
@@ -41,7 +60,10 @@ var runSections = []string{
 	"The two commands",
 	"A walk through the API",
 	"The OpenAPI document",
+	"Connecting WordPress",
+	"Syncing",
 	"Who may call: roles, service access and CORS",
+	"Cursors",
 }
 
 type block struct {
@@ -178,8 +200,10 @@ var (
 	makeRunRe = regexp.MustCompile(`^((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)make run\s*(#.*)?$`)
 )
 
-// script turns the run sections' shell blocks into one bash script.
-func script(t *testing.T, blocks []block) (string, []string) {
+// script turns the run sections' shell blocks into one bash script; subst
+// replaces what the README names but the test must give (the WordPress
+// site, the image a push uploads).
+func script(t *testing.T, blocks []block, subst *strings.Replacer) (string, []string) {
 	t.Helper()
 	var b strings.Builder
 	var ran []string
@@ -199,7 +223,7 @@ func script(t *testing.T, blocks []block) (string, []string) {
 		ran = append(ran, fmt.Sprintf("README.md:%d", bl.line))
 		fmt.Fprintf(&b, "\n# ---- README.md:%d (%s)\n", bl.line, bl.section)
 		for _, g := range groups(bl.text) {
-			fmt.Fprintf(&b, "__expect=%q\n%s\n", strings.Join(g.statuses, " "), rewrite(g.command))
+			fmt.Fprintf(&b, "__expect=%q __since=$SECONDS\n%s\n", strings.Join(g.statuses, " "), subst.Replace(rewrite(g.command)))
 		}
 	}
 	for _, s := range runSections {
@@ -313,7 +337,7 @@ __stop() {
   if [ -s "$README_LOGS/server.pid" ]; then
     local pg; pg=$(cat "$README_LOGS/server.pid"); : > "$README_LOGS/server.pid"
     kill -TERM -- "-$pg" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 -- "-$pg" 2>/dev/null || return 0; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 -- "-$pg" 2>/dev/null || return 0; command sleep 0.1; done
     kill -KILL -- "-$pg" 2>/dev/null || true
   fi
 }
@@ -328,7 +352,7 @@ __serve() {
   for _ in $(seq 1 1800); do
     if grep -q 'Joinery is running' "$log"; then return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then echo "make run stopped:" >&2; cat "$log" >&2; return 1; fi
-    sleep 0.1
+    command sleep 0.1
   done
   echo "make run did not start in 3 minutes:" >&2; cat "$log" >&2; return 1
 }
@@ -346,6 +370,13 @@ curl() {
     echo "HTTP $code: curl $*" >&2; return 1
   fi
 }
+# sleep, failing once the command it is part of (a README loop) has waited
+# three minutes.
+sleep() {
+  command sleep "$@"
+  if [ $((SECONDS - __since)) -ge 180 ]; then echo "waited 3 minutes for this README loop to end" >&2; return 1; fi
+}
+__since=$SECONDS
 trap __stop EXIT
 set -x
 `
@@ -365,9 +396,32 @@ func freePort(t *testing.T) int {
 func TestREADMECommands(t *testing.T) {
 	t.Parallel()
 	root, blocks := readme(t)
-	body, ran := script(t, blocks)
 	for _, tool := range []string{"bash", "make", "setsid", "curl", "jq", "go", "moto_server"} {
 		need(t, tool)
+	}
+	wpStart := time.Now()
+	wp := wptest.Start(t, "readme")
+	t.Logf("WordPress started in %s", time.Since(wpStart).Round(time.Second))
+	coverPNG := pngImage(t)
+	cover := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(coverPNG)
+	}))
+	defer cover.Close()
+	readmeSite := map[string]string{
+		"WP_URL=https://blog.example.com":                 "WP_URL=" + wp["WP_URL"],
+		"WP_APP_PASSWORD='abcd efgh ijkl mnop qrst uvwx'": "WP_APP_PASSWORD='" + wp["WP_ADMIN_APP_PASSWORD"] + "'",
+		"https://cdn.example.com/cover.png":               cover.URL + "/cover.png",
+	}
+	var pairs []string
+	for from, to := range readmeSite {
+		pairs = append(pairs, from, to)
+	}
+	body, ran := script(t, blocks, strings.NewReplacer(pairs...))
+	for from, to := range readmeSite {
+		if !strings.Contains(body, to) {
+			t.Fatalf("the README's commands no longer have %s: update the test's substitutions", from)
+		}
 	}
 	if !strings.Contains(body, "JOINERY_BACKEND=aws __serve") {
 		t.Fatal("the README's moto mode (JOINERY_BACKEND=aws make run) is not among the commands run")
@@ -387,7 +441,7 @@ func TestREADMECommands(t *testing.T) {
 	}
 	defer out.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", path)
 	cmd.Dir = root
@@ -401,6 +455,7 @@ func TestREADMECommands(t *testing.T) {
 		"README_MOTO_PORT="+strconv.Itoa(freePort(t)),
 		"README_DATA="+filepath.Join(tmp, "data"),
 		"README_LOGS="+logs,
+		"JOINERY_ALLOW_PRIVATE_NETWORKS="+hostPort(t, wp["WP_URL"])+","+hostPort(t, cover.URL),
 	)
 	start := time.Now()
 	runErr := cmd.Run()
@@ -429,6 +484,28 @@ func TestREADMECommands(t *testing.T) {
 	}
 }
 
+func hostPort(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+// pngImage is a small PNG, for WordPress to accept as a featured image.
+func pngImage(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 func tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
@@ -444,6 +521,8 @@ func cleanEnv() []string {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, "AWS_") && name != "AWS_CA_BUNDLE" || strings.HasPrefix(name, "JOINERY_") ||
 			name == "TOKEN" || name == "API" || name == "ID" || name == "SERVICE_TOKEN" ||
+			name == "WP_URL" || name == "WP_USER" || name == "WP_APP_PASSWORD" ||
+			name == "KEY" || name == "SITE_KEY" || name == "KEY_ID" || name == "RUN_ID" || name == "PUSH_ID" ||
 			// make test's own make: make run starts as from a shell.
 			name == "MAKEFLAGS" || name == "MFLAGS" || name == "MAKELEVEL" {
 			continue
