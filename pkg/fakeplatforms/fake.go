@@ -238,8 +238,8 @@ func (s *Server) Consent(authorizeURL string) (string, error) {
 // redirect.
 func (s *Server) DenyNext() { s.mu.Lock(); s.deny = true; s.mu.Unlock() }
 
-// FailToken makes the next n token endpoint calls (code exchanges and
-// refreshes) answer status: 429 with the platform's rate-limit signal,
+// FailToken makes the next n token endpoint calls (code exchanges,
+// refreshes, and Google's revocations) answer status: 429 with the platform's rate-limit signal,
 // anything else with the platform's error body for that status.
 func (s *Server) FailToken(status int, n int) {
 	s.mu.Lock()
@@ -249,8 +249,8 @@ func (s *Server) FailToken(status int, n int) {
 	}
 }
 
-// FailAPI makes the next n API calls answer status (429: with
-// Retry-After).
+// FailAPI makes the next n API calls (Slack's auth.revoke included)
+// answer status (429: with Retry-After).
 func (s *Server) FailAPI(status int, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
