@@ -173,6 +173,12 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	p := newProvider(t)
+	return newHarnessOn(t, testCatalog(t, p.srv.URL), p.srv.Client(), p)
+}
+
+// newHarnessOn runs the flow on a catalog, reaching platforms through hc.
+func newHarnessOn(t *testing.T, cat *connector.Catalog, hc *http.Client, p *provider) *harness {
 	dir := t.TempDir()
 	store, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
 	if err != nil {
@@ -184,8 +190,6 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = secrets.Close() })
-	p := newProvider(t)
-	cat := testCatalog(t, p.srv.URL)
 	h := &harness{t: t, p: p, secrets: secrets, apps: &memApps{doc: appsDoc},
 		now:   time.Date(2026, 6, 7, 8, 9, 10, 0, time.UTC),
 		actor: integration.Actor{Subject: "u1", AccountID: "acct-1", Role: integration.RoleEditor}}
@@ -193,7 +197,7 @@ func newHarness(t *testing.T) *harness {
 	apps := appcreds.New(h.apps, cat, time.Nanosecond, nil)
 	clock := func() time.Time { return h.now }
 	h.svc = &integration.Service{Store: store, Secrets: secrets, Catalog: cat, Apps: apps, Now: clock}
-	h.flow = &Flow{Integrations: h.svc, States: store, Secrets: secrets, Apps: apps, Catalog: cat, HTTP: p.srv.Client(),
+	h.flow = &Flow{Integrations: h.svc, States: store, Secrets: secrets, Apps: apps, Catalog: cat, HTTP: hc,
 		PublicURL: "https://api.joinery.test/", ReturnOrigins: []string{"https://app.joinery.test"}, Now: clock}
 	return h
 }
