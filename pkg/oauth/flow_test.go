@@ -30,6 +30,7 @@ import (
 // path segment.
 type provider struct {
 	mu         sync.Mutex
+	noRefresh  bool // Google: answer without a refresh token
 	srv        *httptest.Server
 	tokenFails int // answer the next token requests with 400 invalid_grant
 	slackTeam  string
@@ -71,6 +72,11 @@ func newProvider(t *testing.T) *provider {
 		}
 	}
 	mux.HandleFunc("POST /oauth2.googleapis.com/token", token("google_calendar", func() any {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.noRefresh {
+			return map[string]any{"access_token": "g-at", "expires_in": 3599, "token_type": "Bearer"}
+		}
 		return map[string]any{"access_token": "g-at", "refresh_token": "g-rt", "expires_in": 3599, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/calendar.events"}
 	}))
 	mux.HandleFunc("POST /slack.com/api/oauth.v2.access", token("slack", func() any {
@@ -623,5 +629,24 @@ func TestCreatingOAuthIntegrations(t *testing.T) {
 	it := h.create("tiktok", "")
 	if it.ConnectionStatus != integration.ConnectionUnknown || it.Credentials.HasCredentials() || it.OAuth != nil {
 		t.Fatalf("new integration %+v", it)
+	}
+}
+
+// A reauthorization of the same account that brings no refresh token
+// keeps the stored one; the new access token replaces the old.
+func TestReauthorizingWithoutARefreshTokenKeepsTheStoredOne(t *testing.T) {
+	h := newHarness(t)
+	it := h.create("google_calendar", "")
+	h.callback("google_calendar", h.consent("google_calendar", h.authorize(it.ID)))
+	h.p.mu.Lock()
+	h.p.noRefresh = true
+	h.p.mu.Unlock()
+	h.now = h.now.Add(time.Hour)
+	if back := h.callback("google_calendar", h.consent("google_calendar", h.authorize(it.ID))); back.Get("status") != "connected" {
+		t.Fatalf("back with %v", back)
+	}
+	ts, err := ParseTokenSet(h.secret(h.get(it.ID)))
+	if err != nil || ts.RefreshToken != "g-rt" || !ts.ObtainedAt.Equal(h.now) || len(ts.Scopes) == 0 {
+		t.Fatalf("after reauthorizing: %+v %v", ts, err)
 	}
 }
