@@ -554,6 +554,12 @@ func TestJiraGrantCoveringSeveralSites(t *testing.T) {
 		t.Fatalf("stored status %s", got.ConnectionStatus)
 	}
 
+	// Another of the grant's sites.
+	upd, err = h.svc.Update(ctx, h.actor, it.ID, integration.PatchInput{ConfigPatch: map[string]any{"cloud_id": "cloud-1"}})
+	if err != nil || upd.ConnectionStatus != integration.ConnectionConnected || upd.OAuth.ExternalAccountID != "cloud-1" || upd.OAuth.ExternalAccountName != "One" {
+		t.Fatalf("after switching: %+v %v", upd, err)
+	}
+
 	// Reauthorizing with a grant that no longer covers the chosen site.
 	h.p.jiraSites = []map[string]string{{"id": "cloud-3", "url": "https://three.atlassian.net", "name": "Three"}}
 	if back := h.callback("jira", h.consent("jira", h.authorize(it.ID))); back.Get("error") != "account_mismatch" {
