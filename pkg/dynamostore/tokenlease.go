@@ -31,8 +31,8 @@ func (s *Store) AcquireTokenLease(ctx context.Context, integrationID, holder str
 		item["holder"], item["until"] = str(holder), num(until.UnixNano())
 		item["expires_at"] = expiresIn(integration.TokenLeaseTTL)
 		out, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item,
-			ConditionExpression: aws.String("attribute_not_exists(PK) OR #u <= :now OR holder = :h"),
-			ExpressionAttributeNames: map[string]string{"#u": "until"},
+			ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u <= :now OR holder = :h"),
+			ExpressionAttributeNames:  map[string]string{"#u": "until"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":h": str(holder)},
 			ReturnValues:              types.ReturnValueAllOld})
 		var ccf *types.ConditionalCheckFailedException
