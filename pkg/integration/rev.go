@@ -16,7 +16,8 @@ const (
 	// next sync is due.
 	statusWrite
 	// tokenRefresh points the integration at a refreshed version of its
-	// credentials: the platform's doing, not the user's.
+	// credentials, and records the grant's facts the refresh gave: the
+	// platform's doing, not the user's.
 	tokenRefresh
 )
 
@@ -38,7 +39,7 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 		out.NextSyncAt = next.NextSyncAt
 	case tokenRefresh:
-		out.Credentials = next.Credentials
+		out.Credentials, out.OAuth = next.Credentials, next.OAuth
 	}
 	return &out
 }

@@ -328,7 +328,8 @@ func (t *Tokens) refresh(ctx context.Context, it *integration.Integration, e *co
 	}
 	// Best effort: the tokens are stored; an item left pointing at the
 	// previous version is moved on by the next refresh.
-	_ = t.Integrations.RecordTokenRefresh(wctx, tokenActor(it.AccountID), it.ID, v, sortedKeys(next.Values()))
+	_ = t.Integrations.RecordTokenRefresh(wctx, tokenActor(it.AccountID), it.ID, integration.TokenRefresh{
+		Version: v, Fields: sortedKeys(next.Values()), Scopes: next.Scopes, ExpiresAt: next.ExpiresAt, At: now})
 	return next, true, nil
 }
 

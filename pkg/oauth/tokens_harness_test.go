@@ -231,7 +231,8 @@ func connect(t testing.TB, s stores, platform string, ts TokenSet) *integration.
 	now := ts.ObtainedAt
 	it := &integration.Integration{ID: integration.NewID(), AccountID: "acct-1", SiteID: "site-1", Platform: platform,
 		Config: map[string]any{}, IsActive: true, SyncStatus: integration.SyncIdle, ConnectionStatus: integration.ConnectionConnected,
-		ConnectionCheckedAt: &now, CreatedAt: now, UpdatedAt: now, Version: 1, Rev: 1}
+		ConnectionCheckedAt: &now, CreatedAt: now, UpdatedAt: now, Version: 1, Rev: 1,
+		OAuth: &integration.OAuthInfo{Scopes: ts.Scopes, ExternalAccountID: ts.ExternalAccountID}}
 	if platform == "shopify" {
 		it.ExternalSiteURL = "https://acme.myshopify.com"
 	}

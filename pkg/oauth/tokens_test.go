@@ -109,6 +109,11 @@ func TestStoredAnswerKeepsWhatTheAnswerLeavesOut(t *testing.T) {
 	if err != nil || cur.Credentials.VersionID != v.VersionID || cur.Version != it.Version || cur.Rev != it.Rev+1 {
 		t.Fatalf("item after refresh: %+v %v (version %s)", cur, err, v.VersionID)
 	}
+	o := cur.OAuth
+	if o == nil || o.ExpiresAt == nil || !o.ExpiresAt.Equal(ts.ExpiresAt) || strings.Join(o.Scopes, " ") != "read write" ||
+		o.RefreshedAt == nil || !o.RefreshedAt.Equal(c.Now()) || o.ExternalAccountID != "T1" {
+		t.Fatalf("oauth after refresh: %+v", o)
+	}
 }
 
 func TestHolderKilledBetweenAnswerAndWrite(t *testing.T) {
