@@ -138,6 +138,7 @@ type Store interface {
 	DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*Integration, error)
 	DueIndex
 	TokenLeases
+	OAuthStates
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
 	CreateSiteKey(ctx context.Context, k *SiteKey) error
