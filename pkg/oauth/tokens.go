@@ -299,7 +299,7 @@ func (t *Tokens) refresh(ctx context.Context, it *integration.Integration, e *co
 		}
 		if te != nil && !te.Temporary {
 			return TokenSet{}, true, &connector.Error{Kind: connector.ErrInvalid, Status: te.Status, Code: te.Code,
-				Message: fmt.Sprintf("%s refused to refresh the access token (%s).", e.DisplayName, te.Code), Err: err}
+				Message: fmt.Sprintf("%s refused to refresh the access token (%s); if this goes on, connect the integration again.", e.DisplayName, te.Code), Err: err}
 		}
 		return TokenSet{}, true, unavailable(e, "its token endpoint did not answer", err)
 	case g.AccessToken == "":
@@ -388,19 +388,26 @@ func reauthError(msg string) error {
 	if msg == "" {
 		msg = "The platform no longer accepts Joinery's authorization; connect the integration again."
 	}
-	return &connector.Error{Kind: connector.ErrAuth, Code: ReauthorizeCode, Message: msg}
+	return &connector.Error{Kind: connector.ErrAuth, Code: ReauthorizeCode, Message: msg, Err: connector.ErrReauthorize}
 }
 
 // IsReauthorize reports whether err says the integration must be
 // connected again.
-func IsReauthorize(err error) bool {
-	var ce *connector.Error
-	return errors.As(err, &ce) && ce.Kind == connector.ErrAuth
-}
+func IsReauthorize(err error) bool { return errors.Is(err, connector.ErrReauthorize) }
 
 func unavailable(e *connector.Entry, what string, err error) error {
-	return &connector.Error{Kind: connector.ErrUnavailable, Message: fmt.Sprintf("Could not get a %s access token: %s; Joinery tries again later.", e.DisplayName, what), Err: err}
+	return &temporaryError{&connector.Error{Kind: connector.ErrUnavailable,
+		Message: fmt.Sprintf("Could not get a %s access token: %s; Joinery tries again later.", e.DisplayName, what), Err: err}}
 }
+
+// temporaryError is a connector.Error of kind ErrUnavailable (what the
+// syncer retries) that says so to callers asking Temporary (the
+// connection tester).
+type temporaryError struct{ ce *connector.Error }
+
+func (e *temporaryError) Error() string   { return e.ce.Error() }
+func (e *temporaryError) Unwrap() error   { return e.ce }
+func (e *temporaryError) Temporary() bool { return true }
 
 // params are the values the refresh URL's template may use ({shop}).
 func params(e *connector.Entry, it *integration.Integration, ts TokenSet) map[string]string {

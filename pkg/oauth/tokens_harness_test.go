@@ -2,20 +2,17 @@ package oauth
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/embedded"
+	"github.com/joinery/joinery/pkg/fakeplatforms"
 	"github.com/joinery/joinery/pkg/integration"
 )
 
@@ -50,126 +47,44 @@ func noSleep(ctx context.Context, _ time.Duration) error {
 	}
 }
 
-// provider is a token endpoint with one platform's refresh token policy:
-// never rotated (Google), rotated with the replaced one still accepted
-// for reuse (Atlassian, Shopify), or rotated with the replaced one dead
-// at once (reuse 0: Slack's token rotation).
-type provider struct {
-	t       testing.TB
-	mu      sync.Mutex
-	now     func() time.Time
-	rotates bool
-	reuse   time.Duration
-	okFalse bool // errors as HTTP 200 ok:false (Slack)
-
-	seq      int
-	tokens   map[string]*refreshToken
-	fail     []int // statuses the next calls answer
-	revoked  bool
-	calls    int // refresh requests received
-	answered int // refreshes answered with new tokens
-	rejected int // refreshes refused as invalid
-	delay    time.Duration
+// platform is one platform's fake (pkg/fakeplatforms) on the virtual
+// clock, and a client reaching it that counts the calls to its token
+// endpoint, failed ones included.
+type platform struct {
+	*fakeplatforms.Server
+	hc    *http.Client
+	calls atomic.Int32
 }
 
-type refreshToken struct {
-	replacedAt *time.Time
-}
-
-func newProvider(t testing.TB, now func() time.Time, rotates bool, reuse time.Duration) *provider {
-	return &provider{t: t, now: now, rotates: rotates, reuse: reuse, tokens: map[string]*refreshToken{"rt-0": {}}}
-}
-
-func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	vals := url.Values{}
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		var m map[string]string
-		_ = json.Unmarshal(body, &m)
-		for k, v := range m {
-			vals.Set(k, v)
+func startPlatform(t testing.TB, name string, c *clock) *platform {
+	p := &platform{Server: fakeplatforms.Start(t, name, fakeplatforms.Options{Now: c.Now})}
+	next := p.Client().Transport
+	p.hc = &http.Client{Timeout: 5 * time.Second, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && !strings.Contains(r.URL.Path, "revoke") {
+			p.calls.Add(1)
 		}
-	} else {
-		vals, _ = url.ParseQuery(string(body))
-	}
-	if p.delay > 0 {
-		time.Sleep(p.delay)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls++
-	if vals.Get("grant_type") != "refresh_token" {
-		p.t.Errorf("grant_type = %q", vals.Get("grant_type"))
-	}
-	if len(p.fail) > 0 {
-		status := p.fail[0]
-		p.fail = p.fail[1:]
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(`{"error":"server_error"}`))
-		return
-	}
-	rt, ok := p.tokens[vals.Get("refresh_token")]
-	now := p.now()
-	if p.revoked || !ok || rt.replacedAt != nil && (p.reuse == 0 || now.Sub(*rt.replacedAt) > p.reuse) {
-		p.rejected++
-		p.writeError(w)
-		return
-	}
-	p.seq++
-	p.answered++
-	ans := map[string]any{"access_token": fmt.Sprintf("at-%d", p.seq), "token_type": "Bearer", "expires_in": 3600, "scope": "read write"}
-	if p.rotates {
-		next := fmt.Sprintf("rt-%d", p.seq)
-		p.tokens[next] = &refreshToken{}
-		if rt.replacedAt == nil {
-			rt.replacedAt = &now
-		}
-		ans["refresh_token"] = next
-	}
-	if p.okFalse {
-		ans["ok"] = true
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(ans)
+		return next.RoundTrip(r)
+	})}
+	return p
 }
 
-func (p *provider) writeError(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	if p.okFalse {
-		_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_refresh_token"}`))
-		return
-	}
-	w.WriteHeader(http.StatusBadRequest)
-	_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}`))
-}
+type roundTrip func(*http.Request) (*http.Response, error)
 
-func (p *provider) stats() (calls, answered, rejected int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls, p.answered, p.rejected
-}
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// toServer sends every request to one test server, the path kept, as the
-// local runner does for a platform's origin.
-type toServer struct{ u *url.URL }
-
-func (s toServer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.URL.Scheme, r.URL.Host, r.Host = s.u.Scheme, s.u.Host, s.u.Host
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func clientFor(t testing.TB, h http.Handler) *http.Client {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	return &http.Client{Transport: toServer{u}, Timeout: 5 * time.Second}
+// minted are tokens the fake issued, stored as obtained an hour ago with
+// an access token expiring in d.
+func (p *platform) minted(c *clock, d time.Duration) TokenSet {
+	tk := p.Mint()
+	now := c.Now()
+	return TokenSet{AccessToken: tk.AccessToken, RefreshToken: tk.RefreshToken, TokenType: "Bearer", ExpiresAt: now.Add(d),
+		Scopes: []string{"read"}, ExternalAccountID: "T1", ObtainedAt: now.Add(-time.Hour)}
 }
 
 type apps struct{}
 
 func (apps) App(context.Context, string) (map[string]string, error) {
-	return map[string]string{"client_id": "cid", "client_secret": "csecret-never-shown"}, nil
+	return map[string]string{"client_id": "fake-client-id", "client_secret": "fake-client-secret"}, nil
 }
 
 // events keeps the events logged, for tests.
@@ -255,13 +170,6 @@ func connect(t testing.TB, s stores, platform string, ts TokenSet) *integration.
 func tokensFor(s stores, hc *http.Client, c *clock, ev *events) *Tokens {
 	return &Tokens{Leases: s.store, Secrets: s.secrets, Apps: apps{}, Catalog: connector.NewCatalog(), HTTP: hc,
 		Integrations: s.svc, Events: ev, Now: c.Now, Wait: noSleep}
-}
-
-// expiringIn are tokens obtained an hour ago whose access token expires in d.
-func expiringIn(c *clock, d time.Duration) TokenSet {
-	now := c.Now()
-	return TokenSet{AccessToken: "at-0", RefreshToken: "rt-0", TokenType: "Bearer", ExpiresAt: now.Add(d),
-		Scopes: []string{"read"}, ExternalAccountID: "T1", ObtainedAt: now.Add(-time.Hour)}
 }
 
 // callAll has n callers ask for a token at once and returns what they got.

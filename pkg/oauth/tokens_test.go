@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,36 +18,37 @@ func TestManyCallersOneRefresh(t *testing.T) {
 		name    string
 		expires time.Duration
 	}{
-		{"within the margin: old token handed out meanwhile", 2 * time.Minute},
+		{"within the margin: the old token is handed out meanwhile", 2 * time.Minute},
 		{"expired: everyone waits for the new token", -time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
-			p := newProvider(t, c.Now, true, 0)
-			p.delay = 50 * time.Millisecond // the refresh takes a while: callers pile up
+			p := startPlatform(t, "jira", c)
 			s := embeddedStores(t)
-			it := connect(t, s, "jira", expiringIn(c, tc.expires))
-			tok := tokensFor(s, clientFor(t, p), c, &events{})
+			start := p.minted(c, tc.expires)
+			it := connect(t, s, "jira", start)
+			tok := tokensFor(s, p.hc, c, &events{})
 			got, errs := callAll(t, 25, func(int) *Tokens { return tok }, it)
 			for i, err := range errs {
 				if err != nil {
 					t.Fatalf("caller %d: %v", i, err)
 				}
 			}
-			calls, answered, _ := p.stats()
-			if calls != 1 || answered != 1 {
-				t.Fatalf("token endpoint called %d times (%d answered), want exactly 1", calls, answered)
+			if calls, n := p.calls.Load(), p.Refreshes(); calls != 1 || n != 1 {
+				t.Fatalf("token endpoint called %d times (%d refreshes), want exactly 1", calls, n)
 			}
+			_, vals, _ := s.secrets.CurrentSecret(context.Background(), secretRef(it))
+			fresh := vals["access_token"]
 			for i, g := range got {
-				if g != "at-1" && (tc.expires < 0 || g != "at-0") {
-					t.Fatalf("caller %d got %q", i, g)
+				if g != fresh && (tc.expires < 0 || g != start.AccessToken) || !p.Valid(g) && g == fresh {
+					t.Fatalf("caller %d got another token", i)
 				}
 			}
 			// Everyone after sees the new token, with no further call.
-			if g, err := tok.AccessToken(context.Background(), it); err != nil || g != "at-1" {
-				t.Fatalf("after: %q %v", g, err)
+			if g, err := tok.AccessToken(context.Background(), it); err != nil || g != fresh {
+				t.Fatalf("after: %v", err)
 			}
-			if calls, _, _ := p.stats(); calls != 1 {
+			if calls := p.calls.Load(); calls != 1 {
 				t.Fatalf("calls = %d after", calls)
 			}
 		})
@@ -55,23 +57,24 @@ func TestManyCallersOneRefresh(t *testing.T) {
 
 func TestRotatingRefreshTokensTwentyCycles(t *testing.T) {
 	c := newClock()
-	p := newProvider(t, c.Now, true, 0) // a replaced refresh token is dead at once
-	p.okFalse = true
+	p := startPlatform(t, "slack", c) // a used refresh token dies at once
 	s := embeddedStores(t)
-	it := connect(t, s, "slack", expiringIn(c, -time.Minute))
-	tok := tokensFor(s, clientFor(t, p), c, &events{})
+	it := connect(t, s, "slack", p.minted(c, -time.Minute))
+	tok := tokensFor(s, p.hc, c, &events{})
 	for cycle := 1; cycle <= 20; cycle++ {
-		_, errs := callAll(t, 5, func(int) *Tokens { return tok }, it)
+		got, errs := callAll(t, 5, func(int) *Tokens { return tok }, it)
 		for _, err := range errs {
 			if err != nil {
 				t.Fatalf("cycle %d: %v", cycle, err)
 			}
 		}
-		c.Add(time.Hour) // every access token expired again
+		if !p.Valid(got[0]) {
+			t.Fatalf("cycle %d: the token handed out is not valid at Slack", cycle)
+		}
+		c.Add(13 * time.Hour) // Slack's 12 h access tokens expired again
 	}
-	calls, answered, rejected := p.stats()
-	if rejected != 0 || answered != 20 || calls != 20 {
-		t.Fatalf("calls %d, answered %d, rejected %d; want 20 refreshes and no invalid refresh token", calls, answered, rejected)
+	if calls, n := p.calls.Load(), p.Refreshes(); calls != 20 || n != 20 {
+		t.Fatalf("calls %d, refreshes %d; want 20 refreshes and no refused refresh token", calls, n)
 	}
 	cur, err := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
 	if err != nil || cur.ConnectionStatus != integration.ConnectionConnected || cur.Version != it.Version {
@@ -81,14 +84,15 @@ func TestRotatingRefreshTokensTwentyCycles(t *testing.T) {
 
 func TestStoredAnswerKeepsWhatTheAnswerLeavesOut(t *testing.T) {
 	c := newClock()
-	p := newProvider(t, c.Now, false, 0) // Google: no refresh token in the answer
+	p := startPlatform(t, "google_calendar", c) // no refresh token in a refresh's answer
 	s := embeddedStores(t)
-	start := expiringIn(c, time.Minute)
+	start := p.minted(c, time.Minute)
 	start.RefreshExpiresAt = c.Now().Add(90 * 24 * time.Hour)
 	it := connect(t, s, "google_calendar", start)
-	tok := tokensFor(s, clientFor(t, p), c, &events{})
-	if _, err := tok.AccessToken(context.Background(), it); err != nil {
-		t.Fatal(err)
+	tok := tokensFor(s, p.hc, c, &events{})
+	got, err := tok.AccessToken(context.Background(), it)
+	if err != nil || got == start.AccessToken || !p.Valid(got) {
+		t.Fatalf("refresh: %v", err)
 	}
 	v, vals, err := s.secrets.CurrentSecret(context.Background(), secretRef(it))
 	if err != nil {
@@ -98,19 +102,20 @@ func TestStoredAnswerKeepsWhatTheAnswerLeavesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts.RefreshToken != "rt-0" || ts.AccessToken != "at-1" || !ts.ExpiresAt.Equal(c.Now().Add(time.Hour)) ||
-		strings.Join(ts.Scopes, " ") != "read write" || ts.ExternalAccountID != "T1" || !ts.ObtainedAt.Equal(c.Now()) ||
+	if ts.RefreshToken != start.RefreshToken || ts.AccessToken != got || !ts.ExpiresAt.After(c.Now().Add(50*time.Minute)) ||
+		len(ts.Scopes) == 0 || ts.ExternalAccountID != "T1" || !ts.ObtainedAt.Equal(c.Now()) ||
 		!ts.RefreshExpiresAt.Equal(start.RefreshExpiresAt) {
-		t.Fatalf("stored after refresh: %+v", ts)
+		t.Fatalf("stored after refresh: expires %v, scopes %v, account %q, obtained %v, refresh expires %v, refresh token kept %v",
+			ts.ExpiresAt, ts.Scopes, ts.ExternalAccountID, ts.ObtainedAt, ts.RefreshExpiresAt, ts.RefreshToken == start.RefreshToken)
 	}
-	// The item points at the new version, as a status write: the version
-	// (ETag) is the user's and stays.
+	// The item points at the new version, with a status write: the
+	// version (ETag) is the user's and stays.
 	cur, err := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
 	if err != nil || cur.Credentials.VersionID != v.VersionID || cur.Version != it.Version || cur.Rev != it.Rev+1 {
 		t.Fatalf("item after refresh: %+v %v (version %s)", cur, err, v.VersionID)
 	}
 	o := cur.OAuth
-	if o == nil || o.ExpiresAt == nil || !o.ExpiresAt.Equal(ts.ExpiresAt) || strings.Join(o.Scopes, " ") != "read write" ||
+	if o == nil || o.ExpiresAt == nil || !o.ExpiresAt.Equal(ts.ExpiresAt) || strings.Join(o.Scopes, " ") != strings.Join(ts.Scopes, " ") ||
 		o.RefreshedAt == nil || !o.RefreshedAt.Equal(c.Now()) || o.ExternalAccountID != "T1" {
 		t.Fatalf("oauth after refresh: %+v", o)
 	}
@@ -119,50 +124,74 @@ func TestStoredAnswerKeepsWhatTheAnswerLeavesOut(t *testing.T) {
 func TestHolderKilledBetweenAnswerAndWrite(t *testing.T) {
 	for _, tc := range []struct {
 		platform string
-		rotates  bool
-		reuse    time.Duration
-		okFalse  bool
-		// lost: the platform accepts the stored refresh token no more.
-		lost bool
+		// lost: the platform accepts the stored refresh token no more;
+		// refused: nor says (in a code the catalog lists) that the grant
+		// is gone.
+		lost, refused bool
 	}{
-		{platform: "google_calendar"},
-		{platform: "jira", rotates: true, reuse: 10 * time.Minute},
-		{platform: "shopify", rotates: true, reuse: 30 * 24 * time.Hour},
-		{platform: "slack", rotates: true, okFalse: true, lost: true},
+		{platform: "google_calendar"}, // not rotated
+		{platform: "jira"},            // rotated, the old one good for 10 minutes
+		{platform: "shopify"},         // rotated, the old one good until the new one is used
+		{platform: "slack", lost: true},
+		{platform: "tiktok", refused: true}, // its re-authorization codes are unpublished
 	} {
 		t.Run(tc.platform, func(t *testing.T) {
 			c := newClock()
-			p := newProvider(t, c.Now, tc.rotates, tc.reuse)
-			p.okFalse = tc.okFalse
+			p := startPlatform(t, tc.platform, c)
 			s := embeddedStores(t)
 			ev := &events{}
-			it := connect(t, s, tc.platform, expiringIn(c, -time.Minute))
-			hc := clientFor(t, p)
-			killed := tokensFor(s, hc, c, ev)
+			start := p.minted(c, -time.Minute)
+			it := connect(t, s, tc.platform, start)
+			killed := tokensFor(s, p.hc, c, ev)
 			killed.crashAfterAnswer = func() bool { return true }
 			if _, err := killed.AccessToken(context.Background(), it); !errors.Is(err, errCrashed) {
 				t.Fatalf("killed holder: %v", err)
 			}
-			// Until its lease runs out nobody refreshes; then the next
-			// caller does, with the refresh token still stored.
+			if p.Refreshes() != 1 {
+				t.Fatalf("the killed holder's refresh was not answered")
+			}
+			next := tokensFor(s, p.hc, c, ev)
+			// Until its lease runs out nobody refreshes: a caller waits,
+			// then gives up (its deadline here).
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			var waits atomic.Int32
+			next.Wait = func(ctx context.Context, _ time.Duration) error {
+				if waits.Add(1) > 3 {
+					return context.DeadlineExceeded
+				}
+				return nil
+			}
+			if _, err := next.AccessToken(ctx, it); err == nil || p.calls.Load() != 1 {
+				t.Fatalf("refreshed while the killed holder's lease stood: %v", err)
+			}
+			cancel()
+			// Then the next caller refreshes with the refresh token still
+			// stored.
 			c.Add(leaseFor)
-			next := tokensFor(s, hc, c, ev)
+			next.Wait = noSleep
 			got, err := next.AccessToken(context.Background(), it)
 			cur, gerr := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
 			if gerr != nil {
 				t.Fatal(gerr)
 			}
+			if tc.refused {
+				var ce *connector.Error
+				if !errors.As(err, &ce) || ce.Kind != connector.ErrInvalid || IsReauthorize(err) || cur.ConnectionStatus != integration.ConnectionConnected {
+					t.Fatalf("next holder: %v, status %s; want the refusal, status unchanged", err, cur.ConnectionStatus)
+				}
+				return
+			}
 			if !tc.lost {
-				if err != nil || got != "at-2" || cur.ConnectionStatus != integration.ConnectionConnected || len(ev.of("connection")) != 0 {
-					t.Fatalf("next holder: %q %v, status %s, events %v", got, err, cur.ConnectionStatus, ev.of("connection"))
+				if err != nil || !p.Valid(got) || cur.ConnectionStatus != integration.ConnectionConnected || len(ev.of("connection")) != 0 {
+					t.Fatalf("next holder: %v, status %s, events %v", err, cur.ConnectionStatus, ev.of("connection"))
 				}
 				return
 			}
 			if !IsReauthorize(err) || cur.ConnectionStatus != integration.ConnectionReauthorizationNeeded {
-				t.Fatalf("next holder: %q %v, status %s; want reauthorization_required", got, err, cur.ConnectionStatus)
+				t.Fatalf("next holder: %v, status %s; want reauthorization_required", err, cur.ConnectionStatus)
 			}
 			evs := ev.of("connection")
-			if len(evs) != 1 || evs[0].Details["reason"] != "refresh_interrupted" || !strings.Contains(evs[0].Message, "interrupted") && !strings.Contains(evs[0].Message, "stopped") {
+			if len(evs) != 1 || evs[0].Details["reason"] != "refresh_interrupted" || !strings.Contains(evs[0].Message, "stopped") {
 				t.Fatalf("events = %+v, want one saying an interrupted refresh lost the token", evs)
 			}
 		})
@@ -170,95 +199,99 @@ func TestHolderKilledBetweenAnswerAndWrite(t *testing.T) {
 }
 
 func TestRevokedGrantNeedsReauthorizationOnce(t *testing.T) {
-	c := newClock()
-	p := newProvider(t, c.Now, true, 10*time.Minute)
-	p.revoked = true
-	s := embeddedStores(t)
-	ev := &events{}
-	it := connect(t, s, "jira", expiringIn(c, -time.Minute))
-	tok := tokensFor(s, clientFor(t, p), c, ev)
-	_, errs := callAll(t, 10, func(int) *Tokens { return tok }, it)
-	for i, err := range errs {
-		if !IsReauthorize(err) {
-			t.Fatalf("caller %d: %v, want reauthorization required", i, err)
-		}
-	}
-	// Later calls, and later lease holders, do not try the grant again.
-	c.Add(time.Hour)
-	if _, err := tok.AccessToken(context.Background(), it); !IsReauthorize(err) {
-		t.Fatalf("later: %v", err)
-	}
-	if calls, _, _ := p.stats(); calls != 1 {
-		t.Fatalf("token endpoint called %d times, want once (no retries)", calls)
-	}
-	cur, err := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
-	if err != nil || cur.ConnectionStatus != integration.ConnectionReauthorizationNeeded || cur.Version != it.Version {
-		t.Fatalf("item: %+v %v", cur, err)
-	}
-	evs := ev.of("connection")
-	if len(evs) != 1 || evs[0].Details["platform_code"] != "invalid_grant" || evs[0].Details["connection_status"] != "reauthorization_required" {
-		t.Fatalf("events = %+v, want one", evs)
-	}
-	// Connecting again (new tokens, status connected) makes it work again.
-	now := c.Now()
-	if err := s.svc.RecordConnection(context.Background(), tokenActor(it.AccountID), it.ID, integration.ConnectionConnected, "", now); err != nil {
-		t.Fatal(err)
-	}
-	fresh := expiringIn(c, -time.Minute)
-	fresh.ObtainedAt = now.Add(time.Second)
-	c.Add(2 * time.Second)
-	if _, err := s.secrets.PutSecret(context.Background(), secretRef(it), fresh.Values()); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.revoked = false
-	p.mu.Unlock()
-	if got, err := tok.AccessToken(context.Background(), it); err != nil || got != "at-1" {
-		t.Fatalf("after reconnecting: %q %v", got, err)
+	for _, name := range []string{"jira", "slack"} {
+		t.Run(name, func(t *testing.T) {
+			c := newClock()
+			p := startPlatform(t, name, c)
+			s := embeddedStores(t)
+			ev := &events{}
+			it := connect(t, s, name, p.minted(c, -time.Minute))
+			p.RevokeGrants()
+			tok := tokensFor(s, p.hc, c, ev)
+			_, errs := callAll(t, 10, func(int) *Tokens { return tok }, it)
+			for i, err := range errs {
+				if !IsReauthorize(err) {
+					t.Fatalf("caller %d: %v, want reauthorization required", i, err)
+				}
+			}
+			// Later calls, and later lease holders, do not try the grant again.
+			c.Add(time.Hour)
+			if _, err := tok.AccessToken(context.Background(), it); !IsReauthorize(err) {
+				t.Fatalf("later: %v", err)
+			}
+			if calls := p.calls.Load(); calls != 1 {
+				t.Fatalf("token endpoint called %d times, want once (no retries)", calls)
+			}
+			cur, err := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
+			if err != nil || cur.ConnectionStatus != integration.ConnectionReauthorizationNeeded || cur.Version != it.Version {
+				t.Fatalf("item: %+v %v", cur, err)
+			}
+			evs := ev.of("connection")
+			if len(evs) != 1 || evs[0].Details["reason"] != "grant_revoked" || evs[0].Details["connection_status"] != "reauthorization_required" {
+				t.Fatalf("events = %+v, want one", evs)
+			}
+			// Connecting again (new tokens, status connected) makes it work.
+			now := c.Now()
+			if err := s.svc.RecordConnection(context.Background(), tokenActor(it.AccountID), it.ID, integration.ConnectionConnected, "", now); err != nil {
+				t.Fatal(err)
+			}
+			c.Add(time.Second)
+			fresh := p.minted(c, -time.Minute)
+			fresh.ObtainedAt = c.Now()
+			if _, err := s.secrets.PutSecret(context.Background(), secretRef(it), fresh.Values()); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := tok.AccessToken(context.Background(), it); err != nil || !p.Valid(got) {
+				t.Fatalf("after connecting again: %v", err)
+			}
+		})
 	}
 }
 
 func TestUnavailableTokenEndpointChangesNothing(t *testing.T) {
 	c := newClock()
-	p := newProvider(t, c.Now, true, 10*time.Minute)
-	p.fail = []int{503}
+	p := startPlatform(t, "google_calendar", c)
+	p.FailToken(http.StatusServiceUnavailable, 1)
 	s := embeddedStores(t)
 	ev := &events{}
-	it := connect(t, s, "jira", expiringIn(c, -time.Minute))
-	tok := tokensFor(s, clientFor(t, p), c, ev)
+	start := p.minted(c, -time.Minute)
+	it := connect(t, s, "google_calendar", start)
+	tok := tokensFor(s, p.hc, c, ev)
 	_, err := tok.AccessToken(context.Background(), it)
 	var ce *connector.Error
-	if !errors.As(err, &ce) || ce.Kind != connector.ErrUnavailable {
+	var tmp interface{ Temporary() bool }
+	if !errors.As(err, &ce) || ce.Kind != connector.ErrUnavailable || !errors.As(err, &tmp) || IsReauthorize(err) {
 		t.Fatalf("503: %v, want a temporary error", err)
 	}
 	cur, gerr := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
 	if gerr != nil || cur.ConnectionStatus != integration.ConnectionConnected || cur.Rev != it.Rev || len(ev.of("connection")) != 0 {
 		t.Fatalf("after a 503: %+v %v %v", cur, gerr, ev.of("connection"))
 	}
-	// The lease was freed: the next call refreshes at once.
-	if got, err := tok.AccessToken(context.Background(), it); err != nil || got != "at-1" {
-		t.Fatalf("later: %q %v", got, err)
+	// The lease was freed: a later call refreshes.
+	c.Add(time.Minute)
+	got, err := tok.AccessToken(context.Background(), it)
+	if err != nil || !p.Valid(got) || p.Refreshes() != 1 {
+		t.Fatalf("later: %v (%d refreshes)", err, p.Refreshes())
 	}
 	// A failed refresh of a token still valid hands out the old one.
 	c.Add(56 * time.Minute)
-	p.mu.Lock()
-	p.fail = []int{502}
-	p.mu.Unlock()
-	if got, err := tok.AccessToken(context.Background(), it); err != nil || got != "at-1" {
-		t.Fatalf("within the margin, endpoint down: %q %v, want the old token", got, err)
+	p.FailToken(http.StatusBadGateway, 1)
+	if again, err := tok.AccessToken(context.Background(), it); err != nil || again != got {
+		t.Fatalf("within the margin, endpoint down: %v, want the old token", err)
 	}
 }
 
 func TestNoRefreshWithoutDeadlineLeft(t *testing.T) {
 	c := newClock()
-	p := newProvider(t, c.Now, true, 0)
+	p := startPlatform(t, "jira", c)
 	s := embeddedStores(t)
-	it := connect(t, s, "jira", expiringIn(c, 2*time.Minute))
-	tok := tokensFor(s, clientFor(t, p), c, &events{})
+	start := p.minted(c, 2*time.Minute)
+	it := connect(t, s, "jira", start)
+	tok := tokensFor(s, p.hc, c, &events{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if got, err := tok.AccessToken(ctx, it); err != nil || got != "at-0" {
-		t.Fatalf("short deadline, token still valid: %q %v", got, err)
+	if got, err := tok.AccessToken(ctx, it); err != nil || got != start.AccessToken {
+		t.Fatalf("short deadline, token still valid: %v", err)
 	}
 	c.Add(3 * time.Minute)
 	var waits atomic.Int32
@@ -271,28 +304,30 @@ func TestNoRefreshWithoutDeadlineLeft(t *testing.T) {
 	if _, err := tok.AccessToken(ctx, it); err == nil {
 		t.Fatal("expired token, no time to refresh: no error")
 	}
-	if calls, _, _ := p.stats(); calls != 0 {
-		t.Fatalf("refreshed with %d calls and under 15 s left", calls)
+	if calls := p.calls.Load(); calls != 0 {
+		t.Fatalf("refreshed (%d calls) with under 15 s left", calls)
 	}
 }
 
 func TestTokensNeverInErrorsOrEvents(t *testing.T) {
 	c := newClock()
-	p := newProvider(t, c.Now, true, 0)
-	p.revoked = true
+	p := startPlatform(t, "jira", c)
 	s := embeddedStores(t)
 	ev := &events{}
-	it := connect(t, s, "jira", expiringIn(c, -time.Minute))
-	tok := tokensFor(s, clientFor(t, p), c, ev)
-	_, err := tok.AccessToken(context.Background(), it)
-	p.mu.Lock()
-	p.revoked, p.fail = false, []int{503}
-	p.mu.Unlock()
+	start := p.minted(c, -time.Minute)
+	it := connect(t, s, "jira", start)
+	tok := tokensFor(s, p.hc, c, ev)
+	p.FailToken(http.StatusServiceUnavailable, 1)
+	_, err1 := tok.AccessToken(context.Background(), it)
+	p.RevokeGrants()
 	_, err2 := tok.AccessToken(context.Background(), it)
-	for _, s := range []string{err.Error(), err2.Error(), ev.of("connection")[0].Message} {
-		for _, secret := range []string{"at-0", "rt-0", "csecret-never-shown"} {
+	if err1 == nil || err2 == nil || len(ev.of("connection")) != 1 {
+		t.Fatalf("errors %v, %v; events %v", err1, err2, ev.of("connection"))
+	}
+	for _, s := range []string{err1.Error(), err2.Error(), ev.of("connection")[0].Message} {
+		for _, secret := range []string{start.AccessToken, start.RefreshToken, "fake-client-secret"} {
 			if strings.Contains(s, secret) {
-				t.Fatalf("%q shows %s", s, secret)
+				t.Fatalf("%q shows a secret", s)
 			}
 		}
 	}
