@@ -426,7 +426,16 @@ func (c *callback) keepRefreshToken(ctx context.Context, ts *TokenSet) {
 	if !c.it.Credentials.HasCredentials() {
 		return
 	}
-	v, err := c.f.Integrations.Credentials(ctx, c.it)
+	// The tokens last stored: a refresh may have written after the
+	// version the integration was read with.
+	var v map[string]string
+	var err error
+	if cs, ok := c.f.Secrets.(integration.CurrentSecrets); ok {
+		ref := integration.SecretRef{AccountID: c.it.AccountID, IntegrationID: c.it.ID, SiteID: c.it.SiteID, Platform: c.it.Platform}
+		_, v, err = cs.CurrentSecret(ctx, ref)
+	} else {
+		v, err = c.f.Integrations.Credentials(ctx, c.it)
+	}
 	if err != nil {
 		return
 	}
