@@ -60,6 +60,9 @@ type Integration struct {
 	ConnectionStatus    ConnectionStatus
 	ConnectionMessage   string
 	ConnectionCheckedAt *time.Time
+	// OAuth describes the platform's grant of an OAuth integration; nil
+	// until it is connected.
+	OAuth *OAuthInfo
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -134,6 +137,8 @@ type Store interface {
 	// NextSyncAt is at or before t, earliest first, at most limit.
 	DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*Integration, error)
 	DueIndex
+	TokenLeases
+	OAuthStates
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
 	CreateSiteKey(ctx context.Context, k *SiteKey) error

@@ -16,8 +16,12 @@ const (
 	// next sync is due.
 	statusWrite
 	// tokenRefresh points the integration at a refreshed version of its
-	// credentials: the platform's doing, not the user's.
+	// credentials, and records the grant's facts the refresh gave: the
+	// platform's doing, not the user's.
 	tokenRefresh
+	// oauthGrant records what an OAuth authorization brought (oauth.go):
+	// the platform's doing, not an edit.
+	oauthGrant
 )
 
 // keep returns cur with only the attributes of kind taken from next, so a
@@ -38,7 +42,10 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 		out.NextSyncAt = next.NextSyncAt
 	case tokenRefresh:
-		out.Credentials = next.Credentials
+		out.Credentials, out.OAuth = next.Credentials, next.OAuth
+	case oauthGrant:
+		out.Credentials, out.OAuth, out.Config = next.Credentials, next.OAuth, next.Config
+		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 	}
 	return &out
 }
