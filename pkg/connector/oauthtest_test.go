@@ -203,6 +203,15 @@ func TestTesterRunsOAuthPlatforms(t *testing.T) {
 	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionReauthorizationNeeded {
 		t.Fatalf("grant gone (sentinel): %+v %v", res, err)
 	}
+	// The token lifecycle's own errors.
+	tokErr = &connector.Error{Kind: connector.ErrAuth, Code: "reauthorization_required", Message: "connect again"}
+	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionReauthorizationNeeded {
+		t.Fatalf("grant gone (connector error): %+v %v", res, err)
+	}
+	tokErr = &connector.Error{Kind: connector.ErrUnavailable, Message: "token endpoint down"}
+	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionError || !strings.Contains(res.Message, "try again") {
+		t.Fatalf("token endpoint down (connector error): %+v %v", res, err)
+	}
 	tokErr = tempErr{}
 	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionError || !strings.Contains(res.Message, "try again") {
 		t.Fatalf("token endpoint down: %+v %v", res, err)
