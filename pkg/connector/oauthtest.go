@@ -225,6 +225,17 @@ func expand(s string, vals map[string]string, escape func(string) string) string
 	})
 }
 
+// expandURL fills a URL template, each value escaped for where it goes:
+// a path segment, or the query.
+func expandURL(tmpl string, vals map[string]string) string {
+	path, query, hasQuery := strings.Cut(tmpl, "?")
+	out := expand(path, vals, url.PathEscape)
+	if hasQuery {
+		out += "?" + expand(query, vals, url.QueryEscape)
+	}
+	return out
+}
+
 // callFailure is why a test call failed.
 type callFailure struct {
 	kind       string // reauth, scope, rate, unavailable, forbidden, not_found, other
@@ -236,7 +247,7 @@ type callFailure struct {
 }
 
 func testCall(ctx context.Context, hc *http.Client, e *Entry, c Call, vals map[string]string) (any, *callFailure, error) {
-	u := expand(c.URL, vals, url.PathEscape)
+	u := expandURL(c.URL, vals)
 	if len(e.API.Query) > 0 {
 		pu, err := url.Parse(u)
 		if err != nil {

@@ -226,3 +226,14 @@ func TestTesterRunsOAuthPlatforms(t *testing.T) {
 		t.Fatalf("never connected: %+v", res)
 	}
 }
+
+// Values go into the test call's URL escaped for where they land.
+func TestOAuthTestCallsEscapeValues(t *testing.T) {
+	s := fakeplatforms.Start(t, "tiktok", fakeplatforms.Options{})
+	s.Accounts(fakeplatforms.Account{ID: "a&b=c d/e", Name: "odd"})
+	tg := target("tiktok", s.Mint().AccessToken)
+	tg.AccountID = "a&b=c d/e"
+	if res := run(t, s, "tiktok", tg); !res.OK {
+		t.Fatalf("%+v", res)
+	}
+}
