@@ -368,6 +368,14 @@ func (s *Server) Mint(scopes ...string) Tokens {
 	return t
 }
 
+// reuseWindow is how long a replaced refresh token still works, as the
+// catalog says (Atlassian's 10-minute leeway; Shopify's recovery period,
+// counted from the replaced token's first use).
+func reuseWindow(platform string) time.Duration {
+	e, _ := connector.NewCatalog().Entry(platform)
+	return time.Duration(e.OAuth.RefreshReuseSeconds) * time.Second
+}
+
 // --- shared machinery (callers hold s.mu) ---
 
 func (s *Server) now() time.Time { return s.opts.Now() }
