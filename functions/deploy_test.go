@@ -141,6 +141,9 @@ func TestTemplateWiring(t *testing.T) {
 			if slices.Contains(given, "JOINERY_ALLOW_PRIVATE_NETWORKS") {
 				t.Error("JOINERY_ALLOW_PRIVATE_NETWORKS must never be set in AWS")
 			}
+			if slices.Contains(given, "JOINERY_PLATFORM_ORIGINS") || slices.Contains(read, "JOINERY_PLATFORM_ORIGINS") {
+				t.Error("JOINERY_PLATFORM_ORIGINS is the local runner's alone: no Lambda may read it")
+			}
 			out := t.TempDir()
 			if b, err := exec.Command("make", "-s", "-C", "..", "build-"+id, "ARTIFACTS_DIR="+out).CombinedOutput(); err != nil {
 				t.Fatalf("make build-%s: %v\n%s", id, err, b)
@@ -154,6 +157,36 @@ func TestTemplateWiring(t *testing.T) {
 				t.Errorf("bootstrap is for %v, want arm64", f.Machine)
 			}
 		})
+	}
+}
+
+// JOINERY_PLATFORM_ORIGINS sends a platform's requests, tokens included,
+// to another server: only the local runner may read it. No code a Lambda
+// is built from names it.
+func TestPlatformOriginsLocalOnly(t *testing.T) {
+	for _, root := range []string{".", "../pkg"} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && path == "local" {
+				return filepath.SkipDir
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte("JOINERY_PLATFORM_ORIGINS")) {
+				t.Errorf("%s names JOINERY_PLATFORM_ORIGINS: only functions/local may read it", path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

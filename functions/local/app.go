@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -54,6 +55,16 @@ type settings struct {
 	// that signs cursors (JOINERY_BACKEND=aws only, created if missing);
 	// otherwise the key is the file cursor.key in the data dir.
 	CursorKeySecret string
+	// PlatformOrigins is JOINERY_PLATFORM_ORIGINS: platforms whose every
+	// request goes to a local stand-in (see origins.go).
+	PlatformOrigins string
+	// PublicURL is JOINERY_PUBLIC_URL, the API's address as browsers and
+	// platforms reach it: OAuth redirect URIs are built on it ("": the
+	// runner's own address).
+	PublicURL string
+	// ReturnOrigins is JOINERY_OAUTH_RETURN_ORIGINS, the origins an OAuth
+	// connect may send the user back to.
+	ReturnOrigins []string
 	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
 	// safety window ("": the default); newApp refuses a bad one.
 	FeedSafetySeconds string
@@ -79,6 +90,9 @@ func settingsFromEnv(dataDir string) settings {
 		AppsFile:          os.Getenv("JOINERY_APPS_FILE"),
 		AppsSecret:        os.Getenv("JOINERY_APPS_SECRET"),
 		CursorKeySecret:   os.Getenv("JOINERY_CURSOR_KEY_SECRET"),
+		PlatformOrigins:   os.Getenv(EnvPlatformOrigins),
+		PublicURL:         strings.TrimSuffix(os.Getenv("JOINERY_PUBLIC_URL"), "/"),
+		ReturnOrigins:     parseOrigins(os.Getenv("JOINERY_OAUTH_RETURN_ORIGINS")),
 	}
 }
 
@@ -115,6 +129,8 @@ type app struct {
 	schedulerTimeout time.Duration
 	// cursors signs the listings' cursors (tests set its clock).
 	cursors *apigw.Cursors
+	// origins are the platforms' local stand-ins (JOINERY_PLATFORM_ORIGINS).
+	origins *platformOrigins
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -305,10 +321,18 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	if a.origins, err = parsePlatformOrigins(s.PlatformOrigins, catalog); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	if len(a.origins.byPlatform) > 0 {
+		log.Info("platforms sent to local stand-ins", "origins", strings.Join(a.origins.byPlatform, ","))
+	}
 	tester := &connector.Tester{
 		Integrations: a.service,
 		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New()},
-		HTTP:         safehttp.New(safehttp.Options{Policy: policy}),
+		// The stand-ins are reachable, and only by their platforms' requests.
+		HTTP: a.origins.client(safehttp.New(safehttp.Options{Policy: a.origins.policy(policy)})),
 	}
 	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
 	engine := &syncer.Engine{

@@ -51,6 +51,10 @@ type runnerOptions struct {
 	feedSafety string
 	noWorker   bool       // no sync worker and no scheduler
 	setup      func(*app) // changes the app before its worker starts
+	// settings changes the runner's settings before it starts.
+	settings func(*settings)
+	// log, when set, receives the runner's log lines.
+	log io.Writer
 }
 
 // startRunnerOpts starts the runner on backend, serving its API on a test
@@ -80,9 +84,23 @@ func startRunnerOpts(t testing.TB, backend string, o runnerOptions) (*runner, *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var logOut io.Writer = io.Discard
+	if o.log != nil {
+		logOut = o.log
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	// Listening first: the runner's address is its public URL, which
+	// OAuth redirect URIs are built on.
+	srv := httptest.NewUnstartedServer(nil)
+	if s.PublicURL == "" {
+		s.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
+	if o.settings != nil {
+		o.settings(&s)
+	}
 	a, err := newApp(context.Background(), s, log)
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
 	if o.setup != nil {
@@ -92,7 +110,8 @@ func startRunnerOpts(t testing.TB, backend string, o runnerOptions) (*runner, *a
 	if !o.noWorker {
 		a.work(ctx, log)
 	}
-	srv := httptest.NewServer(withCORS(newServer(auth, a.routes, log), s.CORSOrigins))
+	srv.Config.Handler = withCORS(newServer(auth, a.routes, log), s.CORSOrigins)
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); cancel(); _ = a.Close() })
 	return &runner{t: t, url: srv.URL, auth: auth}, a
 }

@@ -102,17 +102,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+	if s.PublicURL == "" {
+		// OAuth redirect URIs point back at this runner.
+		s.PublicURL = "http://" + ln.Addr().String()
+	}
 	a, err := newApp(ctx, s, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	a.work(ctx, log)
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
 	srv := &http.Server{Handler: withCORS(newServer(auth, a.routes, log), s.CORSOrigins), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
