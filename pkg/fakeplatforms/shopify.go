@@ -1,0 +1,235 @@
+package fakeplatforms
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Shopify (shopify.dev: authorization code grant; expiring offline access
+// tokens; changelog 2026-08-28): each shop is its own host,
+// {shop}.myshopify.com. The callback carries code, hmac, host, shop,
+// state and timestamp, hmac being hex(HMAC-SHA256(client secret, the other
+// parameters sorted and joined as k=v&k=v)). The token call takes the
+// client credentials in the body; expiring=1 asks for an expiring offline
+// token (1 h) with a 90-day refresh token replaced on every use. The
+// replaced refresh token keeps working until the app first uses its
+// replacement, at most 30 days from its own first use and never beyond
+// its 90 days. A cancelled install redirecting with error=access_denied
+// rests on a secondary source. The fake serves one shop, Options.Shop.
+
+const shopifyRecovery = 30 * 24 * time.Hour
+
+func (s *Server) routesShopify() {
+	s.mux.HandleFunc("GET /admin/oauth/authorize", s.shopifyAuthorize)
+	s.mux.HandleFunc("POST /admin/oauth/access_token", s.shopifyToken)
+	s.mux.HandleFunc("POST /admin/api/{version}/graphql.json", s.shopifyGraphQL)
+}
+
+func (s *Server) shopDomain() string { return s.opts.Shop + ".myshopify.com" }
+
+// wrongShop: a request naming another shop's host (the fake reached
+// through a proxy keeping the Host) gets that shop's 404.
+func (s *Server) wrongShop(w http.ResponseWriter, r *http.Request) bool {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	if strings.HasSuffix(h, ".myshopify.com") && h != s.shopDomain() {
+		errorPage(w, http.StatusNotFound, "There's nothing here: no shop at "+h+".")
+		return true
+	}
+	return false
+}
+
+// ShopifySign signs a callback query as Shopify does: hex HMAC-SHA256 with
+// the client secret over every parameter but hmac and signature, sorted
+// and joined as k=v&k=v.
+func ShopifySign(q url.Values, clientSecret string) string {
+	var keys []string
+	for k := range q {
+		if k != "hmac" && k != "signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+strings.Join(q[k], ","))
+	}
+	m := hmac.New(sha256.New, []byte(clientSecret))
+	m.Write([]byte(strings.Join(parts, "&")))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) shopifyAuthorize(w http.ResponseWriter, r *http.Request) {
+	if s.wrongShop(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q.Get("client_id") != s.opts.ClientID {
+		errorPage(w, http.StatusBadRequest, "Oauth error invalid_request: The client_id provided is invalid.")
+		return
+	}
+	ru := q.Get("redirect_uri")
+	if ru == "" || !s.checkRedirectURI(ru) {
+		errorPage(w, http.StatusBadRequest, "Oauth error invalid_request: The redirect_uri is not whitelisted.")
+		return
+	}
+	scopes := splitScopes(q.Get("scope"), ",")
+	if len(scopes) == 0 {
+		errorPage(w, http.StatusBadRequest, "Oauth error invalid_scope: the scope is empty.")
+		return
+	}
+	params := url.Values{
+		"shop":      {s.shopDomain()},
+		"host":      {base64.RawStdEncoding.EncodeToString([]byte("admin.shopify.com/store/" + s.opts.Shop))},
+		"state":     {q.Get("state")},
+		"timestamp": {fmt.Sprint(s.now().Unix())},
+	}
+	if s.deny {
+		s.deny = false
+		params.Set("error", "access_denied")
+	} else {
+		g := s.newGrant(scopes)
+		params.Set("code", s.newCode(&authCode{grant: g, redirectURI: ru}))
+	}
+	params.Set("hmac", ShopifySign(params, s.opts.ClientSecret))
+	redirect(w, ru, params)
+}
+
+func (s *Server) shopifyTokenAnswer(at string, rt *refreshToken) map[string]any {
+	resp := map[string]any{"access_token": at, "scope": strings.Join(s.access[at].grant.scopes, ",")}
+	if n := s.expiresIn(at); n > 0 {
+		resp["expires_in"] = n
+	}
+	if rt != nil {
+		resp["refresh_token"] = s.tokenOf(rt)
+		resp["refresh_token_expires_in"] = s.refreshExpiresIn(rt)
+	}
+	return resp
+}
+
+func (s *Server) shopifyToken(w http.ResponseWriter, r *http.Request) {
+	if s.wrongShop(w, r) {
+		return
+	}
+	b := readBody(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := takeFail(&s.failToken); st != 0 {
+		if st == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "2.0")
+		}
+		writeJSON(w, st, map[string]any{"errors": http.StatusText(st)})
+		return
+	}
+	id, secret, _ := b.client(false, true)
+	if id != s.opts.ClientID || secret != s.opts.ClientSecret {
+		googleError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed: the client_id or client_secret is wrong.")
+		return
+	}
+	switch gt := b.v.Get("grant_type"); gt {
+	case "", "authorization_code":
+		c, fail := s.redeem(b.v.Get("code"), "", "", false)
+		if fail != codeOK {
+			googleError(w, http.StatusBadRequest, "invalid_request", "The authorization code was not found or was already used")
+			return
+		}
+		expiring := b.v.Get("expiring") == "1"
+		at, rt := s.issue(c.grant, expiring, expiring)
+		writeJSON(w, http.StatusOK, s.shopifyTokenAnswer(at, rt))
+	case "refresh_token":
+		old := s.refresh[b.v.Get("refresh_token")]
+		now := s.now()
+		ok := old != nil && !old.dead && !old.grant.dead && now.Before(old.expires)
+		if ok && old.retired && !now.Before(old.firstUsed.Add(shopifyRecovery)) {
+			ok = false
+		}
+		if !ok {
+			googleError(w, http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, expired or revoked.")
+			return
+		}
+		if old.firstUsed.IsZero() {
+			old.firstUsed = now
+		}
+		// Using a replacement retires the token it replaced.
+		if old.prev != nil {
+			old.prev.dead = true
+		}
+		old.retired = true
+		at, rt := s.issue(old.grant, true, true)
+		rt.prev = old
+		s.refreshes++
+		writeJSON(w, http.StatusOK, s.shopifyTokenAnswer(at, rt))
+	default:
+		googleError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type is not supported: "+gt)
+	}
+}
+
+func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
+	if s.wrongShop(w, r) {
+		return
+	}
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := takeFail(&s.failAPI); st != 0 {
+		if st == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "2.0")
+		}
+		writeJSON(w, st, map[string]any{"errors": http.StatusText(st)})
+		return
+	}
+	if _, st := s.useAccess(r.Header.Get("X-Shopify-Access-Token")); st != tokOK {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
+		return
+	}
+	cost := map[string]any{"requestedQueryCost": 1, "actualQueryCost": 1,
+		"throttleStatus": map[string]any{"maximumAvailable": 2000.0, "currentlyAvailable": 1999, "restoreRate": 100.0}}
+	if s.takeRate() {
+		cost["actualQueryCost"] = nil
+		cost["throttleStatus"].(map[string]any)["currentlyAvailable"] = 0
+		writeJSON(w, http.StatusOK, map[string]any{"errors": []map[string]any{{"message": "Throttled",
+			"extensions": map[string]any{"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}},
+			"extensions": map[string]any{"cost": cost}})
+		return
+	}
+	var req struct {
+		Query string `json:"query"`
+	}
+	switch mt {
+	case "application/json":
+		if json.Unmarshal(raw, &req) != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"errors": "Bad Request"})
+			return
+		}
+	case "application/graphql":
+		req.Query = string(raw)
+	default:
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]any{"errors": "Unsupported Media Type"})
+		return
+	}
+	data := map[string]any{}
+	if strings.Contains(req.Query, "shop") {
+		name := s.shopDomain()
+		if len(s.accounts) > 0 && s.accounts[0].Name != "" {
+			name = s.accounts[0].Name
+		}
+		data["shop"] = map[string]any{"name": name, "myshopifyDomain": s.shopDomain()}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "extensions": map[string]any{"cost": cost}})
+}
