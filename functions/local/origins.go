@@ -199,8 +199,9 @@ func (p *platformOrigins) client(hc *http.Client) *http.Client {
 }
 
 // originTransport is the http.RoundTripper that sends a redirected
-// platform's requests to its stand-in. The original host goes along as
-// X-Forwarded-Host, for a stand-in serving several hosts (Shopify's shops).
+// platform's requests to its stand-in. The Host header stays the
+// platform's, as through a proxy, for a stand-in serving several hosts
+// (Shopify's shops).
 type originTransport struct {
 	base    http.RoundTripper
 	origins *platformOrigins
@@ -212,8 +213,7 @@ func (t *originTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	r.Header.Set("X-Forwarded-Host", req.URL.Host)
+	r.Host = req.URL.Host
 	r.URL.Scheme, r.URL.Host = o.Scheme, o.Host
-	r.Host = ""
 	return t.base.RoundTrip(r)
 }

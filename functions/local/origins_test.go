@@ -18,7 +18,7 @@ import (
 func TestPlatformOrigins(t *testing.T) {
 	var got []string
 	stand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Header.Get("X-Forwarded-Host")+" "+r.URL.RequestURI())
+		got = append(got, r.Host+" "+r.URL.RequestURI())
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer stand.Close()

@@ -15,13 +15,25 @@ import (
 // sends the user back to.
 type OAuthAPI struct {
 	API *API
+	// PublicURL is the API's origin as browsers and platforms reach it,
+	// which redirect URIs are built on. "": the domain the request came in
+	// on (the HTTP API's own URL, or a custom domain mapped at its root).
+	PublicURL string
 	// Authorize starts a connect (oauth.Flow.Authorize): the platform's
 	// consent page and when its state expires.
-	Authorize func(ctx context.Context, actor integration.Actor, id, returnURL string) (authorizeURL string, expiresAt time.Time, err error)
+	Authorize func(ctx context.Context, publicURL string, actor integration.Actor, id, returnURL string) (authorizeURL string, expiresAt time.Time, err error)
 	// Callback finishes one (oauth.Flow.Callback): where to send the user,
 	// or an EINVALID error for a state that is missing, expired, reused or
 	// forged.
-	Callback func(ctx context.Context, platform string, query url.Values) (redirect string, err error)
+	Callback func(ctx context.Context, publicURL, platform string, query url.Values) (redirect string, err error)
+}
+
+// publicURL is the origin redirect URIs are built on for req.
+func (o *OAuthAPI) publicURL(req events.APIGatewayV2HTTPRequest) string {
+	if o.PublicURL != "" {
+		return o.PublicURL
+	}
+	return "https://" + req.RequestContext.DomainName
 }
 
 // sourceScopeOAuthCallback is the callback's own per-address quota.
@@ -39,7 +51,7 @@ func (o *OAuthAPI) AuthorizeOAuth() Handler {
 		if in.ReturnURL == nil || *in.ReturnURL == "" {
 			return none, integration.Invalid(map[string]string{"return_url": "required: where the user lands when the connect ends"})
 		}
-		link, expires, err := o.Authorize(ctx, actor, req.PathParameters["id"], *in.ReturnURL)
+		link, expires, err := o.Authorize(ctx, o.publicURL(req), actor, req.PathParameters["id"], *in.ReturnURL)
 		if err != nil {
 			return none, err
 		}
@@ -62,13 +74,13 @@ func (o *OAuthAPI) OAuthCallback() Handler {
 		// The raw query as sent: Shopify signs it, and the gateway's map
 		// joins repeated parameters.
 		query, err := url.ParseQuery(req.RawQueryString)
-		if err != nil {
+		if err != nil || req.RawQueryString == "" {
 			query = url.Values{}
 			for k, v := range req.QueryStringParameters {
 				query.Set(k, v)
 			}
 		}
-		redirect, err := o.Callback(ctx, req.PathParameters["platform"], query)
+		redirect, err := o.Callback(ctx, o.publicURL(req), req.PathParameters["platform"], query)
 		if err != nil {
 			if code := integration.ErrorCode(err); code == integration.EINVALID || code == integration.ENOTFOUND {
 				return callbackPage(), nil

@@ -20,17 +20,17 @@ func TestOAuthRoutes(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
 	api.Service.Now = func() time.Time { return now }
 	var gotActor integration.Actor
-	var gotID, gotReturn, gotPlatform string
+	var gotID, gotReturn, gotPlatform, gotPublic string
 	var gotQuery url.Values
 	callbacks := 0
 	o := &apigw.OAuthAPI{API: api,
-		Authorize: func(_ context.Context, actor integration.Actor, id, returnURL string) (string, time.Time, error) {
-			gotActor, gotID, gotReturn = actor, id, returnURL
+		Authorize: func(_ context.Context, public string, actor integration.Actor, id, returnURL string) (string, time.Time, error) {
+			gotActor, gotID, gotReturn, gotPublic = actor, id, returnURL, public
 			return "https://slack.com/oauth/v2/authorize?state=s1", now.Add(10 * time.Minute), nil
 		},
-		Callback: func(_ context.Context, platform string, q url.Values) (string, error) {
+		Callback: func(_ context.Context, public, platform string, q url.Values) (string, error) {
 			callbacks++
-			gotPlatform, gotQuery = platform, q
+			gotPlatform, gotQuery, gotPublic = platform, q, public
 			if q.Get("state") == "REDACTED-state" {
 				return "https://app.example.com/settings/integrations?integration_id=01J&status=connected", nil
 			}
@@ -43,8 +43,10 @@ func TestOAuthRoutes(t *testing.T) {
 	if status != 200 || body["authorize_url"] != "https://slack.com/oauth/v2/authorize?state=s1" || body["expires_at"] != now.Add(10*time.Minute).Format(time.RFC3339) {
 		t.Fatalf("authorize: %d %v", status, body)
 	}
-	if gotActor.AccountID != "acct-example" || gotID != "01JDEMO0000000000000000000" || gotReturn != "https://app.example.com/settings/integrations" {
-		t.Fatalf("the flow got %+v %q %q", gotActor, gotID, gotReturn)
+	// Without a configured public URL, the domain the request came in on.
+	if gotActor.AccountID != "acct-example" || gotID != "01JDEMO0000000000000000000" || gotReturn != "https://app.example.com/settings/integrations" ||
+		gotPublic != "https://abc123.execute-api.eu-west-1.amazonaws.com" {
+		t.Fatalf("the flow got %+v %q %q %q", gotActor, gotID, gotReturn, gotPublic)
 	}
 	ev.Body = `{}`
 	if status, body, _ := call(t, o.AuthorizeOAuth(), ev); status != 400 || !strings.Contains(body["error"].(map[string]any)["fields"].(map[string]any)["return_url"].(string), "required") {
@@ -64,8 +66,12 @@ func TestOAuthRoutes(t *testing.T) {
 	if resp.StatusCode != 302 || resp.Headers["Location"] != "https://app.example.com/settings/integrations?integration_id=01J&status=connected" || resp.Body != "" {
 		t.Fatalf("callback: %d %v %q", resp.StatusCode, resp.Headers, resp.Body)
 	}
-	if gotPlatform != "slack" || gotQuery.Get("code") != "REDACTED-code" {
-		t.Fatalf("the flow got %q %v", gotPlatform, gotQuery)
+	if gotPlatform != "slack" || gotQuery.Get("code") != "REDACTED-code" || gotPublic != "https://abc123.execute-api.eu-west-1.amazonaws.com" {
+		t.Fatalf("the flow got %q %v %q", gotPlatform, gotQuery, gotPublic)
+	}
+	o.PublicURL = "https://api.example.com"
+	if _, err := o.OAuthCallback()(context.Background(), cb); err != nil || gotPublic != "https://api.example.com" {
+		t.Fatalf("the configured public URL: %q %v", gotPublic, err)
 	}
 	cb.RawQueryString = "code=c&state=%3Cscript%3Eforged"
 	cb.RequestContext.HTTP.SourceIP = "198.51.100.1"
@@ -77,7 +83,7 @@ func TestOAuthRoutes(t *testing.T) {
 	// 60 a minute from one address (the sample's), counted before the
 	// flow runs: past it, 429 and the flow is not called.
 	cb = loadEvent(t, "oauth-callback.json")
-	for i := 2; i <= integration.SourceRequestsPerMinute; i++ {
+	for i := 3; i <= integration.SourceRequestsPerMinute; i++ {
 		if resp, _ := o.OAuthCallback()(context.Background(), cb); resp.StatusCode != 302 {
 			t.Fatalf("request %d: %d", i, resp.StatusCode)
 		}
