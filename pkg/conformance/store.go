@@ -50,6 +50,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) integration.Store) {
 	ctx := context.Background()
 	t.Run("revisions", func(t *testing.T) { storeRevisions(t, newStore) })
 	testContentTypes(t, newStore)
+	testOAuthInfo(t, newStore)
 	t.Run("create get round trip", func(t *testing.T) {
 		s := newStore(t)
 		acct := uniq("acct")

@@ -94,6 +94,7 @@ type item struct {
 	ConnectionStatus    string     `dynamodbav:"connection_status"`
 	ConnectionMessage   string     `dynamodbav:"connection_message,omitempty"`
 	ConnectionCheckedAt *time.Time `dynamodbav:"connection_checked_at,omitempty"`
+	OAuth               string     `dynamodbav:"oauth,omitempty"` // JSON (oauthinfo.go)
 	CreatedAt           time.Time  `dynamodbav:"created_at"`
 	UpdatedAt           time.Time  `dynamodbav:"updated_at"`
 	Version             int64      `dynamodbav:"version"`
@@ -123,8 +124,12 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 			return nil, fmt.Errorf("encode content types of %s: %w", in.ID, err)
 		}
 	}
+	oauth, err := encodeOAuth(in.OAuth)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.ID, err)
+	}
 	it := item{
-		PK: acctPK(in.AccountID), SK: intSK(in.ID),
+		PK: acctPK(in.AccountID), SK: intSK(in.ID), OAuth: oauth,
 		GSI1PK: sitePK(in.AccountID, in.SiteID), GSI1SK: siteSK(in.Platform, in.ID),
 		GSI2PK: platPK(in.AccountID, in.Platform), GSI2SK: intSK(in.ID),
 		Entity: "integration", ID: in.ID, AccountID: in.AccountID, SiteID: in.SiteID, Platform: in.Platform,
@@ -172,8 +177,13 @@ func fromItem(av map[string]types.AttributeValue) (*integration.Integration, err
 			return nil, fmt.Errorf("decode content types of %s: %w", it.ID, err)
 		}
 	}
+	oauth, err := decodeOAuth(it.OAuth)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", it.ID, err)
+	}
 	out := &integration.Integration{
-		ID: it.ID, AccountID: it.AccountID, SiteID: it.SiteID, Platform: it.Platform, ExternalSiteURL: it.ExternalSiteURL,
+		OAuth: oauth,
+		ID:    it.ID, AccountID: it.AccountID, SiteID: it.SiteID, Platform: it.Platform, ExternalSiteURL: it.ExternalSiteURL,
 		Config: cfg, ContentTypes: ct,
 		Credentials: integration.CredentialsRef{SecretName: it.SecretName, VersionID: it.SecretVersion, Fields: it.CredentialFields},
 		IsActive:    it.IsActive, SyncEnabled: it.SyncEnabled, SyncIntervalMinutes: it.SyncIntervalMinutes,

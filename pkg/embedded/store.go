@@ -82,6 +82,7 @@ type record struct {
 	ConnectionStatus    string         `json:"connection_status"`
 	ConnectionMessage   string         `json:"connection_message,omitempty"`
 	ConnectionCheckedAt *time.Time     `json:"connection_checked_at,omitempty"`
+	OAuth               *oauthAttr     `json:"oauth,omitempty"`
 	CreatedAt           time.Time      `json:"created_at"`
 	UpdatedAt           time.Time      `json:"updated_at"`
 	Version             int64          `json:"version"`
@@ -99,7 +100,7 @@ func toRecord(in *integration.Integration) record {
 		SyncIntervalMinutes: in.SyncIntervalMinutes, SyncStatus: string(in.SyncStatus), LastSyncAt: in.LastSyncAt,
 		SyncError: in.SyncError, NextSyncAt: in.NextSyncAt, ConnectionStatus: string(in.ConnectionStatus), ConnectionMessage: in.ConnectionMessage,
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
-		Version: in.Version, Rev: in.Rev, DeletingSince: in.DeletingSince,
+		Version: in.Version, Rev: in.Rev, DeletingSince: in.DeletingSince, OAuth: encodeOAuth(in.OAuth),
 	}
 }
 
@@ -112,7 +113,7 @@ func (r record) integration() *integration.Integration {
 		SyncStatus: integration.SyncStatus(r.SyncStatus), LastSyncAt: r.LastSyncAt, SyncError: r.SyncError, NextSyncAt: r.NextSyncAt,
 		ConnectionStatus: integration.ConnectionStatus(r.ConnectionStatus), ConnectionMessage: r.ConnectionMessage,
 		ConnectionCheckedAt: r.ConnectionCheckedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Version: r.Version, Rev: r.rev(), DeletingSince: r.DeletingSince,
+		Version: r.Version, Rev: r.rev(), DeletingSince: r.DeletingSince, OAuth: decodeOAuth(r.OAuth),
 	}
 	integration.LiftContentTypes(it) // a record an earlier release wrote
 	return it

@@ -60,6 +60,9 @@ type Integration struct {
 	ConnectionStatus    ConnectionStatus
 	ConnectionMessage   string
 	ConnectionCheckedAt *time.Time
+	// OAuth describes the platform's grant of an OAuth integration; nil
+	// until it is connected.
+	OAuth *OAuthInfo
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
