@@ -128,6 +128,10 @@ type Call struct {
 	Method string `json:"method"`
 	URL    string `json:"url"`
 	Body   string `json:"body,omitempty"`
+	// Scopes: an OAuth grant needs one of these for the call to succeed
+	// (none: any grant will do). The catalog check makes sure the scopes
+	// the platform's entry asks for include one.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Entry is one platform of the catalog, as catalog.json describes it.

@@ -130,6 +130,9 @@ func TestCatalogSchemaRefuses(t *testing.T) {
 		}, "google_calendar: app.fields: an oauth2 platform requires client_secret"},
 		{"oauth platform with credentials", "slack", func(e map[string]any) { e["credentials"] = []any{map[string]any{"name": "token"}} }, "slack: credentials: an oauth2 platform takes none"},
 		{"api key platform with oauth", "openai", func(e map[string]any) { e["oauth"] = map[string]any{} }, "openai: oauth: only for auth_mode oauth2"},
+		{"test call scope not asked for", "jira", func(e map[string]any) {
+			oauth(e)["scopes"] = []any{"read:jira-work", "offline_access"}
+		}, "jira: test_calls[1].scopes: oauth.scopes asks for none of read:jira-user"},
 		{"no test call", "wordpress", func(e map[string]any) { e["test_calls"] = []any{} }, "wordpress: test_calls: required"},
 		{"no rate", "wordpress", func(e map[string]any) { e["rate_limit"].(map[string]any)["requests_per_second"] = 0 }, "wordpress: rate_limit.requests_per_second"},
 		{"config type", "wordpress", func(e map[string]any) { e["config"].([]any)[0].(map[string]any)["type"] = "number" }, "wordpress: config[0].type"},

@@ -222,6 +222,9 @@ func check(e *Entry) (integration.Platform, error) {
 		oneOf(bad, field+".method", c.Method, methods)
 		checkURL(field+".url", c.URL)
 		tmpl(field+".body", c.Body)
+		if len(c.Scopes) > 0 && (e.OAuth == nil || !slices.ContainsFunc(c.Scopes, func(sc string) bool { return slices.Contains(e.OAuth.Scopes, sc) })) {
+			bad(field+".scopes", "oauth.scopes asks for none of %s, so the test call would fail", strings.Join(c.Scopes, ", "))
+		}
 	}
 	for _, name := range sortedKeys(e.Params) {
 		if !used[name] {

@@ -21,6 +21,10 @@ type Tester struct {
 	Connectors   map[string]ConnectionTester
 	HTTP         *http.Client // the SSRF-safe client
 	Now          func() time.Time
+	// Catalog and Tokens test OAuth platforms with the catalog's test
+	// calls and an access token from Tokens (nil Catalog: the built-in).
+	Catalog *Catalog
+	Tokens  TokenSource
 }
 
 // Test runs the connection test of an integration the actor may edit. A
@@ -45,6 +49,11 @@ func (t *Tester) Test(ctx context.Context, actor integration.Actor, id string) (
 
 // Run tests an integration without recording anything.
 func (t *Tester) Run(ctx context.Context, it *integration.Integration) (TestResult, error) {
+	if e, ok := t.catalog().Entry(it.Platform); ok && e.AuthMode == integration.AuthOAuth2 && t.Tokens != nil {
+		if _, own := t.Connectors[it.Platform]; !own {
+			return t.runOAuth(ctx, it, e)
+		}
+	}
 	if _, ok := t.Connectors[it.Platform]; !ok {
 		return TestResult{}, integration.Errorf(integration.EUNPROCESSABLE, "Connection tests are not available for %s yet.", it.Platform)
 	}
@@ -81,6 +90,13 @@ func (t *Tester) RunWith(ctx context.Context, platform string, c Connection) (Te
 		}
 	}
 	return res, nil
+}
+
+func (t *Tester) catalog() *Catalog {
+	if t.Catalog == nil {
+		return NewCatalog()
+	}
+	return t.Catalog
 }
 
 func (t *Tester) now() time.Time {

@@ -171,6 +171,15 @@ func (s *Server) googleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The revocation endpoint shares oauth2.googleapis.com with the token
+	// endpoint, and FailToken with it.
+	if st := takeFail(&s.failToken); st != 0 {
+		if st == http.StatusTooManyRequests {
+			retryAfter(w, 30)
+		}
+		googleError(w, st, "internal_failure", "Backend Error")
+		return
+	}
 	var g *grant
 	if a := s.access[tok]; a != nil && s.accessState(a) != tokRevoked {
 		g = a.grant

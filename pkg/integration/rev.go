@@ -18,6 +18,9 @@ const (
 	// tokenRefresh points the integration at a refreshed version of its
 	// credentials: the platform's doing, not the user's.
 	tokenRefresh
+	// oauthGrant records what an OAuth authorization brought (oauth.go):
+	// the platform's doing, not an edit.
+	oauthGrant
 )
 
 // keep returns cur with only the attributes of kind taken from next, so a
@@ -39,6 +42,10 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.NextSyncAt = next.NextSyncAt
 	case tokenRefresh:
 		out.Credentials = next.Credentials
+		out.OAuth = next.OAuth
+	case oauthGrant:
+		out.Credentials, out.OAuth, out.Config = next.Credentials, next.OAuth, next.Config
+		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 	}
 	return &out
 }

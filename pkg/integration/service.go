@@ -29,6 +29,12 @@ type Service struct {
 	PurgeLater func(ctx context.Context, it *Integration) error
 	Now        func() time.Time // defaults to time.Now
 	NewID      func() string    // defaults to NewID
+
+	// TeardownLater, when set, queues a deleted integration's teardown
+	// where its platform's grant must be revoked first: revoke, delete the
+	// secret, then purge. false: nothing to revoke, the secret goes at
+	// once; an error: the same, the grant staying at the platform.
+	TeardownLater func(ctx context.Context, it *Integration) (bool, error)
 }
 
 // NewID returns a ULID: unique, and sorting by creation time, so listings
@@ -351,6 +357,9 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 	if err != nil {
 		return nil, err
 	}
+	if next, err = s.selectedOAuthSite(ctx, actor, next); err != nil {
+		return nil, err
+	}
 	if in.CredentialsSet && len(in.Credentials) == 0 {
 		if derr := s.Secrets.DeleteSecret(ctx, secretRef(next)); derr != nil {
 			return nil, fmt.Errorf("delete cleared credentials of %s: %w", id, derr)
@@ -433,6 +442,7 @@ func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integr
 		// Only the keys changed: a value stored before its key was
 		// declared does not block other changes.
 		checkConfigKeys(fields, p, next.Config, append(keysOf(in.ConfigPatch), keysOf(in.ConfigSet)...))
+		checkOAuthSite(fields, cur, next.Config, append(keysOf(in.ConfigPatch), keysOf(in.ConfigSet)...))
 	}
 	if in.CredentialsSet {
 		if len(in.Credentials) > 0 {
@@ -527,12 +537,21 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id string, expectedVe
 }
 
 func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
+	// A grant to revoke keeps its tokens until the teardown job has used
+	// them; the job then deletes the secret and purges.
+	torn := false
+	if s.TeardownLater != nil && it.Credentials.HasCredentials() {
+		q, err := s.TeardownLater(ctx, it)
+		torn = q && err == nil
+	}
 	// The secret's name derives from the integration, so it is removed even
 	// if an interrupted write never recorded it on the item.
-	if err := s.Secrets.DeleteSecret(ctx, secretRef(it)); err != nil {
-		return fmt.Errorf("delete secret of %s: %w", it.ID, err)
+	if !torn {
+		if err := s.Secrets.DeleteSecret(ctx, secretRef(it)); err != nil {
+			return fmt.Errorf("delete secret of %s: %w", it.ID, err)
+		}
 	}
-	queued := s.PurgeLater != nil && s.PurgeLater(ctx, it) == nil
+	queued := torn || (s.PurgeLater != nil && s.PurgeLater(ctx, it) == nil)
 	if s.SyncData != nil && !queued {
 		if err := s.SyncData.DeleteSyncData(ctx, it.ID); err != nil {
 			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)

@@ -159,13 +159,13 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 }
 
 // valid reports whether a message is a sync job: plan and page jobs
-// belong to an integration and a run, push and purge jobs to an
+// belong to an integration and a run, push, revoke and purge jobs to an
 // integration, migrate jobs (the store's own backfill) to neither.
 func valid(job syncer.Job) bool {
 	switch job.Kind {
 	case "migrate":
 		return true
-	case "push", "purge":
+	case "push", "purge", "revoke":
 		return job.IntegrationID != ""
 	}
 	return job.RunID != "" && job.IntegrationID != ""

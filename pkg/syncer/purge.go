@@ -28,6 +28,7 @@ func (e *Engine) purge(ctx context.Context, job Job) error {
 		return fmt.Errorf("purge sync data of %s: %w", job.IntegrationID, err)
 	}
 	if !more {
+		e.recordRemains(ctx, job)
 		return nil
 	}
 	return e.send(ctx, []Job{job})

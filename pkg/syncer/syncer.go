@@ -35,7 +35,7 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page | deletions | push | purge | migrate
+	Kind          string `json:"kind"` // plan | page | deletions | push | revoke | purge | migrate
 	AccountID     string `json:"account_id,omitempty"`
 	IntegrationID string `json:"integration_id,omitempty"`
 	RunID         string `json:"run_id,omitempty"` // plan and page jobs; push, purge and migrate jobs belong to no run
@@ -72,6 +72,9 @@ type Job struct {
 	// run's deletion check began; those changed since (marked deleted by
 	// the check, or written by others after the listing) are left alone.
 	Before *time.Time `json:"before,omitempty"`
+	// Teardown is a revoke job's grant to revoke, and what a failed
+	// revocation left for the purge jobs after it to record.
+	Teardown *Teardown `json:"teardown,omitempty"`
 }
 
 // ExistenceChecker is implemented by connectors that can tell whether one
@@ -120,6 +123,10 @@ type Engine struct {
 	// DeletionPage is how many stored records one job of a full run's
 	// deletion check examines (0: 200).
 	DeletionPage int
+
+	// Revoker, when set, revokes OAuth grants at the platforms before a
+	// deleted integration's secret goes (QueueTeardown).
+	Revoker Revoker
 
 	migration migrationWatch
 }
@@ -303,6 +310,9 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 	switch job.Kind {
 	case "push":
 		return e.handlePush(ctx, job, attempt)
+	case "revoke":
+		// The integration is deleted: end its grant, then its secret.
+		return e.revoke(ctx, job, attempt)
 	case "purge":
 		// The integration is deleted: remove what it synced, a page a job.
 		return e.purge(ctx, job)
@@ -911,7 +921,7 @@ func encodeJSON(r RecordJSON) ([]byte, string, error) {
 // DLQ for a reason the engine did not see (a panic, a store failure), so
 // the run does not stay "running" until it goes stale.
 func (e *Engine) Abandon(ctx context.Context, job Job, reason string) {
-	if job.Kind == "push" || job.Kind == "migrate" || job.Kind == "purge" {
+	if job.Kind == "push" || job.Kind == "migrate" || job.Kind == "purge" || job.Kind == "revoke" {
 		return // a push stays queued (a to_external run queues it again); the others have no run
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)

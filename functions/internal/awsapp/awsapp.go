@@ -125,6 +125,8 @@ func New(env Env) *App {
 	if env.QueueURL != "" {
 		// They can be many: the sync workers remove them, off the request.
 		a.Service.PurgeLater = a.Engine().QueuePurge
+		// An OAuth grant is revoked at its platform before its tokens go.
+		a.Service.TeardownLater = a.Engine().QueueTeardown
 	}
 	return a
 }
@@ -188,6 +190,7 @@ func (a *App) Engine() *syncer.Engine {
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}
+		a.engine.Revoker = &connector.Revoker{HTTP: a.httpClient()}
 	}
 	return a.engine
 }
