@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
@@ -22,6 +23,7 @@ import (
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/oauth"
 	"github.com/joinery/joinery/pkg/safehttp"
 	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
@@ -131,6 +133,8 @@ type app struct {
 	cursors *apigw.Cursors
 	// origins are the platforms' local stand-ins (JOINERY_PLATFORM_ORIGINS).
 	origins *platformOrigins
+	// flow is the OAuth connect flow (tests set its clock).
+	flow *oauth.Flow
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -351,6 +355,10 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a.engine = engine
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
+	a.flow = &oauth.Flow{Integrations: a.service, States: store, Secrets: secrets, Apps: apps, Catalog: catalog,
+		HTTP: tester.HTTP, PublicURL: s.PublicURL, ReturnOrigins: s.ReturnOrigins}
+	// The consent link handed out goes to the platform's stand-in, if any.
+	oapi := awsapp.OAuthRoutes(api, a.flow, a.origins.rewrite)
 	a.routes = []route{
 		{key: "GET /v1/platforms", authJWT: true, handler: platforms.ListPlatforms()},
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
@@ -376,6 +384,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		{key: "GET /v1/integrations/{id}/pushes", authJWT: true, handler: sapi.Pushes()},
 		{key: "POST /v1/integrations/{id}/pushes/{push_id}/resolve", authJWT: true, handler: sapi.ResolvePush()},
+		{key: "POST /v1/integrations/{id}/oauth/authorize", authJWT: true, handler: oapi.AuthorizeOAuth()},
+		// Public: where the platforms send the user back (the state is the proof).
+		{key: "GET /v1/oauth/{platform}/callback", handler: oapi.OAuthCallback()},
 		// Public: the API's own description.
 		{key: "GET /v1/openapi.json", handler: apigw.OpenAPI()},
 		// Authenticated by a site key, which the function verifies.

@@ -63,8 +63,9 @@ func TestListPlatforms(t *testing.T) {
 		reason    string
 	}{
 		"wordpress": {true, ""}, "trello": {true, ""}, "openai": {true, ""}, "anthropic": {true, ""},
-		"slack": {false, "not_available_yet"}, "shopify": {false, "not_available_yet"}, "tiktok": {false, "not_available_yet"},
-		"google_calendar": {false, "not_available_yet"}, "jira": {false, "not_available_yet"},
+		// The OAuth platforms: available once the deployment holds their app credentials.
+		"slack": {true, ""}, "shopify": {false, "not_configured"}, "tiktok": {false, "not_configured"},
+		"google_calendar": {false, "not_configured"}, "jira": {false, "not_configured"},
 	} {
 		it := got.Items[by[name]]
 		if it.Available != want.available || it.Reason != want.reason {
@@ -87,18 +88,19 @@ func TestListPlatforms(t *testing.T) {
 		t.Errorf("slack: app credentials not reported")
 	}
 
-	// A platform this build connects but whose app credentials are
-	// missing is not available here.
-	p.Catalog = availableCatalog(t, "google_calendar", "slack")
+	// A platform a build cannot connect is not available, whatever the
+	// deployment holds.
+	p.Catalog = withAvailability(t, false, "slack")
 	resp, _ = p.ListPlatforms()(context.Background(), loadEvent(t, "platforms-list.json"))
 	got.Items = nil
 	_ = json.Unmarshal([]byte(resp.Body), &got)
+	if it := got.Items[by["slack"]]; it.Available || it.Reason != "not_available_yet" {
+		t.Errorf("slack on a build that cannot connect it: %+v", it)
+	}
 	if it := got.Items[by["google_calendar"]]; it.Available || it.Reason != "not_configured" {
 		t.Errorf("google_calendar without app credentials: %+v", it)
 	}
-	if it := got.Items[by["slack"]]; !it.Available || it.Reason != "" {
-		t.Errorf("slack with app credentials: %+v", it)
-	}
+	p.Catalog = catalog
 
 	// A broken apps document does not break the listing: nothing counts
 	// as configured (the fault is logged, naming platform and field).
@@ -127,7 +129,9 @@ func (brokenApps) App(context.Context, string) (map[string]string, error) {
 	return nil, errors.New("app credentials: slack.client_secret: required")
 }
 
-func availableCatalog(t *testing.T, names ...string) *connector.Catalog {
+// withAvailability is the built-in catalog with the named platforms'
+// available set.
+func withAvailability(t *testing.T, available bool, names ...string) *connector.Catalog {
 	t.Helper()
 	c := connector.NewCatalog()
 	var file struct {
@@ -140,7 +144,7 @@ func availableCatalog(t *testing.T, names ...string) *connector.Catalog {
 		_ = json.Unmarshal(b, &m)
 		for _, n := range names {
 			if n == name {
-				m["available"] = true
+				m["available"] = available
 			}
 		}
 		file.Platforms = append(file.Platforms, m)

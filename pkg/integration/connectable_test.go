@@ -13,9 +13,20 @@ import (
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-// catalogWith is the built-in catalog with the named platforms available,
-// as a later build will have them.
+// catalogWith is the built-in catalog with the named platforms available.
 func catalogWith(t *testing.T, available ...string) integration.Catalog {
+	t.Helper()
+	return catalogSetting(t, true, available...)
+}
+
+// catalogWithout is the built-in catalog with the named platforms not
+// available, as on a build that cannot connect them.
+func catalogWithout(t *testing.T, unavailable ...string) integration.Catalog {
+	t.Helper()
+	return catalogSetting(t, false, unavailable...)
+}
+
+func catalogSetting(t *testing.T, available bool, names ...string) integration.Catalog {
 	t.Helper()
 	c := connector.NewCatalog()
 	var file struct {
@@ -26,9 +37,9 @@ func catalogWith(t *testing.T, available ...string) integration.Catalog {
 		b, _ := json.Marshal(e)
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
-		for _, a := range available {
+		for _, a := range names {
 			if a == name {
-				m["available"] = true
+				m["available"] = available
 			}
 		}
 		file.Platforms = append(file.Platforms, m)
@@ -74,12 +85,12 @@ func wantCode(t *testing.T, err error, code, msg string) {
 	}
 }
 
-// An OAuth platform cannot be created before this build connects it, and
+// A platform cannot be created on a build that does not connect it, and
 // nothing is written; an integration of it from before stays readable,
 // changeable and deletable.
 func TestCreateRefusesUnavailablePlatforms(t *testing.T) {
 	ctx := context.Background()
-	svc, st := newService(t, connector.NewCatalog())
+	svc, st := newService(t, catalogWithout(t, "slack", "tiktok", "shopify", "google_calendar", "jira"))
 	for platform, display := range map[string]string{"slack": "Slack", "tiktok": "TikTok Business Messaging", "shopify": "Shopify",
 		"google_calendar": "Google Calendar", "jira": "Jira"} {
 		_, err := svc.Create(ctx, editor, integration.CreateInput{SiteID: "s1", Platform: platform, ExternalSiteURL: "https://a.myshopify.com"})
