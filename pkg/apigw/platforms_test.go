@@ -63,7 +63,6 @@ func TestListPlatforms(t *testing.T) {
 		reason    string
 	}{
 		"wordpress": {true, ""}, "trello": {true, ""}, "openai": {true, ""}, "anthropic": {true, ""},
-		// The OAuth platforms: available once the deployment holds their app credentials.
 		"slack": {true, ""}, "shopify": {false, "not_configured"}, "tiktok": {false, "not_configured"},
 		"google_calendar": {false, "not_configured"}, "jira": {false, "not_configured"},
 	} {
@@ -88,17 +87,31 @@ func TestListPlatforms(t *testing.T) {
 		t.Errorf("slack: app credentials not reported")
 	}
 
-	// A platform a build cannot connect is not available, whatever the
-	// deployment holds.
-	p.Catalog = withAvailability(t, false, "slack")
+	// A platform this build connects but whose app credentials are
+	// missing is not available here.
+	p.Catalog = availableCatalog(t, "google_calendar", "slack")
 	resp, _ = p.ListPlatforms()(context.Background(), loadEvent(t, "platforms-list.json"))
 	got.Items = nil
 	_ = json.Unmarshal([]byte(resp.Body), &got)
-	if it := got.Items[by["slack"]]; it.Available || it.Reason != "not_available_yet" {
-		t.Errorf("slack on a build that cannot connect it: %+v", it)
-	}
 	if it := got.Items[by["google_calendar"]]; it.Available || it.Reason != "not_configured" {
 		t.Errorf("google_calendar without app credentials: %+v", it)
+	}
+	if it := got.Items[by["slack"]]; !it.Available || it.Reason != "" {
+		t.Errorf("slack with app credentials: %+v", it)
+	}
+
+	// A platform this build cannot connect says so, configured or not.
+	p.Catalog = availableCatalog(t)
+	for _, name := range []string{"slack", "jira"} {
+		p.Catalog = withoutPlatform(t, p.Catalog, name)
+	}
+	resp, _ = p.ListPlatforms()(context.Background(), loadEvent(t, "platforms-list.json"))
+	got.Items = nil
+	_ = json.Unmarshal([]byte(resp.Body), &got)
+	for _, name := range []string{"slack", "jira"} {
+		if it := got.Items[by[name]]; it.Available || it.Reason != "not_available_yet" {
+			t.Errorf("%s on a build that cannot connect it: %+v", name, it)
+		}
 	}
 	p.Catalog = catalog
 
@@ -129,9 +142,7 @@ func (brokenApps) App(context.Context, string) (map[string]string, error) {
 	return nil, errors.New("app credentials: slack.client_secret: required")
 }
 
-// withAvailability is the built-in catalog with the named platforms'
-// available set.
-func withAvailability(t *testing.T, available bool, names ...string) *connector.Catalog {
+func availableCatalog(t *testing.T, names ...string) *connector.Catalog {
 	t.Helper()
 	c := connector.NewCatalog()
 	var file struct {
@@ -144,8 +155,32 @@ func withAvailability(t *testing.T, available bool, names ...string) *connector.
 		_ = json.Unmarshal(b, &m)
 		for _, n := range names {
 			if n == name {
-				m["available"] = available
+				m["available"] = true
 			}
+		}
+		file.Platforms = append(file.Platforms, m)
+	}
+	b, _ := json.Marshal(file)
+	out, err := connector.ParseCatalog(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withoutPlatform is c with the named platform not available.
+func withoutPlatform(t *testing.T, c *connector.Catalog, name string) *connector.Catalog {
+	t.Helper()
+	var file struct {
+		Platforms []map[string]any `json:"platforms"`
+	}
+	for _, n := range c.Names() {
+		e, _ := c.Entry(n)
+		b, _ := json.Marshal(e)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if n == name {
+			m["available"] = false
 		}
 		file.Platforms = append(file.Platforms, m)
 	}

@@ -175,22 +175,7 @@ func (s *Secrets) PutSecret(_ context.Context, ref integration.SecretRef, values
 		return integration.SecretVersion{}, err
 	}
 	version := hex.EncodeToString(vb)
-	plain, err := json.Marshal(values)
-	if err != nil {
-		return integration.SecretVersion{}, fmt.Errorf("encode secret %s: %w", name, err)
-	}
-	s.mu.Lock()
-	keyID := s.ring.Active
-	s.mu.Unlock()
-	gcm, err := s.aead(keyID)
-	if err != nil {
-		return integration.SecretVersion{}, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return integration.SecretVersion{}, err
-	}
-	b, err := json.Marshal(sealed{KeyID: keyID, Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, plain, additionalData(name, version)), CreatedAt: time.Now().UTC()})
+	b, err := s.seal(name, version, values)
 	if err != nil {
 		return integration.SecretVersion{}, err
 	}
@@ -202,12 +187,35 @@ func (s *Secrets) PutSecret(_ context.Context, ref integration.SecretRef, values
 		if err := vs.Put([]byte(version), b); err != nil {
 			return err
 		}
+		if err := setCurrent(tx, name, version); err != nil {
+			return err
+		}
 		return prune(vs)
 	})
 	if err != nil {
 		return integration.SecretVersion{}, fmt.Errorf("store secret %s: %w", name, err)
 	}
 	return integration.SecretVersion{Name: name, VersionID: version}, nil
+}
+
+// seal encrypts values as version of secret name.
+func (s *Secrets) seal(name, version string, values map[string]string) ([]byte, error) {
+	plain, err := json.Marshal(values)
+	if err != nil {
+		return nil, fmt.Errorf("encode secret %s: %w", name, err)
+	}
+	s.mu.Lock()
+	keyID := s.ring.Active
+	s.mu.Unlock()
+	gcm, err := s.aead(keyID)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return json.Marshal(sealed{KeyID: keyID, Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, plain, additionalData(name, version)), CreatedAt: time.Now().UTC()})
 }
 
 // prune keeps the newest keepVersions versions.
@@ -275,6 +283,9 @@ func (s *Secrets) GetSecret(_ context.Context, name, versionID string) (map[stri
 func (s *Secrets) DeleteSecret(_ context.Context, ref integration.SecretRef) error {
 	name := SecretName(s.prefix, ref)
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := setCurrent(tx, name, ""); err != nil {
+			return err
+		}
 		err := tx.Bucket(bucketSecrets).DeleteBucket([]byte(name))
 		if errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return nil

@@ -137,6 +137,7 @@ type Store interface {
 	// NextSyncAt is at or before t, earliest first, at most limit.
 	DueIntegrations(ctx context.Context, t time.Time, limit int) ([]*Integration, error)
 	DueIndex
+	TokenLeases
 	OAuthStates
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).

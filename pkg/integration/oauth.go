@@ -133,27 +133,33 @@ func checkOAuthSite(fields map[string]string, cur *Integration, next map[string]
 	}
 }
 
-// selectedOAuthSite finishes a connection waiting for its site once the
-// user has named one of the grant's sites: connected, on that site.
+// selectedOAuthSite follows the user's choice of one of the grant's
+// sites: the grant's account becomes that site, and a connection waiting
+// for the choice is connected.
 func (s *Service) selectedOAuthSite(ctx context.Context, actor Actor, it *Integration) (*Integration, error) {
-	if it.ConnectionStatus != ConnectionActionRequired || it.OAuth == nil {
-		return it, nil
+	pending := func(cur *Integration) (OAuthSite, bool) {
+		id, _ := cur.Config[OAuthSiteConfigKey].(string)
+		site, ok := cur.OAuth.Site(id)
+		if !ok {
+			return OAuthSite{}, false
+		}
+		return site, cur.ConnectionStatus == ConnectionActionRequired || cur.OAuth.ExternalAccountID != site.ID
 	}
-	id, _ := it.Config[OAuthSiteConfigKey].(string)
-	if _, ok := it.OAuth.Site(id); !ok {
+	if _, ok := pending(it); !ok {
 		return it, nil
 	}
 	return s.modify(ctx, actor, it.ID, oauthGrant, func(cur *Integration, now time.Time) (*Integration, error) {
-		id, _ := cur.Config[OAuthSiteConfigKey].(string)
-		site, ok := cur.OAuth.Site(id)
-		if cur.ConnectionStatus != ConnectionActionRequired || !ok {
+		site, ok := pending(cur)
+		if !ok {
 			return nil, nil
 		}
 		next := *cur
 		info := *cur.OAuth
 		info.ExternalAccountID, info.ExternalAccountName = site.ID, site.Name
 		next.OAuth = &info
-		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = ConnectionConnected, "", &now
+		if cur.ConnectionStatus == ConnectionActionRequired {
+			next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = ConnectionConnected, "", &now
+		}
 		return &next, nil
 	})
 }

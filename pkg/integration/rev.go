@@ -16,7 +16,8 @@ const (
 	// next sync is due.
 	statusWrite
 	// tokenRefresh points the integration at a refreshed version of its
-	// credentials: the platform's doing, not the user's.
+	// credentials, and records the grant's facts the refresh gave: the
+	// platform's doing, not the user's.
 	tokenRefresh
 	// oauthGrant records what an OAuth authorization brought (oauth.go):
 	// the platform's doing, not an edit.
@@ -41,8 +42,7 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 		out.NextSyncAt = next.NextSyncAt
 	case tokenRefresh:
-		out.Credentials = next.Credentials
-		out.OAuth = next.OAuth
+		out.Credentials, out.OAuth = next.Credentials, next.OAuth
 	case oauthGrant:
 		out.Credentials, out.OAuth, out.Config = next.Credentials, next.OAuth, next.Config
 		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt

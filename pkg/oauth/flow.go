@@ -385,6 +385,9 @@ func (c *callback) finish(ctx context.Context) (string, error) {
 		ts.Scopes = slices.Clone(c.e.OAuth.Scopes)
 	}
 	ts.ExternalAccountID, ts.ExternalAccountName = acct.id, acct.name
+	if ts.RefreshToken == "" {
+		c.keepRefreshToken(ctx, &ts)
+	}
 	info := &integration.OAuthInfo{
 		Scopes: ts.Scopes, ExternalAccountID: acct.id, ExternalAccountName: acct.name, Sites: acct.sites,
 	}
@@ -415,6 +418,33 @@ func (c *callback) finish(ctx context.Context) (string, error) {
 }
 
 var errMismatch = errors.New("oauth: another account")
+
+// keepRefreshToken keeps the stored refresh token when a reauthorization
+// of the same account brought none (Google gives one only on a consent
+// that asks for it): the grant it belongs to still stands.
+func (c *callback) keepRefreshToken(ctx context.Context, ts *TokenSet) {
+	if !c.it.Credentials.HasCredentials() {
+		return
+	}
+	// The tokens last stored: a refresh may have written after the
+	// version the integration was read with.
+	var v map[string]string
+	var err error
+	if cs, ok := c.f.Secrets.(integration.CurrentSecrets); ok {
+		ref := integration.SecretRef{AccountID: c.it.AccountID, IntegrationID: c.it.ID, SiteID: c.it.SiteID, Platform: c.it.Platform}
+		_, v, err = cs.CurrentSecret(ctx, ref)
+	} else {
+		v, err = c.f.Integrations.Credentials(ctx, c.it)
+	}
+	if err != nil {
+		return
+	}
+	old, err := ParseTokenSet(v)
+	if err != nil || old.RefreshToken == "" || old.ExternalAccountID != ts.ExternalAccountID {
+		return
+	}
+	ts.RefreshToken, ts.RefreshExpiresAt = old.RefreshToken, old.RefreshExpiresAt
+}
 
 // account is who granted access.
 type account struct {

@@ -30,6 +30,7 @@ import (
 // path segment.
 type provider struct {
 	mu         sync.Mutex
+	noRefresh  bool // Google: answer without a refresh token
 	srv        *httptest.Server
 	tokenFails int // answer the next token requests with 400 invalid_grant
 	slackTeam  string
@@ -71,6 +72,11 @@ func newProvider(t *testing.T) *provider {
 		}
 	}
 	mux.HandleFunc("POST /oauth2.googleapis.com/token", token("google_calendar", func() any {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.noRefresh {
+			return map[string]any{"access_token": "g-at", "expires_in": 3599, "token_type": "Bearer"}
+		}
 		return map[string]any{"access_token": "g-at", "refresh_token": "g-rt", "expires_in": 3599, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/calendar.events"}
 	}))
 	mux.HandleFunc("POST /slack.com/api/oauth.v2.access", token("slack", func() any {
@@ -173,6 +179,12 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	p := newProvider(t)
+	return newHarnessOn(t, testCatalog(t, p.srv.URL), p.srv.Client(), p)
+}
+
+// newHarnessOn runs the flow on a catalog, reaching platforms through hc.
+func newHarnessOn(t *testing.T, cat *connector.Catalog, hc *http.Client, p *provider) *harness {
 	dir := t.TempDir()
 	store, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
 	if err != nil {
@@ -184,8 +196,6 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = secrets.Close() })
-	p := newProvider(t)
-	cat := testCatalog(t, p.srv.URL)
 	h := &harness{t: t, p: p, secrets: secrets, apps: &memApps{doc: appsDoc},
 		now:   time.Date(2026, 6, 7, 8, 9, 10, 0, time.UTC),
 		actor: integration.Actor{Subject: "u1", AccountID: "acct-1", Role: integration.RoleEditor}}
@@ -193,7 +203,7 @@ func newHarness(t *testing.T) *harness {
 	apps := appcreds.New(h.apps, cat, time.Nanosecond, nil)
 	clock := func() time.Time { return h.now }
 	h.svc = &integration.Service{Store: store, Secrets: secrets, Catalog: cat, Apps: apps, Now: clock}
-	h.flow = &Flow{Integrations: h.svc, States: store, Secrets: secrets, Apps: apps, Catalog: cat, HTTP: p.srv.Client(),
+	h.flow = &Flow{Integrations: h.svc, States: store, Secrets: secrets, Apps: apps, Catalog: cat, HTTP: hc,
 		PublicURL: "https://api.joinery.test/", ReturnOrigins: []string{"https://app.joinery.test"}, Now: clock}
 	return h
 }
@@ -544,6 +554,12 @@ func TestJiraGrantCoveringSeveralSites(t *testing.T) {
 		t.Fatalf("stored status %s", got.ConnectionStatus)
 	}
 
+	// Another of the grant's sites.
+	upd, err = h.svc.Update(ctx, h.actor, it.ID, integration.PatchInput{ConfigPatch: map[string]any{"cloud_id": "cloud-1"}})
+	if err != nil || upd.ConnectionStatus != integration.ConnectionConnected || upd.OAuth.ExternalAccountID != "cloud-1" || upd.OAuth.ExternalAccountName != "One" {
+		t.Fatalf("after switching: %+v %v", upd, err)
+	}
+
 	// Reauthorizing with a grant that no longer covers the chosen site.
 	h.p.jiraSites = []map[string]string{{"id": "cloud-3", "url": "https://three.atlassian.net", "name": "Three"}}
 	if back := h.callback("jira", h.consent("jira", h.authorize(it.ID))); back.Get("error") != "account_mismatch" {
@@ -619,5 +635,24 @@ func TestCreatingOAuthIntegrations(t *testing.T) {
 	it := h.create("tiktok", "")
 	if it.ConnectionStatus != integration.ConnectionUnknown || it.Credentials.HasCredentials() || it.OAuth != nil {
 		t.Fatalf("new integration %+v", it)
+	}
+}
+
+// A reauthorization of the same account that brings no refresh token
+// keeps the stored one; the new access token replaces the old.
+func TestReauthorizingWithoutARefreshTokenKeepsTheStoredOne(t *testing.T) {
+	h := newHarness(t)
+	it := h.create("google_calendar", "")
+	h.callback("google_calendar", h.consent("google_calendar", h.authorize(it.ID)))
+	h.p.mu.Lock()
+	h.p.noRefresh = true
+	h.p.mu.Unlock()
+	h.now = h.now.Add(time.Hour)
+	if back := h.callback("google_calendar", h.consent("google_calendar", h.authorize(it.ID))); back.Get("status") != "connected" {
+		t.Fatalf("back with %v", back)
+	}
+	ts, err := ParseTokenSet(h.secret(h.get(it.ID)))
+	if err != nil || ts.RefreshToken != "g-rt" || !ts.ObtainedAt.Equal(h.now) || len(ts.Scopes) == 0 {
+		t.Fatalf("after reauthorizing: %+v %v", ts, err)
 	}
 }
