@@ -649,8 +649,10 @@ func TestIAMCoversCalls(t *testing.T) {
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, wp.Listener.Addr().String())
 	}
-	// Slack is its fake OAuth provider, for the connect flow's functions.
-	slack := fakeplatforms.Start(t, "slack", fakeplatforms.Options{ClientID: "iam-client", ClientSecret: "iam-client-secret"})
+	// Slack is its fake OAuth provider, for the connect flow's functions:
+	// an app without token rotation, so that a reconnect (no refresh token
+	// in the answer) reads the tokens stored before.
+	slack := fakeplatforms.Start(t, "slack", fakeplatforms.Options{ClientID: "iam-client", ClientSecret: "iam-client-secret", SlackNoRotation: true})
 	awsapp.Hooks.HTTP = &http.Client{Transport: byHost{"slack.com": slack.Client().Transport, "": tr}, Timeout: 10 * time.Second}
 	defer func() { awsapp.Hooks.HTTP, awsapp.Hooks.APIOptions = nil, nil }()
 
