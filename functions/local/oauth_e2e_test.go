@@ -319,7 +319,11 @@ func TestOAuthConnect(t *testing.T) {
 				t.Fatalf("an expired callback changed the integration:\n%s\n%s", before.raw, after.raw)
 			}
 
-			// Never a token, a code's grant or a client secret in what the API said or logged.
+			// The integrations' events are read too, for the scan below.
+			for p, id := range ids {
+				want(t, o.call(t, "GET", "/v1/integrations/"+id+"/events", viewer, ""), http.StatusOK, p+" events")
+			}
+			// Never a token or a client secret in what the API said (events included) or logged.
 			for _, body := range o.seen {
 				if m := fakeSecret.FindString(body); m != "" {
 					t.Fatalf("a response shows %q: %.300s", m, body)
@@ -336,6 +340,9 @@ func TestOAuthConnect(t *testing.T) {
 			sec, err := o.app.service.Secrets.GetSecret(context.Background(), it.Credentials.SecretName, it.Credentials.VersionID)
 			if err != nil || !strings.HasPrefix(sec["access_token"], "ya29.fake") || !strings.HasPrefix(sec["refresh_token"], "1//fake") {
 				t.Fatalf("google's secret holds %d fields (%v)", len(sec), err)
+			}
+			if !fakeSecret.MatchString(sec["access_token"]) || !fakeSecret.MatchString(sec["refresh_token"]) {
+				t.Fatal("the scan above would not see the tokens the fakes hand out")
 			}
 		})
 	}
