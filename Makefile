@@ -33,6 +33,8 @@ FUNCTIONS := \
 	SchedulerFunction:sync-scheduler \
 	SyncWorkerFunction:sync-worker \
 	ListPlatformsFunction:platforms-list \
+	OAuthAuthorizeFunction:integrations-oauth-authorize \
+	OAuthCallbackFunction:oauth-callback \
 	OpenAPIFunction:openapi-get
 
 STATICCHECK_VERSION := v0.8.2

@@ -141,6 +141,9 @@ func TestTemplateWiring(t *testing.T) {
 			if slices.Contains(given, "JOINERY_ALLOW_PRIVATE_NETWORKS") {
 				t.Error("JOINERY_ALLOW_PRIVATE_NETWORKS must never be set in AWS")
 			}
+			if slices.Contains(given, "JOINERY_PLATFORM_ORIGINS") || slices.Contains(read, "JOINERY_PLATFORM_ORIGINS") {
+				t.Error("JOINERY_PLATFORM_ORIGINS is the local runner's alone: no Lambda may read it")
+			}
 			out := t.TempDir()
 			if b, err := exec.Command("make", "-s", "-C", "..", "build-"+id, "ARTIFACTS_DIR="+out).CombinedOutput(); err != nil {
 				t.Fatalf("make build-%s: %v\n%s", id, err, b)
@@ -154,6 +157,47 @@ func TestTemplateWiring(t *testing.T) {
 				t.Errorf("bootstrap is for %v, want arm64", f.Machine)
 			}
 		})
+	}
+}
+
+// JOINERY_PLATFORM_ORIGINS sends a platform's requests, tokens included,
+// to another server: only the local runner may read it. No source file a
+// Lambda is built from names it.
+func TestPlatformOriginsLocalOnly(t *testing.T) {
+	dirs, err := filepath.Glob("*/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This module's packages only: the dependencies' are not ours to check.
+	args := []string{"list", "-deps", "-f", "{{if and .Module .Module.Main}}{{.Dir}}|{{join .GoFiles \",\"}}{{end}}"}
+	for _, d := range dirs {
+		if dir := filepath.Dir(d); dir != "local" {
+			args = append(args, "./"+dir)
+		}
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	files := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, names, _ := strings.Cut(line, "|")
+		if names == "" {
+			continue
+		}
+		for _, name := range strings.Split(names, ",") {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			if bytes.Contains(b, []byte("JOINERY_PLATFORM_ORIGINS")) {
+				t.Errorf("%s/%s names JOINERY_PLATFORM_ORIGINS, and a Lambda is built from it: only functions/local may read it", dir, name)
+			}
+		}
+	}
+	if files == 0 {
+		t.Fatal("no source file of the Lambdas found")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,7 +22,7 @@ type apiHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.
 var iamFunctions = map[string]iamFunction{
 	"ListIntegrationsFunction": {dir: "integrations-list", env: []string{"CursorKeySecret"}, start: "app.API().ListIntegrations()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListIntegrations()) }},
-	"CreateIntegrationFunction": {dir: "integrations-create", env: []string{"SecretPrefix"}, start: "app.API().CreateIntegration()",
+	"CreateIntegrationFunction": {dir: "integrations-create", env: []string{"SecretPrefix", "AppsSecret"}, start: "app.API().CreateIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateIntegration()) }},
 	"GetIntegrationFunction": {dir: "integrations-get", start: "app.API().GetIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().GetIntegration()) }},
@@ -74,6 +76,10 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ReplayDeadLetters()) }},
 	"ListPlatformsFunction": {dir: "platforms-list", env: []string{"AppsSecret"}, start: "app.Platforms().ListPlatforms()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Platforms().ListPlatforms()) }},
+	"OAuthAuthorizeFunction": {dir: "integrations-oauth-authorize", env: []string{"AppsSecret", "PublicURL", "ReturnOrigins"}, start: "app.OAuth().AuthorizeOAuth()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().AuthorizeOAuth()) }},
+	"OAuthCallbackFunction": {dir: "oauth-callback", env: []string{"SecretPrefix", "AppsSecret", "PublicURL"}, start: "app.OAuth().OAuthCallback()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().OAuthCallback()) }},
 	// No environment, no AWS call: no permission beyond its logs.
 	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
 		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
@@ -343,6 +349,8 @@ func runScenario(t interface {
 	}
 	h.pages("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil)
 
+	h.connectSlack(t)
+
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {
 		t.Errorf("revoke: %d %s", resp.StatusCode, resp.Body)
@@ -385,4 +393,64 @@ func (h *iamHarness) pages(fn, method, path string, pathParams, query map[string
 	if resp := h.api(fn, method, path, pathParams, q, nil, nil); resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("%s with its cursor: %d %s", path, resp.StatusCode, resp.Body)
 	}
+}
+
+// connectSlack connects a Slack integration through the OAuth functions,
+// against the fake Slack: create (which checks the app credentials),
+// authorize, the platform's callback; then a callback whose state is spent.
+func (h *iamHarness) connectSlack(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}) {
+	t.Helper()
+	resp := h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil, map[string]any{"site_id": "site-slack", "platform": "slack"}, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create slack: %d %s", resp.StatusCode, resp.Body)
+	}
+	var it struct{ ID string }
+	decodeBody(h.t, resp, &it)
+	// Connected, then authorized again (the tokens replaced).
+	for range 2 {
+		resp = h.api("OAuthAuthorizeFunction", "POST", "/v1/integrations/{id}/oauth/authorize", map[string]string{"id": it.ID}, nil,
+			map[string]any{"return_url": "https://app.example.com/done"}, nil)
+		var link struct {
+			AuthorizeURL string `json:"authorize_url"`
+		}
+		decodeBody(h.t, resp, &link)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("authorize: %d %s", resp.StatusCode, resp.Body)
+		}
+		cb, err := h.slack.Consent(link.AuthorizeURL)
+		if err != nil {
+			t.Fatalf("consent: %v", err)
+		}
+		u, err := url.Parse(cb)
+		if err != nil {
+			t.Fatalf("callback URL: %v", err)
+		}
+		resp = h.callback(u.RawQuery)
+		if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Headers["Location"], "status=connected") {
+			t.Fatalf("callback: %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
+		}
+		// The state is spent: the same callback again is refused.
+		if resp = h.callback(u.RawQuery); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("callback again: %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+// callback invokes the callback function as the gateway would, with no
+// authorizer.
+func (h *iamHarness) callback(rawQuery string) events.APIGatewayV2HTTPResponse {
+	h.t.Helper()
+	req := events.APIGatewayV2HTTPRequest{RouteKey: "GET /v1/oauth/{platform}/callback", RawPath: "/v1/oauth/slack/callback", RawQueryString: rawQuery,
+		PathParameters: map[string]string{"platform": "slack"}, Headers: map[string]string{},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{DomainName: "api.example.com",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/v1/oauth/slack/callback", SourceIP: "203.0.113.9"}},
+	}
+	resp, err := h.handlers["OAuthCallbackFunction"].(apiHandler)(context.Background(), req)
+	if err != nil || resp.StatusCode >= 500 {
+		h.t.Fatalf("callback: %v %d %s", err, resp.StatusCode, resp.Body)
+	}
+	return resp
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/dynamostore"
+	"github.com/joinery/joinery/pkg/fakeplatforms"
 	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
 	"gopkg.in/yaml.v3"
@@ -508,6 +509,17 @@ type iamHarness struct {
 	queueURL  string
 	queueName string
 	posts     *atomic.Int32 // the fake WordPress's posts
+	slack     *fakeplatforms.Server
+}
+
+// byHost sends each request by its host ("": any other).
+type byHost map[string]http.RoundTripper
+
+func (b byHost) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt, ok := b[req.URL.Hostname()]; ok {
+		return rt.RoundTrip(req)
+	}
+	return b[""].RoundTrip(req)
 }
 
 func (h *iamHarness) api(fn, method, path string, pathParams map[string]string, query map[string]string, body any, headers map[string]string) events.APIGatewayV2HTTPResponse {
@@ -637,14 +649,23 @@ func TestIAMCoversCalls(t *testing.T) {
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, wp.Listener.Addr().String())
 	}
-	awsapp.Hooks.HTTP = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	// Slack is its fake OAuth provider, for the connect flow's functions:
+	// an app without token rotation, so that a reconnect (no refresh token
+	// in the answer) reads the tokens stored before.
+	slack := fakeplatforms.Start(t, "slack", fakeplatforms.Options{ClientID: "iam-client", ClientSecret: "iam-client-secret", SlackNoRotation: true})
+	awsapp.Hooks.HTTP = &http.Client{Transport: byHost{"slack.com": slack.Client().Transport, "": tr}, Timeout: 10 * time.Second}
 	defer func() { awsapp.Hooks.HTTP, awsapp.Hooks.APIOptions = nil, nil }()
 
 	rec := &callRecorder{calls: map[awsCall]string{}, fail: map[string]bool{}}
 	h := &iamHarness{t: t, rec: rec, handlers: map[string]any{}, setup: dynamostore.New(ddb, table),
-		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts}
+		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts, slack: slack}
 
 	apps := "joinery-iam-apps-" + suffix
+	// The deployment's app credentials, as you would create them.
+	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(apps),
+		SecretString: aws.String(`{"slack":{"client_id":"iam-client","client_secret":"iam-client-secret","signing_secret":"iam-signing"}}`)}); err != nil {
+		t.Fatal(err)
+	}
 	// The stack creates the cursor key secret; functions are given its ARN.
 	sm := secretsmanager.NewFromConfig(cfg)
 	cursorKey, err := smsecrets.NewCursorKey()
@@ -655,7 +676,8 @@ func TestIAMCoversCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps, CursorKeySecret: *created.ARN}
+	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps, CursorKeySecret: *created.ARN,
+		PublicURL: "https://api.example.com", ReturnOrigins: []string{"https://app.example.com"}}
 	for id, f := range iamFunctions {
 		t.Run("main/"+id, func(t *testing.T) { checkMain(t, f) })
 		var e awsapp.Env
@@ -674,6 +696,10 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.FeedSafety = awsapp.FeedSafety("0") // records show at once
 			case "CursorKeySecret":
 				e.CursorKeySecret = env.CursorKeySecret
+			case "PublicURL":
+				e.PublicURL = env.PublicURL
+			case "ReturnOrigins":
+				e.ReturnOrigins = env.ReturnOrigins
 			}
 		}
 		awsapp.Hooks.APIOptions = []func(*middleware.Stack) error{rec.option(id)}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/functions/internal/awsenv"
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
@@ -22,6 +24,7 @@ import (
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/oauth"
 	"github.com/joinery/joinery/pkg/safehttp"
 	"github.com/joinery/joinery/pkg/smsecrets"
 	"github.com/joinery/joinery/pkg/sqsqueue"
@@ -55,6 +58,16 @@ type settings struct {
 	// that signs cursors (JOINERY_BACKEND=aws only, created if missing);
 	// otherwise the key is the file cursor.key in the data dir.
 	CursorKeySecret string
+	// PlatformOrigins is JOINERY_PLATFORM_ORIGINS: platforms whose every
+	// request goes to a local stand-in (see origins.go).
+	PlatformOrigins string
+	// PublicURL is JOINERY_PUBLIC_URL, the API's address as browsers and
+	// platforms reach it: OAuth redirect URIs are built on it ("": the
+	// runner's own address).
+	PublicURL string
+	// ReturnOrigins is JOINERY_OAUTH_RETURN_ORIGINS, the origins an OAuth
+	// connect may send the user back to.
+	ReturnOrigins []string
 	// FeedSafetySeconds is JOINERY_FEED_SAFETY_SECONDS, the change feed's
 	// safety window ("": the default); newApp refuses a bad one.
 	FeedSafetySeconds string
@@ -80,6 +93,9 @@ func settingsFromEnv(dataDir string) settings {
 		AppsFile:          os.Getenv("JOINERY_APPS_FILE"),
 		AppsSecret:        os.Getenv("JOINERY_APPS_SECRET"),
 		CursorKeySecret:   os.Getenv("JOINERY_CURSOR_KEY_SECRET"),
+		PlatformOrigins:   os.Getenv(EnvPlatformOrigins),
+		PublicURL:         strings.TrimSuffix(os.Getenv("JOINERY_PUBLIC_URL"), "/"),
+		ReturnOrigins:     parseOrigins(os.Getenv("JOINERY_OAUTH_RETURN_ORIGINS")),
 	}
 }
 
@@ -116,6 +132,10 @@ type app struct {
 	schedulerTimeout time.Duration
 	// cursors signs the listings' cursors (tests set its clock).
 	cursors *apigw.Cursors
+	// origins are the platforms' local stand-ins (JOINERY_PLATFORM_ORIGINS).
+	origins *platformOrigins
+	// flow is the OAuth connect flow (tests set its clock).
+	flow *oauth.Flow
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -308,10 +328,18 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		_ = a.Close()
 		return nil, err
 	}
+	if a.origins, err = parsePlatformOrigins(s.PlatformOrigins, catalog); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	if len(a.origins.byPlatform) > 0 {
+		log.Info("platforms sent to local stand-ins", "origins", strings.Join(a.origins.byPlatform, ","))
+	}
 	tester := &connector.Tester{
 		Integrations: a.service,
 		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New()},
-		HTTP:         safehttp.New(safehttp.Options{Policy: policy}),
+		// The stand-ins are reachable, and only by their platforms' requests.
+		HTTP: a.origins.client(safehttp.New(safehttp.Options{Policy: a.origins.policy(policy)})),
 	}
 	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
 	engine := &syncer.Engine{
@@ -330,6 +358,10 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a.engine = engine
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
+	a.flow = &oauth.Flow{Integrations: a.service, States: store, Secrets: secrets, Apps: apps, Catalog: catalog,
+		HTTP: tester.HTTP, PublicURL: s.PublicURL, ReturnOrigins: s.ReturnOrigins}
+	// The consent link handed out goes to the platform's stand-in, if any.
+	oapi := awsapp.OAuthRoutes(api, a.flow, a.origins.rewrite)
 	a.routes = []route{
 		{key: "GET /v1/platforms", authJWT: true, handler: platforms.ListPlatforms()},
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
@@ -355,6 +387,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/pushes/{push_id}", authJWT: true, handler: sapi.GetPush()},
 		{key: "GET /v1/integrations/{id}/pushes", authJWT: true, handler: sapi.Pushes()},
 		{key: "POST /v1/integrations/{id}/pushes/{push_id}/resolve", authJWT: true, handler: sapi.ResolvePush()},
+		{key: "POST /v1/integrations/{id}/oauth/authorize", authJWT: true, handler: oapi.AuthorizeOAuth()},
+		// Public: where the platforms send the user back (the state is the proof).
+		{key: "GET /v1/oauth/{platform}/callback", handler: oapi.OAuthCallback()},
 		// Public: the API's own description.
 		{key: "GET /v1/openapi.json", handler: apigw.OpenAPI()},
 		// Authenticated by a site key, which the function verifies.

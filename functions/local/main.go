@@ -5,6 +5,7 @@
 //	local serve [--addr 127.0.0.1:8080] [--data-dir .joinery]
 //	local token --account ID --role ROLE [--sites a,b] [--data-dir DIR]
 //	local token --service CLIENT_ID [--scope SCOPE] [--data-dir DIR]
+//	local fakes --apps FILE [--platforms slack,...] [--port 9001]
 package main
 
 import (
@@ -43,8 +44,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args, stdout, stderr)
 	case "token":
 		return token(args, stdout, stderr)
+	case "fakes":
+		return fakes(args, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want serve or token)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token or fakes)", cmd)
 }
 
 func token(args []string, stdout, stderr io.Writer) error {
@@ -102,17 +105,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+	if s.PublicURL == "" {
+		// OAuth redirect URIs point back at this runner.
+		s.PublicURL = "http://" + ln.Addr().String()
+	}
 	a, err := newApp(ctx, s, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	a.work(ctx, log)
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
 	srv := &http.Server{Handler: withCORS(newServer(auth, a.routes, log), s.CORSOrigins), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

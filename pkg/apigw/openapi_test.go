@@ -29,6 +29,9 @@ func TestOpenAPIDocument(t *testing.T) {
 				if code[0] < '4' {
 					continue
 				}
+				if r.Value.Content.Get("application/json") == nil && r.Value.Content.Get("text/html") != nil {
+					continue // a page for a browser (the OAuth callback's), not an API answer
+				}
 				ref := r.Value.Content.Get("application/json").Schema
 				if ref.Ref != "#/components/schemas/Error" && (len(ref.Value.AnyOf) != 2 || ref.Value.AnyOf[0].Ref != "#/components/schemas/Error") {
 					t.Errorf("%s %s %s: not the error shape", method, path, code)

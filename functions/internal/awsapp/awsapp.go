@@ -52,6 +52,13 @@ type Env struct {
 	// listings' cursors (JOINERY_CURSOR_KEY_SECRET), for the functions
 	// that list.
 	CursorKeySecret string
+	// PublicURL is the API's origin as browsers and platforms reach it
+	// (JOINERY_PUBLIC_URL; "": the domain each request came in on), which
+	// OAuth redirect URIs are built on.
+	PublicURL string
+	// ReturnOrigins are the origins an OAuth connect may send the user
+	// back to (JOINERY_OAUTH_RETURN_ORIGINS).
+	ReturnOrigins []string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
