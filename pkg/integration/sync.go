@@ -251,6 +251,11 @@ type SyncEvent struct {
 	Message       string
 	At            time.Time
 	Details       map[string]any
+	// CountKey names the occurrence the health buckets count the event as
+	// (HealthField): an event whose key was counted already, its own ID
+	// when empty, is stored but not counted again, so a redelivered job
+	// that logs the same failure anew does not count it twice.
+	CountKey string `json:",omitempty"`
 }
 
 // EventQuery pages through an integration's events, newest first.

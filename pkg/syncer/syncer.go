@@ -721,7 +721,7 @@ func (e *Engine) storePage(ctx context.Context, run *integration.Run, jobID, mod
 				retry[f.ExternalID] = f.Message
 			}
 			evs = append(evs, integration.SyncEvent{ID: e.newID(), IntegrationID: run.IntegrationID, RunID: run.ID, Type: "item_failed", Status: "error",
-				Model: model, ExternalID: f.ExternalID, Message: f.Message, At: e.now()})
+				Model: model, ExternalID: f.ExternalID, Message: f.Message, At: e.now(), CountKey: failedItemKey(run.ID, model, f.ExternalID)})
 		}
 		if len(retry) > 0 {
 			if err := e.Store.AddRetries(ctx, run.IntegrationID, model, retry); err != nil {
