@@ -132,6 +132,12 @@ def _window(self, items, args, kwargs):
             hi = min(hi, lo + limit + 2)
         else:
             lo = max(lo, hi - limit - 2)
+    # And the next item, even one the key condition leaves out: at the
+    # limit, moto answers a last key only if it meets one more item.
+    if forward:
+        hi = min(len(ks), hi + 1)
+    else:
+        lo = max(0, lo - 1)
     return items[lo:max(lo, hi)]
 
 def query(self, hash_key, *args, **kwargs):
