@@ -337,6 +337,7 @@ type SyncStore interface {
 	MappingReader
 	PushConflicts
 	SkippedModels
+	SeenIndex
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

@@ -794,6 +794,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			byModel[r.Model] = append(byModel[r.Model], r)
 		}
 		var checks []Job
+		seenOf := map[string]map[string]bool{}
 		for _, m := range run.Models {
 			if slices.Contains(run.Skipped, m) {
 				continue // not read: its cursor stays, nothing of it is deleted
@@ -818,6 +819,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 			if run.Full {
 				checks = append(checks, deletionJob(run, m, "", 1, clock[m].IsZero(), time.Time{}, now))
+				seenOf[m] = seen
 			}
 			// The platform's clock when the run began listing the model:
 			// nothing modified after it was missed, whatever Joinery's
@@ -829,6 +831,9 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 		}
 		if len(checks) > 0 && !checked {
+			if err := e.keepSeen(ctx, run, seenOf); err != nil {
+				return err
+			}
 			pending, err := e.spawnDeletions(ctx, run, checks)
 			if err != nil || pending {
 				return err
