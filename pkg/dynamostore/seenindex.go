@@ -80,7 +80,7 @@ func (s *Store) SeenBetween(ctx context.Context, integrationID, runID, model, fr
 	}
 	seen := map[string]bool{}
 	in := &dynamodb.QueryInput{TableName: &s.table, ConsistentRead: aws.Bool(true), ScanIndexForward: aws.Bool(false),
-		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		KeyConditionExpression:    aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(p), ":lo": str(model + "#"), ":hi": str(model + "#" + to)}}
 	for {
 		page, err := s.db.Query(ctx, in)
