@@ -393,6 +393,8 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	testRuns(t, newStore, now)
 	testPushConflicts(t, newStore, now)
 	testHealth(t, newStore, now)
+	testHealthCountedOnce(t, newStore, now)
+	testSeenIndex(t, newStore, now)
 	testEventsByType(t, newStore, now)
 	testPurge(t, newStore, now)
 	testRetention(t, newStore, now)

@@ -3,12 +3,14 @@ package dynamostore
 // Health items (PK / SK):
 //
 //	health bucket  INT#<id>#HEALTH / <hour, 2006-01-02T15>   (f_<field>: counts; TTL)
+//	counted key    INT#<id>#HEALTHKEY / <count key>          (an event counted; TTL as its bucket)
 //	dead letter    INT#<id>#DLQ / <message id>               (dl: the dead letter, JSON; TTL)
 //
 // sync_health reads the last 24 buckets with one query, whatever the
 // size of the log.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,14 +23,15 @@ import (
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-func healthPK(id string) string     { return "INT#" + id + "#HEALTH" }
-func deadLetterPK(id string) string { return "INT#" + id + "#DLQ" }
-func healthSK(t time.Time) string   { return integration.HealthHour(t).Format("2006-01-02T15") }
+func healthPK(id string) string        { return "INT#" + id + "#HEALTH" }
+func deadLetterPK(id string) string    { return "INT#" + id + "#DLQ" }
+func healthSK(t time.Time) string      { return integration.HealthHour(t).Format("2006-01-02T15") }
+func healthCountedPK(id string) string { return "INT#" + id + "#HEALTHKEY" }
 
 // healthPartitions are the partitions of an integration that this file,
 // events.go and pushcount.go add: DeleteSyncData removes them too.
 func healthPartitions(id string) []string {
-	return []string{healthPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), eventStatusPK(id, "ok"), "INT#" + id + "#PUSHCOUNT"}
+	return []string{healthPK(id), healthCountedPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), eventStatusPK(id, "ok"), "INT#" + id + "#PUSHCOUNT"}
 }
 
 // bucketUpdate adds counts to an hour's bucket.
@@ -40,32 +43,95 @@ func (s *Store) bucketUpdate(integrationID string, hour time.Time, counts map[st
 		UpdateExpression: aws.String("ADD " + add + " SET #x = :x"), ExpressionAttributeNames: names, ExpressionAttributeValues: values}
 }
 
+// countsPerTransaction is how many count keys one transaction takes: a
+// marker each and at most as many bucket updates, within the 100 items
+// of a transaction.
+const countsPerTransaction = 50
+
+// A counted event to count: its marker's key and its bucket.
+type countedEvent struct {
+	id, key, field string
+	hour           time.Time
+}
+
 // countEvents adds the events HealthField names to their hours' buckets,
-// one update per integration and hour (a call's events are most often of
-// one integration and one hour).
+// each count key (the event's ID when it has none) once: a transaction
+// puts a marker per key, conditioned on its absence, and adds to the
+// buckets, one update per integration and hour. A key counted already
+// cancels it; it goes again without that key. So AddEvents retried, or a
+// redelivered job logging its failures anew under the same keys, counts
+// nothing twice.
 func (s *Store) countEvents(ctx context.Context, evs []integration.SyncEvent) error {
-	type bucket struct {
-		id   string
-		hour time.Time
-	}
-	sums := map[bucket]map[string]int64{}
+	var todo []countedEvent
+	seen := map[[2]string]bool{}
 	for _, e := range evs {
 		f := integration.HealthField(e)
 		if f == "" {
 			continue
 		}
-		b := bucket{e.IntegrationID, integration.HealthHour(e.At)}
-		if sums[b] == nil {
-			sums[b] = map[string]int64{}
+		k := [2]string{e.IntegrationID, cmp.Or(e.CountKey, e.ID)}
+		if seen[k] {
+			continue // a transaction may not name an item twice
 		}
-		sums[b][f]++
+		seen[k] = true
+		todo = append(todo, countedEvent{id: e.IntegrationID, key: k[1], field: f, hour: integration.HealthHour(e.At)})
 	}
-	for b, counts := range sums {
-		u := s.bucketUpdate(b.id, b.hour, counts)
-		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
+	for len(todo) > 0 {
+		n := min(len(todo), countsPerTransaction)
+		if err := s.countOnce(ctx, todo[:n]); err != nil {
 			return fmt.Errorf("count in health bucket: %w", err)
 		}
+		todo = todo[n:]
+	}
+	return nil
+}
+
+// countOnce counts evs whose keys are not counted yet, in one
+// transaction (one more for each cancellation).
+func (s *Store) countOnce(ctx context.Context, evs []countedEvent) error {
+	for attempt := 0; len(evs) > 0; attempt++ {
+		type bucket struct {
+			id   string
+			hour time.Time
+		}
+		sums := map[bucket]map[string]int64{}
+		var order []bucket
+		items := make([]types.TransactWriteItem, 0, 2*len(evs))
+		for _, e := range evs {
+			marker := pk(healthCountedPK(e.id), e.key)
+			marker["expires_at"] = num(e.hour.Add(integration.HealthRetention).Unix())
+			items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: marker,
+				ConditionExpression: aws.String("attribute_not_exists(PK)")}})
+			b := bucket{e.id, e.hour}
+			if sums[b] == nil {
+				sums[b] = map[string]int64{}
+				order = append(order, b)
+			}
+			sums[b][e.field]++
+		}
+		for _, b := range order {
+			items = append(items, types.TransactWriteItem{Update: s.bucketUpdate(b.id, b.hour, sums[b])})
+		}
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return nil
+		}
+		if txConflict(err) && attempt < putRetries {
+			if err := s.pause(ctx, backoff(attempt)); err != nil {
+				return err
+			}
+			continue
+		}
+		var left []countedEvent
+		for i, e := range evs {
+			if !conditionFailedAt(err, i) {
+				left = append(left, e)
+			}
+		}
+		if len(left) == len(evs) {
+			return err
+		}
+		evs = left
 	}
 	return nil
 }

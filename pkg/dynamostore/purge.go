@@ -25,7 +25,7 @@ func integrationPartitions(id string) []string {
 
 // runPartitions are the partitions of one run's bookkeeping.
 func runPartitions(id, run string) []string {
-	return []string{jobPK(id, run), spawnPK(id, run), deltaPK(id, run)}
+	return []string{jobPK(id, run), spawnPK(id, run), deltaPK(id, run), seenPK(id, run)}
 }
 
 // PurgeSyncData marks the integration purged, stops its active run, then

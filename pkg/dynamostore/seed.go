@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,15 +60,12 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 		indexPush(item, integrationID, id, "local-"+ext, integration.PushQueued)
 		put(item)
 	}
-	if err := s.batchWrite(ctx, reqs); err != nil {
+	// Several writers at once: a single one waits on every round trip.
+	if err := inParallel(len(reqs), 1000, func(from, to int) error { return s.batchWrite(ctx, reqs[from:to]) }); err != nil {
 		return "", fmt.Errorf("seed: %w", err)
 	}
-	for len(evs) > 0 {
-		k := min(1000, len(evs))
-		if err := s.AddEvents(ctx, evs[:k]); err != nil {
-			return "", fmt.Errorf("seed: %w", err)
-		}
-		evs = evs[k:]
+	if err := inParallel(len(evs), 1000, func(from, to int) error { return s.AddEvents(ctx, evs[from:to]) }); err != nil {
+		return "", fmt.Errorf("seed: %w", err)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: countKey(integrationID),
 		UpdateExpression: aws.String("ADD #n :n"), ExpressionAttributeNames: map[string]string{"#n": "n_" + model},
@@ -79,4 +78,36 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 		return "", fmt.Errorf("seed counts: %w", err)
 	}
 	return pushID, nil
+}
+
+// seedWriters is how many writers Seed runs at once.
+const seedWriters = 8
+
+// inParallel calls write on [0, n) in chunks of size, seedWriters at a
+// time, and returns the first error.
+func inParallel(n, size int, write func(from, to int) error) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		next  atomic.Int64
+	)
+	for range seedWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(int64(size))) - size
+				if from >= n {
+					return
+				}
+				if err := write(from, min(from+size, n)); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }

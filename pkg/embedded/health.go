@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"time"
@@ -13,9 +14,18 @@ import (
 var (
 	bucketHealth      = []byte("health")       // integration \x00 hour → counts
 	bucketDeadLetters = []byte("dead_letters") // integration \x00 message id → dead letter
+	// The count keys counted, and the same by when they expire (to sweep).
+	bucketCounted   = []byte("health_counted")    // integration \x00 count key → expires
+	bucketCountedAt = []byte("health_counted_at") // integration \x00 expires \x00 count key → nothing
 )
 
-func init() { syncBuckets = append(syncBuckets, bucketHealth, bucketDeadLetters) }
+func init() {
+	syncBuckets = append(syncBuckets, bucketHealth, bucketDeadLetters, bucketCounted, bucketCountedAt)
+}
+
+// sweepHealthPerCount is how many expired count keys (and hourly
+// buckets) a count removes: more than it adds, so they stay bounded.
+const sweepHealthPerCount = 2
 
 type healthBucket struct {
 	Counts    map[string]int64 `json:"counts"`
@@ -41,11 +51,66 @@ func countHealth(tx *bolt.Tx, integrationID string, at time.Time, field string, 
 	return putJSON(tx, bucketHealth, k, b)
 }
 
-// countEvents counts the events HealthField names (in AddEvents' transaction).
-func countEvents(tx *bolt.Tx, evs []integration.SyncEvent) error {
+// countEvents counts the events HealthField names (in AddEvents'
+// transaction), each count key once: its ID when it has none.
+func countEvents(tx *bolt.Tx, evs []integration.SyncEvent, now time.Time) error {
 	for _, e := range evs {
-		if f := integration.HealthField(e); f != "" {
-			if err := countHealth(tx, e.IntegrationID, e.At, f, 1); err != nil {
+		f := integration.HealthField(e)
+		if f == "" {
+			continue
+		}
+		k := key(e.IntegrationID, cmp.Or(e.CountKey, e.ID))
+		if tx.Bucket(bucketCounted).Get(k) != nil {
+			continue
+		}
+		expires := integration.HealthHour(e.At).Add(integration.HealthRetention).UTC().Format(time.RFC3339)
+		if err := tx.Bucket(bucketCounted).Put(k, []byte(expires)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCountedAt).Put(key(e.IntegrationID, expires, cmp.Or(e.CountKey, e.ID)), nil); err != nil {
+			return err
+		}
+		if err := countHealth(tx, e.IntegrationID, e.At, f, 1); err != nil {
+			return err
+		}
+		if err := sweepHealth(tx, e.IntegrationID, now, sweepHealthPerCount); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepHealth removes up to max of the integration's count keys, and of
+// its hourly buckets, past their expiry. Both sort by time: it stops at
+// the first one kept.
+func sweepHealth(tx *bolt.Tx, integrationID string, now time.Time, max int) error {
+	prefix := key(integrationID, "")
+	cutoff := now.UTC().Format(time.RFC3339)
+	var keys, at [][]byte
+	c := tx.Bucket(bucketCountedAt).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(at) < max; k, _ = c.Next() {
+		expires, countKey, _ := bytes.Cut(k[len(prefix):], []byte{0})
+		if string(expires) > cutoff {
+			break
+		}
+		at = append(at, append([]byte{}, k...))
+		keys = append(keys, key(integrationID, string(countKey)))
+	}
+	var hours [][]byte
+	c = tx.Bucket(bucketHealth).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(hours) < max; k, v = c.Next() {
+		var b healthBucket
+		if err := json.Unmarshal(v, &b); err == nil && now.Before(b.ExpiresAt) {
+			break
+		}
+		hours = append(hours, append([]byte{}, k...))
+	}
+	for _, d := range []struct {
+		bucket []byte
+		keys   [][]byte
+	}{{bucketCountedAt, at}, {bucketCounted, keys}, {bucketHealth, hours}} {
+		for _, k := range d.keys {
+			if err := tx.Bucket(d.bucket).Delete(k); err != nil {
 				return err
 			}
 		}

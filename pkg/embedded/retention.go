@@ -41,7 +41,7 @@ func sweepRuns(tx *bolt.Tx, integrationID string, now time.Time, max int) error 
 			return err
 		}
 		runPrefix := key(integrationID, runID, "")
-		for _, b := range [][]byte{bucketJobs, bucketReads, bucketDeltas, bucketSpawns} {
+		for _, b := range [][]byte{bucketJobs, bucketReads, bucketDeltas, bucketSpawns, bucketSeenIndex} {
 			var keys [][]byte
 			c := tx.Bucket(b).Cursor()
 			for k, _ := c.Seek(runPrefix); k != nil && bytes.HasPrefix(k, runPrefix); k, _ = c.Next() {

@@ -436,7 +436,7 @@ func (s *Store) AddEvents(_ context.Context, evs []integration.SyncEvent) error 
 				return err
 			}
 		}
-		return countEvents(tx, evs)
+		return countEvents(tx, evs, time.Now())
 	})
 }
 

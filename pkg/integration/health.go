@@ -89,7 +89,8 @@ type DeadLetter struct {
 type HealthStore interface {
 	// HealthCounts sums the integration's hourly buckets from since's hour
 	// on, with one bounded read. AddEvents counts each event HealthField
-	// names in the bucket of its At.
+	// names in the bucket of its At, once per count key (its CountKey, or
+	// its ID): an event added again is not counted again.
 	HealthCounts(ctx context.Context, integrationID string, since time.Time) (HealthCounts, error)
 	// KeepDeadLetter stores a dead letter for replay, once per ID: false
 	// if it was stored already. counted: it also counts, in the same

@@ -251,6 +251,11 @@ type SyncEvent struct {
 	Message       string
 	At            time.Time
 	Details       map[string]any
+	// CountKey names the occurrence the health buckets count the event as
+	// (HealthField): an event whose key was counted already, its own ID
+	// when empty, is stored but not counted again, so a redelivered job
+	// that logs the same failure anew does not count it twice.
+	CountKey string `json:",omitempty"`
 }
 
 // EventQuery pages through an integration's events, newest first.
@@ -332,6 +337,7 @@ type SyncStore interface {
 	MappingReader
 	PushConflicts
 	SkippedModels
+	SeenIndex
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

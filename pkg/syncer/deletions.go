@@ -78,7 +78,15 @@ func (e *Engine) spawnDeletions(ctx context.Context, run *integration.Run, jobs 
 // delivered again checks its page again and finds those marked already.
 func (e *Engine) deletions(ctx context.Context, it *integration.Integration, run *integration.Run, job Job) (integration.JobResult, error) {
 	model := job.Model
-	seen, err := e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, model)
+	q := integration.RecordQuery{IntegrationID: run.IntegrationID, Model: model, Limit: e.deletionPage(), Cursor: job.Cursor}
+	if job.Before != nil {
+		q.Before = *job.Before
+	}
+	recs, next, err := e.Store.ListRecords(ctx, q)
+	if err != nil {
+		return integration.JobResult{}, err
+	}
+	seen, err := e.seenAmong(ctx, run, model, recs)
 	if err != nil {
 		return integration.JobResult{}, err
 	}
@@ -97,14 +105,6 @@ func (e *Engine) deletions(ctx context.Context, it *integration.Integration, run
 			return integration.JobResult{}, err
 		}
 		check = c
-	}
-	q := integration.RecordQuery{IntegrationID: run.IntegrationID, Model: model, Limit: e.deletionPage(), Cursor: job.Cursor}
-	if job.Before != nil {
-		q.Before = *job.Before
-	}
-	recs, next, err := e.Store.ListRecords(ctx, q)
-	if err != nil {
-		return integration.JobResult{}, err
 	}
 	var newest time.Time
 	if job.Newest != nil {
@@ -201,4 +201,36 @@ func (e *Engine) spawnRecorded(ctx context.Context, run *integration.Run, parent
 		return nil, fmt.Errorf("record the jobs job %s spawns: %w", parentJobID, err)
 	}
 	return recorded, e.sendBodies(ctx, run.AccountID, recorded)
+}
+
+// keepSeen stores, before the deletion jobs that read them are sent, the
+// ids the run saw of each model they check, in order.
+func (e *Engine) keepSeen(ctx context.Context, run *integration.Run, seenOf map[string]map[string]bool) error {
+	for m, seen := range seenOf {
+		if err := e.Store.KeepSeen(ctx, run.IntegrationID, run.ID, m, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seenAmong is which of a deletion job's records the run saw: read for
+// their span of ids alone, or, for a job an earlier release queued
+// (nothing kept in order), from every id the run saw.
+func (e *Engine) seenAmong(ctx context.Context, run *integration.Run, model string, recs []integration.StoredRecord) (map[string]bool, error) {
+	if len(recs) == 0 {
+		return map[string]bool{}, nil
+	}
+	from, to := recs[0].ExternalID, recs[0].ExternalID
+	for _, r := range recs[1:] {
+		from, to = min(from, r.ExternalID), max(to, r.ExternalID)
+	}
+	seen, kept, err := e.Store.SeenBetween(ctx, run.IntegrationID, run.ID, model, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if kept {
+		return seen, nil
+	}
+	return e.Store.SeenIDs(ctx, run.IntegrationID, run.ID, model)
 }

@@ -731,7 +731,7 @@ func (e *Engine) storePage(ctx context.Context, run *integration.Run, jobID, mod
 				retry[f.ExternalID] = f.Message
 			}
 			evs = append(evs, integration.SyncEvent{ID: e.newID(), IntegrationID: run.IntegrationID, RunID: run.ID, Type: "item_failed", Status: "error",
-				Model: model, ExternalID: f.ExternalID, Message: f.Message, At: e.now()})
+				Model: model, ExternalID: f.ExternalID, Message: f.Message, At: e.now(), CountKey: failedItemKey(run.ID, model, f.ExternalID)})
 		}
 		if len(retry) > 0 {
 			if err := e.Store.AddRetries(ctx, run.IntegrationID, model, retry); err != nil {
@@ -804,6 +804,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			byModel[r.Model] = append(byModel[r.Model], r)
 		}
 		var checks []Job
+		seenOf := map[string]map[string]bool{}
 		for _, m := range run.Models {
 			if slices.Contains(run.Skipped, m) {
 				continue // not read: its cursor stays, nothing of it is deleted
@@ -828,6 +829,7 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 			if run.Full {
 				checks = append(checks, deletionJob(run, m, "", 1, clock[m].IsZero(), time.Time{}, now))
+				seenOf[m] = seen
 			}
 			// The platform's clock when the run began listing the model:
 			// nothing modified after it was missed, whatever Joinery's
@@ -839,6 +841,9 @@ func (e *Engine) finish(ctx context.Context, it *integration.Integration, run *i
 			}
 		}
 		if len(checks) > 0 && !checked {
+			if err := e.keepSeen(ctx, run, seenOf); err != nil {
+				return err
+			}
 			pending, err := e.spawnDeletions(ctx, run, checks)
 			if err != nil || pending {
 				return err

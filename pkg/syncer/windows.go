@@ -263,7 +263,8 @@ func (l *lister) tooLarge(ctx context.Context, o int) (span, error) {
 		s.ids = []string{id}
 	}
 	ev := integration.SyncEvent{ID: l.e.newID(), IntegrationID: l.run.IntegrationID, RunID: l.run.ID, Type: "item_failed", Status: "error",
-		Model: l.model, ExternalID: id, Message: msg, At: l.e.now(), Details: map[string]any{"size": size, "max_bytes": l.e.maxBodyBytes()}}
+		Model: l.model, ExternalID: id, Message: msg, At: l.e.now(), Details: map[string]any{"size": size, "max_bytes": l.e.maxBodyBytes()},
+		CountKey: failedItemKey(l.run.ID, l.model, cmp.Or(id, fmt.Sprintf("#%d", o)))}
 	if err := l.e.Store.AddEvents(ctx, []integration.SyncEvent{ev}); err != nil {
 		return span{}, err
 	}
