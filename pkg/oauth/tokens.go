@@ -321,9 +321,11 @@ func (t *Tokens) refresh(ctx context.Context, it *integration.Integration, e *co
 		return TokenSet{}, true, integration.Errorf(integration.ENOTFOUND, "Integration %q not found.", it.ID)
 	}
 	if err != nil {
-		// The next holder refreshes again with the refresh token stored,
-		// which a platform that rotates them still accepts within its
-		// reuse window.
+		// The lease is left to run out, as a holder that died here would
+		// leave it: the next holder refreshes again with the refresh
+		// token stored (which a platform that rotates them accepts within
+		// its reuse window), knowing this refresh was cut short.
+		held = false
 		return TokenSet{}, true, unavailable(e, "its refreshed tokens could not be stored", err)
 	}
 	// Best effort: the tokens are stored; an item left pointing at the
