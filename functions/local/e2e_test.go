@@ -303,11 +303,11 @@ func TestIntegrationsAPI(t *testing.T) {
 			fieldError(t, call("POST", "/v1/integrations", editor, `{"site_id":"bad site!","platform":"openai"}`), "site_id")
 			fieldError(t, call("POST", "/v1/integrations", editor, `{"site_id":"s","platform":"openai","sync_enabled":"yes"}`), "sync_enabled")
 			fieldError(t, call("POST", "/v1/integrations", editor, `{"site_id":"s","platform":"wordpress","external_site_url":"https://x.com","credentials":{"username":"a"}}`), "credentials.app_password")
-			// A platform this build cannot connect yet.
+			// A platform this deployment has no app credentials for.
 			got = call("POST", "/v1/integrations", editor, `{"site_id":"s","platform":"slack"}`)
-			want(t, got, http.StatusUnprocessableEntity, "unavailable platform")
-			if e, _ := got.body["error"].(map[string]any); e["code"] != "unprocessable" || e["message"] != "Slack is not available on this deployment yet" {
-				t.Fatalf("unavailable platform: %s", got.raw)
+			want(t, got, http.StatusUnprocessableEntity, "unconfigured platform")
+			if e, _ := got.body["error"].(map[string]any); e["code"] != "unprocessable" || e["message"] != "Slack is not configured on this deployment: its app credentials are missing." {
+				t.Fatalf("unconfigured platform: %s", got.raw)
 			}
 			fieldError(t, call("POST", "/v1/integrations", editor, `{"site_id":"s","platform":"wordpress","external_site_url":"https://x.com","config":{"max_concurrency":99}}`), "config.max_concurrency")
 			fieldError(t, call("PATCH", "/v1/integrations/"+id, editor, `{"credentials":{"username":5}}`), "credentials.username")

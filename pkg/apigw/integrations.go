@@ -55,6 +55,8 @@ type integrationJSON struct {
 	CreatedAt           time.Time                   `json:"created_at"`
 	UpdatedAt           time.Time                   `json:"updated_at"`
 	Version             int64                       `json:"version"`
+	// OAuth is set once an OAuth platform has granted access.
+	OAuth *oauthJSON `json:"oauth,omitempty"`
 }
 
 func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON {
@@ -75,6 +77,7 @@ func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON 
 		ConnectionStatus: string(it.ConnectionStatus), ConnectionMessage: it.ConnectionMessage,
 		ConnectionCheckedAt: it.ConnectionCheckedAt,
 		CreatedAt:           it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+		OAuth: toOAuthJSON(it.OAuth),
 	}
 }
 

@@ -63,8 +63,8 @@ func TestListPlatforms(t *testing.T) {
 		reason    string
 	}{
 		"wordpress": {true, ""}, "trello": {true, ""}, "openai": {true, ""}, "anthropic": {true, ""},
-		"slack": {false, "not_available_yet"}, "shopify": {false, "not_available_yet"}, "tiktok": {false, "not_available_yet"},
-		"google_calendar": {false, "not_available_yet"}, "jira": {false, "not_available_yet"},
+		"slack": {true, ""}, "shopify": {false, "not_configured"}, "tiktok": {false, "not_configured"},
+		"google_calendar": {false, "not_configured"}, "jira": {false, "not_configured"},
 	} {
 		it := got.Items[by[name]]
 		if it.Available != want.available || it.Reason != want.reason {
@@ -99,6 +99,21 @@ func TestListPlatforms(t *testing.T) {
 	if it := got.Items[by["slack"]]; !it.Available || it.Reason != "" {
 		t.Errorf("slack with app credentials: %+v", it)
 	}
+
+	// A platform this build cannot connect says so, configured or not.
+	p.Catalog = availableCatalog(t)
+	for _, name := range []string{"slack", "jira"} {
+		p.Catalog = withoutPlatform(t, p.Catalog, name)
+	}
+	resp, _ = p.ListPlatforms()(context.Background(), loadEvent(t, "platforms-list.json"))
+	got.Items = nil
+	_ = json.Unmarshal([]byte(resp.Body), &got)
+	for _, name := range []string{"slack", "jira"} {
+		if it := got.Items[by[name]]; it.Available || it.Reason != "not_available_yet" {
+			t.Errorf("%s on a build that cannot connect it: %+v", name, it)
+		}
+	}
+	p.Catalog = catalog
 
 	// A broken apps document does not break the listing: nothing counts
 	// as configured (the fault is logged, naming platform and field).
@@ -142,6 +157,30 @@ func availableCatalog(t *testing.T, names ...string) *connector.Catalog {
 			if n == name {
 				m["available"] = true
 			}
+		}
+		file.Platforms = append(file.Platforms, m)
+	}
+	b, _ := json.Marshal(file)
+	out, err := connector.ParseCatalog(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withoutPlatform is c with the named platform not available.
+func withoutPlatform(t *testing.T, c *connector.Catalog, name string) *connector.Catalog {
+	t.Helper()
+	var file struct {
+		Platforms []map[string]any `json:"platforms"`
+	}
+	for _, n := range c.Names() {
+		e, _ := c.Entry(n)
+		b, _ := json.Marshal(e)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if n == name {
+			m["available"] = false
 		}
 		file.Platforms = append(file.Platforms, m)
 	}

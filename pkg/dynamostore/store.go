@@ -2,7 +2,7 @@
 //
 // Items (PK / SK):
 //
-//	integration       ACCT#<account> / INT#<id>
+//	integration       ACCT#<account> / INT#<id>   (attribute oauth: the grant's facts, JSON; oauthinfo.go)
 //	                  GSI1: ACCT#<account>#SITE#<site> / PLAT#<platform>#INT#<id>  (by site)
 //	                  GSI2: ACCT#<account>#PLAT#<platform> / INT#<id>              (by platform)
 //	                  GSI3: DUE#<shard> / <next sync at>#<account>#<id>  (sparse: due integrations, for the scheduler; due.go)
@@ -10,6 +10,7 @@
 //	site key          SITEKEY#<id> / SITEKEY
 //	                  GSI1: ACCT#<account>#SITE#<site> / KEY#<id>                 (by site)
 //	counter           COUNT#<bucket> / COUNT   (TTL: expires_at)
+//	oauth state       OAUTHSTATE#<sha256 of the state> / STATE  (TTL: expires_at; oauthstate.go)
 //
 // Every request path is a GetItem, a Query or a transaction: no Scan. The
 // one Scan is the background records backfill (migrate.go).

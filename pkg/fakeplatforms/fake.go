@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,6 +44,8 @@ type Options struct {
 	Shop string
 	// Now is the virtual clock for every expiry (nil: time.Now).
 	Now func() time.Time
+	// Addr is where New listens ("": a free port on 127.0.0.1).
+	Addr string
 	// RedirectURI, when set, is the only redirect URI registered for the
 	// app; otherwise any absolute http(s) URL is accepted at authorize
 	// (and must still be repeated exactly at the token endpoint).
@@ -128,6 +131,17 @@ type refreshToken struct {
 // Start runs one platform's fake on 127.0.0.1; it is stopped by t.Cleanup.
 func Start(t testing.TB, platform string, opts Options) *Server {
 	t.Helper()
+	s, err := New(platform, opts)
+	if err != nil {
+		t.Fatalf("fakeplatforms: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New runs one platform's fake outside a test (a local runner's stand-in
+// for the platform); Close stops it.
+func New(platform string, opts Options) (*Server, error) {
 	if opts.ClientID == "" {
 		opts.ClientID = "fake-client-id"
 	}
@@ -160,12 +174,23 @@ func Start(t testing.TB, platform string, opts Options) *Server {
 		s.accounts = []Account{{ID: opts.Shop + ".myshopify.com", Name: "Acme Store"}}
 		s.routesShopify()
 	default:
-		t.Fatalf("fakeplatforms: unknown platform %q (want one of %s)", platform, strings.Join(Platforms, ", "))
+		return nil, fmt.Errorf("unknown platform %q (want one of %s)", platform, strings.Join(Platforms, ", "))
 	}
-	s.srv = httptest.NewServer(s.mux)
-	t.Cleanup(s.srv.Close)
-	return s
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s fake: %w", platform, err)
+	}
+	s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}}
+	s.srv.Start()
+	return s, nil
 }
+
+// Close stops the fake.
+func (s *Server) Close() { s.srv.Close() }
 
 // URL is the fake's origin, e.g. http://127.0.0.1:PORT.
 func (s *Server) URL() string { return s.srv.URL }

@@ -669,3 +669,17 @@ func TestClientReachesTheFake(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestNewOnAFixedAddress(t *testing.T) {
+	s, err := New("slack", Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if a := call(t, "POST", s.URL()+"/api/auth.test", nil, nil); a.str("error") != "not_authed" {
+		t.Fatalf("%s", a.raw)
+	}
+	if _, err := New("myspace", Options{}); err == nil {
+		t.Fatal("unknown platform accepted")
+	}
+}

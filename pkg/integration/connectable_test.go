@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,12 +75,38 @@ func wantCode(t *testing.T, err error, code, msg string) {
 	}
 }
 
-// An OAuth platform cannot be created before this build connects it, and
+// unavailableCatalog is the built-in catalog with the named platforms not
+// available, as a build that cannot connect them yet has them.
+func unavailableCatalog(t *testing.T, names ...string) integration.Catalog {
+	t.Helper()
+	c := connector.NewCatalog()
+	var file struct {
+		Platforms []map[string]any `json:"platforms"`
+	}
+	for _, name := range c.Names() {
+		e, _ := c.Entry(name)
+		b, _ := json.Marshal(e)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if slices.Contains(names, name) {
+			m["available"] = false
+		}
+		file.Platforms = append(file.Platforms, m)
+	}
+	b, _ := json.Marshal(file)
+	out, err := connector.ParseCatalog(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A platform cannot be created on a build that cannot connect it, and
 // nothing is written; an integration of it from before stays readable,
 // changeable and deletable.
 func TestCreateRefusesUnavailablePlatforms(t *testing.T) {
 	ctx := context.Background()
-	svc, st := newService(t, connector.NewCatalog())
+	svc, st := newService(t, unavailableCatalog(t, "slack", "tiktok", "shopify", "google_calendar", "jira"))
 	for platform, display := range map[string]string{"slack": "Slack", "tiktok": "TikTok Business Messaging", "shopify": "Shopify",
 		"google_calendar": "Google Calendar", "jira": "Jira"} {
 		_, err := svc.Create(ctx, editor, integration.CreateInput{SiteID: "s1", Platform: platform, ExternalSiteURL: "https://a.myshopify.com"})

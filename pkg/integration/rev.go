@@ -19,6 +19,9 @@ const (
 	// credentials, and records the grant's facts the refresh gave: the
 	// platform's doing, not the user's.
 	tokenRefresh
+	// oauthGrant records what an OAuth authorization brought (oauth.go):
+	// the platform's doing, not an edit.
+	oauthGrant
 )
 
 // keep returns cur with only the attributes of kind taken from next, so a
@@ -40,6 +43,9 @@ func (k writeKind) keep(cur, next *Integration) *Integration {
 		out.NextSyncAt = next.NextSyncAt
 	case tokenRefresh:
 		out.Credentials, out.OAuth = next.Credentials, next.OAuth
+	case oauthGrant:
+		out.Credentials, out.OAuth, out.Config = next.Credentials, next.OAuth, next.Config
+		out.ConnectionStatus, out.ConnectionMessage, out.ConnectionCheckedAt = next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt
 	}
 	return &out
 }

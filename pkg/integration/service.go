@@ -357,6 +357,9 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 	if err != nil {
 		return nil, err
 	}
+	if next, err = s.selectedOAuthSite(ctx, actor, next); err != nil {
+		return nil, err
+	}
 	if in.CredentialsSet && len(in.Credentials) == 0 {
 		if derr := s.Secrets.DeleteSecret(ctx, secretRef(next)); derr != nil {
 			return nil, fmt.Errorf("delete cleared credentials of %s: %w", id, derr)
@@ -439,6 +442,7 @@ func (s *Service) apply(cur *Integration, in PatchInput, now time.Time) (*Integr
 		// Only the keys changed: a value stored before its key was
 		// declared does not block other changes.
 		checkConfigKeys(fields, p, next.Config, append(keysOf(in.ConfigPatch), keysOf(in.ConfigSet)...))
+		checkOAuthSite(fields, cur, next.Config, append(keysOf(in.ConfigPatch), keysOf(in.ConfigSet)...))
 	}
 	if in.CredentialsSet {
 		if len(in.Credentials) > 0 {

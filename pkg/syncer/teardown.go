@@ -61,7 +61,7 @@ func (e *Engine) revoke(ctx context.Context, job Job, attempt int) error {
 		return fmt.Errorf("revoke job of %s without its teardown", job.IntegrationID)
 	}
 	ref := integration.SecretRef{AccountID: job.AccountID, IntegrationID: job.IntegrationID, SiteID: td.SiteID, Platform: td.Platform}
-	tokens, err := e.Integrations.Secrets.GetSecret(ctx, td.SecretName, td.SecretVersion)
+	tokens, err := e.teardownTokens(ctx, ref, td)
 	switch {
 	case integration.ErrorCode(err) == integration.ENOTFOUND:
 		tokens = nil // deleted by an earlier delivery: nothing left to revoke with
@@ -94,6 +94,24 @@ func (e *Engine) revoke(ctx context.Context, job Job, attempt int) error {
 		purge.Teardown = &Teardown{Platform: td.Platform, Remains: remains}
 	}
 	return e.send(ctx, []Job{purge})
+}
+
+// currentSecrets is what a secrets store offers when it can read an
+// integration's secret as last written (refreshed tokens), whatever
+// version the item pointed at.
+type currentSecrets interface {
+	CurrentSecret(ctx context.Context, ref integration.SecretRef) (integration.SecretVersion, map[string]string, error)
+}
+
+// teardownTokens reads the tokens to revoke with: the secret's current
+// version where the store can read it (a refresh since the delete left a
+// newer pair), else the version the integration pointed at.
+func (e *Engine) teardownTokens(ctx context.Context, ref integration.SecretRef, td *Teardown) (map[string]string, error) {
+	if cs, ok := e.Integrations.Secrets.(currentSecrets); ok {
+		_, v, err := cs.CurrentSecret(ctx, ref)
+		return v, err
+	}
+	return e.Integrations.Secrets.GetSecret(ctx, td.SecretName, td.SecretVersion)
 }
 
 func (e *Engine) backoff() func(int, time.Duration) time.Duration {
