@@ -17,9 +17,10 @@ import (
 )
 
 // TokenSource gives a valid access token for an OAuth integration,
-// refreshing it when due. When the grant is gone its error wraps
-// ErrReauthorize (or has a ReauthorizationRequired() bool method saying
-// so); a failure worth retrying later has a Temporary() bool method.
+// refreshing it when due. When the grant is gone its error is an *Error of
+// kind ErrAuth (or wraps ErrReauthorize, or has a ReauthorizationRequired()
+// bool method saying so); a failure worth retrying later is an *Error of
+// kind ErrUnavailable or ErrRateLimited (or has a Temporary() bool method).
 type TokenSource func(ctx context.Context, it *integration.Integration) (string, error)
 
 // ErrReauthorize is what a TokenSource's error wraps when the platform no
@@ -65,11 +66,13 @@ func (t *Tester) runOAuth(ctx context.Context, it *integration.Integration, e *E
 func tokenFailure(e *Entry, err error) (TestResult, bool) {
 	var re interface{ ReauthorizationRequired() bool }
 	var te interface{ Temporary() bool }
+	var ce *Error
+	isCE := errors.As(err, &ce)
 	switch {
-	case errors.Is(err, ErrReauthorize) || (errors.As(err, &re) && re.ReauthorizationRequired()):
+	case errors.Is(err, ErrReauthorize) || (errors.As(err, &re) && re.ReauthorizationRequired()) || (isCE && ce.Kind == ErrAuth):
 		return TestResult{OK: false, Status: integration.ConnectionReauthorizationNeeded,
 			Message: fmt.Sprintf("%s no longer accepts Joinery's authorization (it was revoked or has lapsed): reconnect the integration.", e.DisplayName)}, true
-	case errors.As(err, &te) && te.Temporary():
+	case (errors.As(err, &te) && te.Temporary()) || (isCE && (ce.Kind == ErrUnavailable || ce.Kind == ErrRateLimited)):
 		return TestResult{OK: false, Status: integration.ConnectionError,
 			Message: fmt.Sprintf("Joinery could not renew its access token with %s just now (the platform did not answer or was busy); try again in a few minutes.", e.DisplayName)}, true
 	}
@@ -222,6 +225,17 @@ func expand(s string, vals map[string]string, escape func(string) string) string
 	})
 }
 
+// expandURL fills a URL template, each value escaped for where it goes:
+// a path segment, or the query.
+func expandURL(tmpl string, vals map[string]string) string {
+	path, query, hasQuery := strings.Cut(tmpl, "?")
+	out := expand(path, vals, url.PathEscape)
+	if hasQuery {
+		out += "?" + expand(query, vals, url.QueryEscape)
+	}
+	return out
+}
+
 // callFailure is why a test call failed.
 type callFailure struct {
 	kind       string // reauth, scope, rate, unavailable, forbidden, not_found, other
@@ -233,7 +247,7 @@ type callFailure struct {
 }
 
 func testCall(ctx context.Context, hc *http.Client, e *Entry, c Call, vals map[string]string) (any, *callFailure, error) {
-	u := expand(c.URL, vals, url.PathEscape)
+	u := expandURL(c.URL, vals)
 	if len(e.API.Query) > 0 {
 		pu, err := url.Parse(u)
 		if err != nil {

@@ -203,6 +203,15 @@ func TestTesterRunsOAuthPlatforms(t *testing.T) {
 	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionReauthorizationNeeded {
 		t.Fatalf("grant gone (sentinel): %+v %v", res, err)
 	}
+	// The token lifecycle's own errors.
+	tokErr = &connector.Error{Kind: connector.ErrAuth, Code: "reauthorization_required", Message: "connect again"}
+	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionReauthorizationNeeded {
+		t.Fatalf("grant gone (connector error): %+v %v", res, err)
+	}
+	tokErr = &connector.Error{Kind: connector.ErrUnavailable, Message: "token endpoint down"}
+	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionError || !strings.Contains(res.Message, "try again") {
+		t.Fatalf("token endpoint down (connector error): %+v %v", res, err)
+	}
 	tokErr = tempErr{}
 	if res, err := tester.Run(ctx, it); err != nil || res.Status != integration.ConnectionError || !strings.Contains(res.Message, "try again") {
 		t.Fatalf("token endpoint down: %+v %v", res, err)
@@ -215,5 +224,16 @@ func TestTesterRunsOAuthPlatforms(t *testing.T) {
 	it.Credentials = integration.CredentialsRef{}
 	if res, _ := tester.Run(ctx, it); res.OK || !strings.Contains(res.Message, "not connected to TikTok Business Messaging yet") {
 		t.Fatalf("never connected: %+v", res)
+	}
+}
+
+// Values go into the test call's URL escaped for where they land.
+func TestOAuthTestCallsEscapeValues(t *testing.T) {
+	s := fakeplatforms.Start(t, "tiktok", fakeplatforms.Options{})
+	s.Accounts(fakeplatforms.Account{ID: "a&b=c d/e", Name: "odd"})
+	tg := target("tiktok", s.Mint().AccessToken)
+	tg.AccountID = "a&b=c d/e"
+	if res := run(t, s, "tiktok", tg); !res.OK {
+		t.Fatalf("%+v", res)
 	}
 }

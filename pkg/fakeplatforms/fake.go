@@ -44,6 +44,10 @@ type Options struct {
 	Shop string
 	// Now is the virtual clock for every expiry (nil: time.Now).
 	Now func() time.Time
+	// SlackNoRotation: the Slack app has token rotation off, as apps have
+	// by default: access tokens never expire and come with no refresh
+	// token (default: rotation on).
+	SlackNoRotation bool
 	// Addr is where New listens ("": a free port on 127.0.0.1).
 	Addr string
 	// RedirectURI, when set, is the only redirect URI registered for the
@@ -360,12 +364,20 @@ func (s *Server) Mint(scopes ...string) Tokens {
 		}
 	}
 	g := s.newGrant(slices.Clone(scopes))
-	a, r := s.issue(g, true, true)
+	a, r := s.issue(g, !(s.platform == "slack" && s.opts.SlackNoRotation), true)
 	t := Tokens{AccessToken: a}
 	if r != nil {
 		t.RefreshToken = s.tokenOf(r)
 	}
 	return t
+}
+
+// reuseWindow is how long a replaced refresh token still works, as the
+// catalog says (Atlassian's 10-minute leeway; Shopify's recovery period,
+// counted from the replaced token's first use).
+func reuseWindow(platform string) time.Duration {
+	e, _ := connector.NewCatalog().Entry(platform)
+	return time.Duration(e.OAuth.RefreshReuseSeconds) * time.Second
 }
 
 // --- shared machinery (callers hold s.mu) ---
@@ -451,6 +463,9 @@ func (s *Server) lifetimes(expiring bool) lifetimes {
 	case "google_calendar":
 		return lifetimes{access: 3599 * time.Second}
 	case "slack":
+		if s.opts.SlackNoRotation {
+			return lifetimes{}
+		}
 		return lifetimes{access: 12 * time.Hour}
 	case "jira":
 		return lifetimes{access: time.Hour, refresh: 90 * 24 * time.Hour} // inactivity expiry, renewed on rotation
@@ -470,6 +485,9 @@ func (s *Server) tokenPrefixes() (access, refresh string) {
 	case "google_calendar":
 		return "ya29.fake", "1//fake"
 	case "slack":
+		if s.opts.SlackNoRotation {
+			return "xoxb-fake", ""
+		}
 		return "xoxe.xoxb-1-fake", "xoxe-1-fake"
 	case "shopify":
 		return "shpat_fake", "shprt_fake"

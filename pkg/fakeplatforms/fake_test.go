@@ -683,3 +683,19 @@ func TestNewOnAFixedAddress(t *testing.T) {
 		t.Fatal("unknown platform accepted")
 	}
 }
+
+func TestSlackWithoutRotation(t *testing.T) {
+	c := newClock()
+	s := Start(t, "slack", Options{ClientID: "cid", ClientSecret: "csecret", Now: c.Now, SlackNoRotation: true})
+	a := call(t, "POST", s.URL()+"/api/oauth.v2.access", url.Values{"code": {slackConsent(t, s)}, "redirect_uri": {redirectURI}}, map[string]string{"basic": "cid:csecret"})
+	if a.str("ok") != "true" || a.has("refresh_token") || a.has("expires_in") || !strings.HasPrefix(a.str("access_token"), "xoxb-") {
+		t.Fatalf("exchange: %s", a.raw)
+	}
+	c.Add(365 * 24 * time.Hour)
+	if a := call(t, "POST", s.URL()+"/api/auth.test", nil, map[string]string{"Authorization": "Bearer " + a.str("access_token")}); a.str("ok") != "true" {
+		t.Fatalf("a year later: %s", a.raw)
+	}
+	if tok := s.Mint(); tok.RefreshToken != "" {
+		t.Fatal("minted a refresh token")
+	}
+}

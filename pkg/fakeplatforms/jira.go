@@ -17,10 +17,8 @@ import (
 // unused and 365 days after consent. api.atlassian.com lists the grant's
 // sites and proxies each site's REST API under /ex/jira/{cloudid}.
 
-const (
-	jiraReuseWindow = 10 * time.Minute
-	jiraAbsolute    = 365 * 24 * time.Hour
-)
+// jiraAbsolute is how long a grant's refresh tokens live at most.
+const jiraAbsolute = 365 * 24 * time.Hour
 
 func (s *Server) routesJira() {
 	s.mux.HandleFunc("GET /authorize", s.jiraAuthorize)
@@ -110,7 +108,7 @@ func (s *Server) jiraToken(w http.ResponseWriter, r *http.Request) {
 		now := s.now()
 		ok := old != nil && !old.dead && !old.grant.dead &&
 			now.Before(old.expires) && now.Before(old.grant.issued.Add(jiraAbsolute))
-		if ok && old.retired && now.Sub(old.retiredAt) > jiraReuseWindow {
+		if ok && old.retired && now.Sub(old.retiredAt) > reuseWindow("jira") {
 			// Reuse after the leeway: the token family is invalidated.
 			old.grant.dead = true
 			ok = false

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Shopify (shopify.dev: authorization code grant; expiring offline access
@@ -27,8 +26,6 @@ import (
 // replacement, at most 30 days from its own first use and never beyond
 // its 90 days. A cancelled install redirecting with error=access_denied
 // rests on a secondary source. The fake serves one shop, Options.Shop.
-
-const shopifyRecovery = 30 * 24 * time.Hour
 
 func (s *Server) routesShopify() {
 	s.mux.HandleFunc("GET /admin/oauth/authorize", s.shopifyAuthorize)
@@ -155,7 +152,7 @@ func (s *Server) shopifyToken(w http.ResponseWriter, r *http.Request) {
 		old := s.refresh[b.v.Get("refresh_token")]
 		now := s.now()
 		ok := old != nil && !old.dead && !old.grant.dead && now.Before(old.expires)
-		if ok && old.retired && !now.Before(old.firstUsed.Add(shopifyRecovery)) {
+		if ok && old.retired && !now.Before(old.firstUsed.Add(reuseWindow("shopify"))) {
 			ok = false
 		}
 		if !ok {

@@ -10,8 +10,9 @@ import (
 // docs.slack.dev/authentication/using-token-rotation): the Web API
 // answers every failure as HTTP 200 {"ok": false, "error": ...}, except
 // rate limits (429, Retry-After, "ratelimited"). The fake is an app with
-// token rotation switched on: access tokens last 12 hours and each
-// refresh returns a new refresh token, the old one dying at once.
+// token rotation switched on (unless Options.SlackNoRotation): access
+// tokens last 12 hours and each refresh returns a new refresh token, the
+// old one dying at once.
 
 const (
 	slackAppID   = "A0FAKEAPP01"
@@ -126,7 +127,7 @@ func (s *Server) slackAccess(w http.ResponseWriter, r *http.Request) {
 			slackError(w, "invalid_code")
 			return
 		}
-		at, rt := s.issue(c.grant, true, false)
+		at, rt := s.issue(c.grant, !s.opts.SlackNoRotation, false)
 		writeJSON(w, http.StatusOK, s.slackGrantAnswer(at, rt))
 	case "refresh_token":
 		old := s.refresh[b.v.Get("refresh_token")]

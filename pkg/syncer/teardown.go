@@ -75,10 +75,13 @@ func (e *Engine) revoke(ctx context.Context, job Job, attempt int) error {
 			if last <= 0 {
 				last = defaultRevokeAttempts
 			}
-			if attempt < last {
-				var ce *connector.Error
+			var ce *connector.Error
+			isCE := errors.As(rerr, &ce)
+			// An expired token (Slack's rotated tokens after 12 hours) will
+			// not work on a later try either.
+			if attempt < last && !(isCE && ce.Kind == connector.ErrAuth) {
 				after := e.backoff()(attempt, 0)
-				if errors.As(rerr, &ce) {
+				if isCE {
 					after = e.backoff()(attempt, ce.RetryAfter)
 				}
 				return &Retry{After: after, Err: rerr}
@@ -134,13 +137,17 @@ func remainsMessage(platform string, tokens map[string]string, attempts int, err
 	} else if id := tokens["external_account_id"]; id != "" {
 		account = " (" + id + ")"
 	}
+	tries := fmt.Sprintf("%d attempts", attempts)
+	if attempts == 1 {
+		tries = "1 attempt"
+	}
 	why := "the platform did not answer"
 	var ce *connector.Error
 	if errors.As(err, &ce) {
 		why = ce.Message
 	}
-	return fmt.Sprintf("Joinery could not revoke its access at %s after %d attempts (%s). Its tokens are deleted, but the grant remains at %s%s until it expires or is removed there: remove Joinery from the account's connected apps.",
-		name, attempts, why, name, account)
+	return fmt.Sprintf("Joinery could not revoke its access at %s after %s (%s). Its tokens are deleted, but the grant remains at %s%s until it expires or is removed there: remove Joinery from the account's connected apps.",
+		name, tries, why, name, account)
 }
 
 // recordRemains keeps, after the purge, the event saying what a failed

@@ -122,6 +122,25 @@ func TestDeleteWhenTheRevocationKeepsFailing(t *testing.T) {
 	}
 }
 
+// A Slack token past its 12 hours cannot revoke on a later try either:
+// the tokens go at once, and the event says the grant remains.
+func TestDeleteWithAnExpiredSlackToken(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(1))
+	fake := fakeplatforms.Start(t, "slack", fakeplatforms.Options{})
+	it, _ := oauthIntegration(t, h, fake, "slack")
+	fake.ExpireAccessTokens()
+	if err := h.service.Delete(context.Background(), h.actor, it.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if errs := h.drive(); len(errs) != 0 {
+		t.Fatalf("retried: %v", errs)
+	}
+	evs := h.eventsOf(it)
+	if !h.secretGone(it) || len(evs) != 1 || !strings.Contains(evs[0].Message, "after 1 attempt (Slack refused auth.revoke (token_expired).)") {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
 // A platform with nothing to revoke loses its tokens at once, as before.
 func TestDeleteWithoutRevocation(t *testing.T) {
 	h := newDirectHarness(t, newPlatform(1))
