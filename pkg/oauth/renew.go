@@ -80,7 +80,7 @@ func (t *Tokens) renewOne(ctx context.Context, it *integration.Integration, now 
 	if !ok || e.OAuth == nil {
 		return false, errNotOAuth
 	}
-	if !it.IsActive || !it.Credentials.HasCredentials() || it.ConnectionStatus == integration.ConnectionReauthorizationNeeded {
+	if !it.Credentials.HasCredentials() || it.ConnectionStatus == integration.ConnectionReauthorizationNeeded {
 		return false, nil
 	}
 	runAt := now
@@ -88,13 +88,22 @@ func (t *Tokens) renewOne(ctx context.Context, it *integration.Integration, now 
 		runAt = *it.NextSyncAt
 	}
 	o := it.OAuth
-	due := o == nil // no facts on the item: the secret says
-	if o != nil && o.ExpiresAt != nil && expiring(e, TokenSet{ExpiresAt: *o.ExpiresAt}, runAt) {
+	// A paused integration runs nothing, but its grant is kept alive.
+	due := o == nil && it.IsActive // no facts on the item: the secret says
+	if it.IsActive && o != nil && o.ExpiresAt != nil && expiring(e, TokenSet{ExpiresAt: *o.ExpiresAt}, runAt) {
 		due = true
 	}
-	if days := e.OAuth.KeepaliveDays; days > 0 && o != nil {
-		last := o.RefreshedAt
-		due = due || last == nil || now.Sub(*last) > time.Duration(days)*24*time.Hour
+	if e.OAuth.KeepaliveDays > 0 && o != nil {
+		// Kept alive by its renewal time, or, on an item that has none
+		// yet, by its last refresh.
+		switch {
+		case o.RenewAt != nil:
+			due = due || !o.RenewAt.After(now)
+		case o.RefreshedAt != nil:
+			due = due || !now.Before(RenewAt(e, *o.RefreshedAt))
+		default:
+			due = true
+		}
 	}
 	if !due {
 		return false, nil

@@ -87,3 +87,41 @@ func TestSchedulerRenewsOnlyWhatIsDue(t *testing.T) {
 		t.Fatalf("second tick: %v, %d refreshes", err, jira.Refreshes())
 	}
 }
+
+// A grant no run uses is kept alive through the due index: due at its
+// renewal time, refreshed, and then out of the index for another
+// keepalive period.
+func TestSchedulerKeepsUnusedGrantsAlive(t *testing.T) {
+	c := newClock()
+	p := startPlatform(t, "shopify", c)
+	s := embeddedStores(t)
+	ctx := context.Background()
+	ts := p.minted(c, 30*time.Minute)
+	ts.ObtainedAt = c.Now().Add(-30 * 24 * time.Hour)
+	it := connect(t, s, "shopify", ts)
+	tok := tokensFor(s, p.hc, c, &events{})
+	// The item as the connect flow leaves it: no sync, renewal due in a
+	// day (oauth.renew_at).
+	cur, _ := s.store.GetIntegration(ctx, it.AccountID, it.ID)
+	next := *cur
+	renew := RenewAt(tokensFor(s, nil, c, nil).mustEntry(t, "shopify"), ts.ObtainedAt).Add(24 * time.Hour)
+	next.OAuth = &integration.OAuthInfo{ExternalAccountID: "acme", RenewAt: &renew}
+	next.IsActive, next.Rev = false, cur.Rev+1
+	if err := s.store.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tok.RenewDue(ctx); err != nil || res.Checked != 0 || p.Refreshes() != 0 {
+		t.Fatalf("a day early: %+v %v, %d refreshes", res, err, p.Refreshes())
+	}
+	c.Add(24*time.Hour + time.Minute)
+	if res, err := tok.RenewDue(ctx); err != nil || res.Checked != 1 || len(res.Failures) != 0 || p.Refreshes() != 1 {
+		t.Fatalf("when due: %+v %v, %d refreshes", res, err, p.Refreshes())
+	}
+	after, err := s.store.GetIntegration(ctx, it.AccountID, it.ID)
+	if err != nil || after.OAuth.RenewAt == nil || !after.OAuth.RenewAt.Equal(c.Now().Add(30*24*time.Hour)) {
+		t.Fatalf("renewal after the refresh: %+v %v", after.OAuth, err)
+	}
+	if res, _ := tok.RenewDue(ctx); res.Checked != 0 || p.Refreshes() != 1 {
+		t.Fatalf("after: %+v, %d refreshes", res, p.Refreshes())
+	}
+}

@@ -204,3 +204,11 @@ func twoPlatforms(other, google *platform) *http.Client {
 		return other.hc.Transport.RoundTrip(r)
 	})}
 }
+
+func (t *Tokens) mustEntry(tb testing.TB, platform string) *connector.Entry {
+	e, ok := t.Catalog.Entry(platform)
+	if !ok {
+		tb.Fatalf("no platform %s", platform)
+	}
+	return e
+}
