@@ -94,7 +94,12 @@ func (s *Store) DueIntegrations(ctx context.Context, t time.Time, limit int) ([]
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, items...)
+		for _, it := range items {
+			// The index also holds grants due a renewal only.
+			if it.NextSyncAt != nil && !it.NextSyncAt.After(t) {
+				all = append(all, it)
+			}
+		}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].NextSyncAt.Before(*all[j].NextSyncAt) })
 	if len(all) > limit {

@@ -142,10 +142,10 @@ func toItem(in *integration.Integration) (map[string]types.AttributeValue, error
 		ConnectionCheckedAt: in.ConnectionCheckedAt, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 		Version: in.Version, Rev: in.Rev, DeletingSince: in.DeletingSince,
 	}
-	// Only integrations with a next sync are in the scheduler's sparse
-	// index, and not while they are being deleted.
-	if in.NextSyncAt != nil && in.DeletingSince == nil {
-		it.GSI3PK, it.GSI3SK = dueShardPK(in.ID), feedTime(*in.NextSyncAt)+"#"+in.AccountID+"#"+in.ID
+	// Only integrations with a next sync (or a grant to renew) are in
+	// the scheduler's sparse index, and not while they are being deleted.
+	if due := integration.DueAt(in); due != nil && in.DeletingSince == nil {
+		it.GSI3PK, it.GSI3SK = dueShardPK(in.ID), feedTime(*due)+"#"+in.AccountID+"#"+in.ID
 	}
 	return attributevalue.MarshalMap(it)
 }

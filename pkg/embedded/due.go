@@ -36,7 +36,7 @@ func (k dueKey) less(o dueKey) bool {
 }
 
 func keyOf(it *integration.Integration) dueKey {
-	return dueKey{At: *it.NextSyncAt, AccountID: it.AccountID, ID: it.ID}
+	return dueKey{At: *integration.DueAt(it), AccountID: it.AccountID, ID: it.ID}
 }
 
 // DuePage returns a page of the integrations due at t, earliest first.
@@ -60,10 +60,10 @@ func (s *Store) DuePage(_ context.Context, shard string, t time.Time, limit int,
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
 			}
-			if r.NextSyncAt == nil || r.NextSyncAt.After(t) || r.DeletingSince != nil {
+			it := r.integration()
+			if due := integration.DueAt(it); due == nil || due.After(t) || r.DeletingSince != nil {
 				return nil
 			}
-			it := r.integration()
 			if after == nil || after.less(keyOf(it)) {
 				out = append(out, it)
 			}

@@ -16,6 +16,7 @@ type oauthAttr struct {
 	ExternalAccountName string      `json:"external_account_name,omitempty"`
 	Sites               []oauthSite `json:"sites,omitempty"`
 	RefreshedAt         *time.Time  `json:"refreshed_at,omitempty"`
+	RenewAt             *time.Time  `json:"renew_at,omitempty"`
 }
 
 type oauthSite struct {
@@ -29,7 +30,7 @@ func encodeOAuth(o *integration.OAuthInfo) *oauthAttr {
 		return nil
 	}
 	a := oauthAttr{Scopes: o.Scopes, ExpiresAt: o.ExpiresAt, ExternalAccountID: o.ExternalAccountID,
-		ExternalAccountName: o.ExternalAccountName, RefreshedAt: o.RefreshedAt}
+		ExternalAccountName: o.ExternalAccountName, RefreshedAt: o.RefreshedAt, RenewAt: o.RenewAt}
 	for _, s := range o.Sites {
 		a.Sites = append(a.Sites, oauthSite(s))
 	}
@@ -41,7 +42,7 @@ func decodeOAuth(a *oauthAttr) *integration.OAuthInfo {
 		return nil
 	}
 	o := &integration.OAuthInfo{Scopes: a.Scopes, ExpiresAt: a.ExpiresAt, ExternalAccountID: a.ExternalAccountID,
-		ExternalAccountName: a.ExternalAccountName, RefreshedAt: a.RefreshedAt}
+		ExternalAccountName: a.ExternalAccountName, RefreshedAt: a.RefreshedAt, RenewAt: a.RenewAt}
 	for _, s := range a.Sites {
 		o.Sites = append(o.Sites, integration.OAuthSite(s))
 	}

@@ -11,8 +11,8 @@ type DueIndex interface {
 	// DueShards names the index's shards; the names mean nothing to the
 	// caller but DuePage.
 	DueShards() []string
-	// DuePage returns a shard's integrations of every account whose
-	// NextSyncAt is at or before t, earliest first, at most limit, and
+	// DuePage returns a shard's integrations of every account due (DueAt:
+	// a next sync, or a grant to renew) at or before t, earliest first, at most limit, and
 	// the cursor of the next page ("" on the last). Integrations being
 	// deleted are not in it. An unusable cursor or shard is EINVALID.
 	DuePage(ctx context.Context, shard string, t time.Time, limit int, cursor string) ([]*Integration, string, error)

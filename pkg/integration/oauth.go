@@ -31,6 +31,10 @@ type OAuthInfo struct {
 	Sites []OAuthSite
 	// RefreshedAt is the last successful refresh (keepalive).
 	RefreshedAt *time.Time
+	// RenewAt is when the refresh token, unused, is due a refresh to keep
+	// the grant alive (the platform's keepalive_days after the last one);
+	// nil: never. The scheduler's due index holds it beside NextSyncAt.
+	RenewAt *time.Time
 }
 
 // Site returns the grant's site with the given id.

@@ -14,6 +14,9 @@ type TokenRefresh struct {
 	Scopes    []string
 	ExpiresAt time.Time // zero: the access token does not expire
 	At        time.Time
+	// RenewAt is when the grant is next due a refresh to keep it alive
+	// (zero: never); it puts the integration in the scheduler's index.
+	RenewAt time.Time
 }
 
 // RecordTokenRefresh points the integration at the secret version a token
@@ -39,6 +42,11 @@ func (s *Service) RecordTokenRefresh(ctx context.Context, actor Actor, id string
 		}
 		at := r.At.UTC()
 		info.RefreshedAt = &at
+		info.RenewAt = nil
+		if !r.RenewAt.IsZero() {
+			t := r.RenewAt.UTC()
+			info.RenewAt = &t
+		}
 		next.OAuth = &info
 		return &next, nil
 	})

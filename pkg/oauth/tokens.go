@@ -159,12 +159,23 @@ func expiring(e *connector.Entry, ts TokenSet, t time.Time) bool {
 	return !ts.ExpiresAt.IsZero() && !t.Before(ts.ExpiresAt.Add(-margin))
 }
 
-// idle: the refresh token has gone unused for longer than the platform's
+// idle: the refresh token has gone unused for the platform's
 // keepalive_days, after which it may lapse.
 func idle(e *connector.Entry, ts TokenSet, now time.Time) bool {
-	days := e.OAuth.KeepaliveDays
-	return days > 0 && ts.RefreshToken != "" && !ts.ObtainedAt.IsZero() &&
-		now.Sub(ts.ObtainedAt) > time.Duration(days)*24*time.Hour
+	renew := RenewAt(e, ts.ObtainedAt)
+	return !renew.IsZero() && ts.RefreshToken != "" && !now.Before(renew)
+}
+
+// RenewAt is when tokens obtained at obtained are due a refresh to keep
+// the grant alive, unused: the platform's keepalive_days later (zero: the
+// platform needs none). The connect flow records it too
+// (OAuthInfo.RenewAt), so that the scheduler's index holds every grant
+// that needs keeping alive.
+func RenewAt(e *connector.Entry, obtained time.Time) time.Time {
+	if e.OAuth == nil || e.OAuth.KeepaliveDays <= 0 || obtained.IsZero() {
+		return time.Time{}
+	}
+	return obtained.Add(time.Duration(e.OAuth.KeepaliveDays) * 24 * time.Hour).UTC()
 }
 
 // usable: the access token can still be handed out.
@@ -321,15 +332,17 @@ func (t *Tokens) refresh(ctx context.Context, it *integration.Integration, e *co
 		return TokenSet{}, true, integration.Errorf(integration.ENOTFOUND, "Integration %q not found.", it.ID)
 	}
 	if err != nil {
-		// The next holder refreshes again with the refresh token stored,
-		// which a platform that rotates them still accepts within its
-		// reuse window.
+		// The lease is left to run out, as a holder that died here would
+		// leave it: the next holder refreshes again with the refresh
+		// token stored (which a platform that rotates them accepts within
+		// its reuse window), knowing this refresh was cut short.
+		held = false
 		return TokenSet{}, true, unavailable(e, "its refreshed tokens could not be stored", err)
 	}
 	// Best effort: the tokens are stored; an item left pointing at the
 	// previous version is moved on by the next refresh.
 	_ = t.Integrations.RecordTokenRefresh(wctx, tokenActor(it.AccountID), it.ID, integration.TokenRefresh{
-		Version: v, Fields: sortedKeys(next.Values()), Scopes: next.Scopes, ExpiresAt: next.ExpiresAt, At: now})
+		Version: v, Fields: sortedKeys(next.Values()), Scopes: next.Scopes, ExpiresAt: next.ExpiresAt, At: now, RenewAt: RenewAt(e, now)})
 	return next, true, nil
 }
 

@@ -144,7 +144,8 @@ func connect(t testing.TB, s stores, platform string, ts TokenSet) *integration.
 	t.Helper()
 	ctx := context.Background()
 	now := ts.ObtainedAt
-	it := &integration.Integration{ID: integration.NewID(), AccountID: "acct-1", SiteID: "site-1", Platform: platform,
+	id := integration.NewID()
+	it := &integration.Integration{ID: id, AccountID: "acct-1", SiteID: "site-" + strings.ToLower(id), Platform: platform,
 		Config: map[string]any{}, IsActive: true, SyncStatus: integration.SyncIdle, ConnectionStatus: integration.ConnectionConnected,
 		ConnectionCheckedAt: &now, CreatedAt: now, UpdatedAt: now, Version: 1, Rev: 1,
 		OAuth: &integration.OAuthInfo{Scopes: ts.Scopes, ExternalAccountID: ts.ExternalAccountID}}
@@ -191,4 +192,23 @@ func callAll(t testing.TB, n int, tok func(i int) *Tokens, it *integration.Integ
 	close(start)
 	wg.Wait()
 	return got, errs
+}
+
+// twoPlatforms reaches Google's fake for Google's hosts and the other
+// fake for everything else.
+func twoPlatforms(other, google *platform) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if strings.HasSuffix(r.URL.Hostname(), "googleapis.com") || strings.HasSuffix(r.URL.Hostname(), "google.com") {
+			return google.hc.Transport.RoundTrip(r)
+		}
+		return other.hc.Transport.RoundTrip(r)
+	})}
+}
+
+func (t *Tokens) mustEntry(tb testing.TB, platform string) *connector.Entry {
+	e, ok := t.Catalog.Entry(platform)
+	if !ok {
+		tb.Fatalf("no platform %s", platform)
+	}
+	return e
 }

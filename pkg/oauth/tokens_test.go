@@ -332,3 +332,53 @@ func TestTokensNeverInErrorsOrEvents(t *testing.T) {
 		}
 	}
 }
+
+// failingWrites is a secret store whose next version writes fail.
+type failingWrites struct {
+	integration.CurrentSecrets
+	fail atomic.Int32
+}
+
+func (f *failingWrites) PutSecretVersion(ctx context.Context, ref integration.SecretRef, token string, values map[string]string) (integration.SecretVersion, error) {
+	if f.fail.Add(-1) >= 0 {
+		return integration.SecretVersion{}, errors.New("secrets manager: throttled")
+	}
+	return f.CurrentSecrets.PutSecretVersion(ctx, ref, token, values)
+}
+
+// A refresh whose answer could not be stored is a refresh cut short: the
+// next holder, once the lease runs out, tries the stored refresh token.
+func TestAnswerNotStored(t *testing.T) {
+	for _, tc := range []struct {
+		platform string
+		lost     bool
+	}{{"jira", false}, {"slack", true}} {
+		t.Run(tc.platform, func(t *testing.T) {
+			c := newClock()
+			p := startPlatform(t, tc.platform, c)
+			s := embeddedStores(t)
+			ev := &events{}
+			it := connect(t, s, tc.platform, p.minted(c, -time.Minute))
+			tok := tokensFor(s, p.hc, c, ev)
+			fw := &failingWrites{CurrentSecrets: s.secrets}
+			fw.fail.Store(1)
+			tok.Secrets = fw
+			var tmp interface{ Temporary() bool }
+			if _, err := tok.AccessToken(context.Background(), it); !errors.As(err, &tmp) {
+				t.Fatalf("write failed: %v, want a temporary error", err)
+			}
+			c.Add(leaseFor)
+			got, err := tok.AccessToken(context.Background(), it)
+			if !tc.lost {
+				if err != nil || !p.Valid(got) {
+					t.Fatalf("next holder: %v", err)
+				}
+				return
+			}
+			evs := ev.of("connection")
+			if !IsReauthorize(err) || len(evs) != 1 || evs[0].Details["reason"] != "refresh_interrupted" {
+				t.Fatalf("next holder: %v, events %+v", err, evs)
+			}
+		})
+	}
+}

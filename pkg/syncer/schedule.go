@@ -144,7 +144,8 @@ func (e *Engine) scheduleOne(ctx context.Context, indexed *integration.Integrati
 	}
 	if it.NextSyncAt == nil || it.NextSyncAt.After(now) {
 		// Not due any more: started by another tick, or is_active,
-		// sync_enabled or the interval changed since the index was read.
+		// sync_enabled or the interval changed since the index was read;
+		// or in the index for its grant's renewal only (oauth.RenewDue).
 		return scheduleSkipped, nil
 	}
 	_, ok, err := e.start(ctx, it, StartInput{Direction: integration.DirectionFromExternal})
@@ -217,7 +218,7 @@ func (m *dueMerge) next(ctx context.Context) *integration.Integration {
 		if len(s.items) == 0 {
 			continue
 		}
-		if best == nil || s.items[0].NextSyncAt.Before(*best.items[0].NextSyncAt) {
+		if best == nil || integration.DueAt(s.items[0]).Before(*integration.DueAt(best.items[0])) {
 			best = s
 		}
 	}

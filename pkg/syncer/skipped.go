@@ -62,9 +62,11 @@ func (e *Engine) skipPage(ctx context.Context, run *integration.Run, job Job, re
 
 // lostConnection records that the platform no longer accepts the
 // integration's credentials: its connection_status, and a connection
-// event (runID "": not in a run, as for a push).
+// event (runID "": not in a run, as for a push) — once: not again while
+// the status already says so (a token refresh that found the grant gone
+// recorded it first).
 func (e *Engine) lostConnection(ctx context.Context, it *integration.Integration, runID string, status integration.ConnectionStatus, msg string) {
-	if err := e.Integrations.RecordConnection(ctx, system(it.AccountID), it.ID, status, msg, e.now()); err != nil {
+	if lost, err := e.Integrations.RecordConnectionLost(ctx, system(it.AccountID), it.ID, status, msg, e.now()); err != nil || !lost {
 		return
 	}
 	_ = e.Store.AddEvents(ctx, []integration.SyncEvent{{ID: e.newID(), IntegrationID: it.ID, RunID: runID, Type: "connection", Status: "error",

@@ -127,6 +127,11 @@ type Engine struct {
 	// Revoker, when set, revokes OAuth grants at the platforms before a
 	// deleted integration's secret goes (QueueTeardown).
 	Revoker Revoker
+	// Tokens, when set, gives OAuth integrations' connectors a valid
+	// access token (tokens.go); OAuthPlatform says which platforms those
+	// are (nil: the catalog's OAuth platforms).
+	Tokens        AccessTokens
+	OAuthPlatform func(platform string) bool
 
 	migration migrationWatch
 }
@@ -457,7 +462,7 @@ func (e *Engine) conn(ctx context.Context, it *integration.Integration) (connect
 	if !ok {
 		return connector.Connection{}, nil, &connector.Error{Kind: connector.ErrInvalid, Message: "Syncing " + it.Platform + " is not available."}
 	}
-	creds, err := e.Integrations.Credentials(ctx, it)
+	creds, err := e.credentials(ctx, it)
 	if err != nil {
 		if integration.ErrorCode(err) == integration.EUNPROCESSABLE {
 			return connector.Connection{}, nil, &connector.Error{Kind: connector.ErrAuth, Message: "The integration has no credentials."}

@@ -185,6 +185,9 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 		testers[name] = c
 	}
 	tester := &connector.Tester{Integrations: a.Service, Connectors: testers, HTTP: a.httpClient()}
+	if tk := a.Tokens(); tk != nil {
+		tester.Tokens = tk.AccessToken
+	}
 	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester}}
 }
 
@@ -199,6 +202,9 @@ func (a *App) Engine() *syncer.Engine {
 			a.engine.Queue = a.Queue()
 		}
 		a.engine.Revoker = &connector.Revoker{HTTP: a.httpClient()}
+		if tk := a.Tokens(); tk != nil {
+			a.engine.Tokens = tk
+		}
 	}
 	return a.engine
 }

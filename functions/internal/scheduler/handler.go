@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/joinery/joinery/pkg/oauth"
 	"github.com/joinery/joinery/pkg/syncer"
 )
 
@@ -21,7 +22,12 @@ type Scheduler interface {
 // fails the tick.
 type Handler struct {
 	Scheduler Scheduler
-	Log       *slog.Logger
+	// Tokens, when set, refreshes ahead the OAuth tokens of integrations
+	// due within the next minutes (oauth.Tokens).
+	Tokens interface {
+		RenewDue(ctx context.Context) (oauth.RenewResult, error)
+	}
+	Log *slog.Logger
 }
 
 // Handle is the Lambda handler of the scheduled event.
@@ -39,5 +45,16 @@ func (h Handler) Handle(ctx context.Context, _ json.RawMessage) error {
 		log.WarnContext(ctx, "scheduled sync not started; the next tick tries again", "err", f)
 	}
 	log.InfoContext(ctx, "scheduler tick", "due", res.Due, "started", res.Started, "skipped", res.Skipped, "failed", len(res.Failures), "more", res.More)
+	if h.Tokens != nil {
+		rr, err := h.Tokens.RenewDue(ctx)
+		if err != nil {
+			// The runs are started; their jobs refresh on demand.
+			log.WarnContext(ctx, "token renewal failed", "err", err)
+		}
+		for _, f := range rr.Failures {
+			log.WarnContext(ctx, "token not renewed; the next tick or the run tries again", "err", f)
+		}
+		log.InfoContext(ctx, "token renewal", "checked", rr.Checked, "renewed", rr.Renewed, "failed", len(rr.Failures))
+	}
 	return nil
 }
