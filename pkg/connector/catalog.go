@@ -109,6 +109,10 @@ type OAuth struct {
 	// KeepaliveDays: refresh at least this often, or the grant lapses.
 	KeepaliveDays     int      `json:"keepalive_days,omitempty"`
 	ReauthorizeErrors []string `json:"reauthorize_errors"`
+	// TemporaryErrors are error codes a platform reports in a successful
+	// HTTP answer (Slack's ok:false, TikTok's code) that mean "try again
+	// later", as a 5xx or a 429 would.
+	TemporaryErrors []string `json:"temporary_errors,omitempty"`
 	DocsURL           string   `json:"docs_url,omitempty"`
 }
 

@@ -135,6 +135,9 @@ func Exchange(ctx context.Context, hc *http.Client, e *connector.Entry, app map[
 		if errors.As(err, &te) {
 			te.Code, te.Description = scrub(te.Code, secrets), scrub(te.Description, secrets)
 			te.Reauthorize = te.Code != "" && slices.Contains(o.ReauthorizeErrors, te.Code)
+			if te.Code != "" && slices.Contains(o.TemporaryErrors, te.Code) {
+				te.Temporary = true
+			}
 			return nil, te
 		}
 		return nil, err

@@ -146,6 +146,24 @@ func TestExchangeTikTokJSONAuthCodeAndNesting(t *testing.T) {
 	}
 }
 
+// Codes a platform reports in an HTTP 200 that mean "later" (the catalog's
+// temporary_errors) are temporary, as a 429 or a 5xx is.
+func TestExchangeTemporaryCodesInSuccessfulAnswers(t *testing.T) {
+	var got seen
+	for platform, body := range map[string]string{
+		"tiktok": `{"code":40100,"message":"Too many requests","request_id":"r1"}`,
+		"slack":  `{"ok":false,"error":"ratelimited"}`,
+	} {
+		srv := tokenServer(t, 200, body, &got)
+		_, err := Exchange(context.Background(), srv.Client(), entryAt(t, platform, srv.URL), testApp, nil,
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"old"}})
+		var te *TokenError
+		if !errors.As(err, &te) || !te.Temporary || te.Reauthorize {
+			t.Fatalf("%s: err = %#v, want temporary", platform, err)
+		}
+	}
+}
+
 func TestExchangeShopifyTemplateAndTokenParams(t *testing.T) {
 	var got seen
 	srv := tokenServer(t, 200, `{"access_token":"shpat","refresh_token":"shprt","expires_in":3600,"refresh_token_expires_in":7776000,"scope":"read_products,write_products"}`, &got)

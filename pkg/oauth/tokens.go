@@ -308,6 +308,14 @@ func (t *Tokens) refresh(ctx context.Context, it *integration.Integration, e *co
 		if usable(ts, now) {
 			return ts, true, nil // try again on a later call
 		}
+		// A platform that publishes no code for a dead refresh token
+		// (TikTok) still says when the token lapses: a refusal after that
+		// moment means the grant is gone.
+		if te != nil && !te.Temporary && !ts.RefreshExpiresAt.IsZero() && !now.Before(ts.RefreshExpiresAt) {
+			return TokenSet{}, true, t.reauthorize(ctx, cur, e, te.Code,
+				fmt.Sprintf("%s refused the refresh token, which expired at %s (%s); connect the integration again.", e.DisplayName, ts.RefreshExpiresAt.UTC().Format(time.RFC3339), te.Code),
+				"refresh_token_expired")
+		}
 		if te != nil && !te.Temporary {
 			return TokenSet{}, true, &connector.Error{Kind: connector.ErrInvalid, Status: te.Status, Code: te.Code,
 				Message: fmt.Sprintf("%s refused to refresh the access token (%s); if this goes on, connect the integration again.", e.DisplayName, te.Code), Err: err}

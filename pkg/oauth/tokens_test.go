@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -378,6 +379,43 @@ func TestAnswerNotStored(t *testing.T) {
 			evs := ev.of("connection")
 			if !IsReauthorize(err) || len(evs) != 1 || evs[0].Details["reason"] != "refresh_interrupted" {
 				t.Fatalf("next holder: %v, events %+v", err, evs)
+			}
+		})
+	}
+}
+
+// TikTok publishes no code for a dead refresh token, but says when it
+// lapses: refused after that, the grant needs reconnecting; refused before
+// it, the status stays (the refusal may pass).
+func TestRefusedAfterTheRefreshTokenLapsed(t *testing.T) {
+	for _, lapsed := range []bool{true, false} {
+		t.Run(fmt.Sprint("lapsed=", lapsed), func(t *testing.T) {
+			c := newClock()
+			p := startPlatform(t, "tiktok", c)
+			s := embeddedStores(t)
+			ev := &events{}
+			ts := p.minted(c, -time.Minute)
+			ts.RefreshExpiresAt = c.Now().Add(time.Hour)
+			if lapsed {
+				ts.RefreshExpiresAt = c.Now().Add(-time.Minute)
+			}
+			it := connect(t, s, "tiktok", ts)
+			p.RevokeGrants()
+			_, err := tokensFor(s, p.hc, c, ev).AccessToken(context.Background(), it)
+			cur, gerr := s.svc.Get(context.Background(), tokenActor(it.AccountID), it.ID)
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			evs := ev.of("connection")
+			if lapsed {
+				if !IsReauthorize(err) || cur.ConnectionStatus != integration.ConnectionReauthorizationNeeded ||
+					len(evs) != 1 || evs[0].Details["reason"] != "refresh_token_expired" {
+					t.Fatalf("lapsed: %v, status %s, events %+v", err, cur.ConnectionStatus, evs)
+				}
+				return
+			}
+			if err == nil || IsReauthorize(err) || cur.ConnectionStatus != integration.ConnectionConnected || len(evs) != 0 {
+				t.Fatalf("not lapsed: %v, status %s, events %+v", err, cur.ConnectionStatus, evs)
 			}
 		})
 	}
