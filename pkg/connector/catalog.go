@@ -113,7 +113,7 @@ type OAuth struct {
 	// HTTP answer (Slack's ok:false, TikTok's code) that mean "try again
 	// later", as a 5xx or a 429 would.
 	TemporaryErrors []string `json:"temporary_errors,omitempty"`
-	DocsURL           string   `json:"docs_url,omitempty"`
+	DocsURL         string   `json:"docs_url,omitempty"`
 }
 
 // API is how calls to a platform are made: templates filled from Params.
