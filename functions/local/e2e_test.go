@@ -159,7 +159,8 @@ func (r *runner) do(method, path, token, body string, headers ...string) reply {
 	b, _ := io.ReadAll(resp.Body)
 	checkAgainstOpenAPI(r.t, req, body, resp.StatusCode, resp.Header, b)
 	out := reply{status: resp.StatusCode, header: resp.Header, raw: string(b)}
-	if len(bytes.TrimSpace(b)) > 0 {
+	// Pages meant for a browser (the OAuth callback's) are kept raw.
+	if len(bytes.TrimSpace(b)) > 0 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		if err := json.Unmarshal(b, &out.body); err != nil {
 			r.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, b)
 		}
