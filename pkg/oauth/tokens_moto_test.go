@@ -92,7 +92,7 @@ func TestTwoProcessesOnMotoRefreshOnce(t *testing.T) {
 func TestTokensProcess(t *testing.T) {
 	env := os.Getenv("JOINERY_TOKENS_PROCESS")
 	if env == "" {
-		t.Skip("run by TestTwoProcessesOnMotoRefreshOnce")
+		return // not a skip: make test counts skips as missing dependencies
 	}
 	f := strings.Split(env, "|")
 	endpoint, table, prefix, account, id, origin := f[0], f[1], f[2], f[3], f[4], f[5]
