@@ -30,7 +30,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().UpdateIntegration()) }},
 	"DeleteIntegrationFunction": {dir: "integrations-delete", env: []string{"SecretPrefix", "QueueURL"}, start: "app.API().DeleteIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().DeleteIntegration()) }},
-	"TestConnectionFunction": {dir: "integrations-test-connection", start: "app.Connections().TestConnection()",
+	"TestConnectionFunction": {dir: "integrations-test-connection", env: []string{"SecretPrefix", "AppsSecret"}, start: "app.Connections().TestConnection()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().TestConnection()) }},
 	"ContentTypesFunction": {dir: "integrations-content-types", start: "app.Connections().ContentTypes()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().ContentTypes()) }},
@@ -68,7 +68,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Pushes()) }},
 	"ResolvePushFunction": {dir: "integrations-push-resolve", env: []string{"QueueURL"}, start: "app.Sync().ResolvePush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ResolvePush()) }},
-	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "lambda.Start(h.Handle)",
+	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL", "SecretPrefix", "AppsSecret"}, start: "lambda.Start(h.Handle)",
 		build: func(e awsapp.Env) any { return scheduler.Handler{Scheduler: awsapp.New(e).Engine()}.Handle }},
 	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
 		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
@@ -83,7 +83,7 @@ var iamFunctions = map[string]iamFunction{
 	// No environment, no AWS call: no permission beyond its logs.
 	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
 		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
-	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
+	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
 			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}
