@@ -69,7 +69,15 @@ var iamFunctions = map[string]iamFunction{
 	"ResolvePushFunction": {dir: "integrations-push-resolve", env: []string{"QueueURL"}, start: "app.Sync().ResolvePush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ResolvePush()) }},
 	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL", "SecretPrefix", "AppsSecret"}, start: "lambda.Start(h.Handle)",
-		build: func(e awsapp.Env) any { return scheduler.Handler{Scheduler: awsapp.New(e).Engine()}.Handle }},
+		wires: []string{"h.Tokens = tk"},
+		build: func(e awsapp.Env) any {
+			app := awsapp.New(e)
+			h := scheduler.Handler{Scheduler: app.Engine()}
+			if tk := app.Tokens(); tk != nil {
+				h.Tokens = tk
+			}
+			return h.Handle
+		}},
 	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
 		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
 	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL"}, start: "app.Sync().ReplayDeadLetters()",

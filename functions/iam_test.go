@@ -491,6 +491,8 @@ type iamFunction struct {
 	dir   string
 	env   []string // Env fields main.go sets
 	start string   // what main.go hands lambda.Start, after "app."
+	// wires: more of main.go the build does as well.
+	wires []string
 	// noAWS: the function calls no AWS API (the template must then grant
 	// it nothing), so the scenario runs it without expecting a call.
 	noAWS bool
@@ -795,6 +797,11 @@ func checkMain(t *testing.T, f iamFunction) {
 	}
 	if !strings.Contains(string(src), f.start) {
 		t.Errorf("%s/main.go does not start %q as the IAM test does", f.dir, f.start)
+	}
+	for _, w := range f.wires {
+		if !strings.Contains(string(src), w) {
+			t.Errorf("%s/main.go does not wire %q as the IAM test does", f.dir, w)
+		}
 	}
 }
 

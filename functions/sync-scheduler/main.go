@@ -19,5 +19,10 @@ func main() {
 		AppsSecret:   os.Getenv("JOINERY_APPS_SECRET"),
 	})
 	h := scheduler.Handler{Scheduler: app.Engine(), Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	// Each tick also refreshes ahead the OAuth tokens due soon, and keeps
+	// unused grants alive.
+	if tk := app.Tokens(); tk != nil {
+		h.Tokens = tk
+	}
 	lambda.Start(h.Handle)
 }
