@@ -12,6 +12,7 @@ import (
 	"github.com/joinery/joinery/functions/internal/awsapp"
 	"github.com/joinery/joinery/functions/internal/scheduler"
 	"github.com/joinery/joinery/pkg/apigw"
+	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/sqsworker"
 	"github.com/joinery/joinery/pkg/syncer"
 )
@@ -30,7 +31,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().UpdateIntegration()) }},
 	"DeleteIntegrationFunction": {dir: "integrations-delete", env: []string{"SecretPrefix", "QueueURL"}, start: "app.API().DeleteIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().DeleteIntegration()) }},
-	"TestConnectionFunction": {dir: "integrations-test-connection", start: "app.Connections().TestConnection()",
+	"TestConnectionFunction": {dir: "integrations-test-connection", env: []string{"SecretPrefix", "AppsSecret"}, start: "app.Connections().TestConnection()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().TestConnection()) }},
 	"ContentTypesFunction": {dir: "integrations-content-types", start: "app.Connections().ContentTypes()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().ContentTypes()) }},
@@ -68,8 +69,16 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Pushes()) }},
 	"ResolvePushFunction": {dir: "integrations-push-resolve", env: []string{"QueueURL"}, start: "app.Sync().ResolvePush()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ResolvePush()) }},
-	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL"}, start: "lambda.Start(h.Handle)",
-		build: func(e awsapp.Env) any { return scheduler.Handler{Scheduler: awsapp.New(e).Engine()}.Handle }},
+	"SchedulerFunction": {dir: "sync-scheduler", env: []string{"QueueURL", "SecretPrefix", "AppsSecret"}, start: "lambda.Start(h.Handle)",
+		wires: []string{"h.Tokens = tk"},
+		build: func(e awsapp.Env) any {
+			app := awsapp.New(e)
+			h := scheduler.Handler{Scheduler: app.Engine()}
+			if tk := app.Tokens(); tk != nil {
+				h.Tokens = tk
+			}
+			return h.Handle
+		}},
 	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
 		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
 	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL"}, start: "app.Sync().ReplayDeadLetters()",
@@ -83,7 +92,7 @@ var iamFunctions = map[string]iamFunction{
 	// No environment, no AWS call: no permission beyond its logs.
 	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
 		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
-	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety"}, start: "w.Handle",
+	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
 			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}
@@ -349,7 +358,16 @@ func runScenario(t interface {
 	}
 	h.pages("ListIntegrationsFunction", "GET", "/v1/integrations", nil, nil)
 
-	h.connectSlack(t)
+	slackID := h.connectSlack(t)
+	h.refreshJira(t)
+	// A Slack grant is revoked at Slack when deleted: the worker's
+	// teardown job revokes it, then deletes its tokens.
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", map[string]string{"id": slackID}, nil, nil, nil)
+	want(resp, http.StatusNoContent, "delete slack")
+	h.drain()
+	if _, _, err := h.secrets.CurrentSecret(ctx, integration.SecretRef{AccountID: "acct-iam", IntegrationID: slackID}); integration.ErrorCode(err) != integration.ENOTFOUND {
+		t.Fatalf("slack's tokens after the teardown: %v", err)
+	}
 
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {
@@ -398,10 +416,11 @@ func (h *iamHarness) pages(fn, method, path string, pathParams, query map[string
 // connectSlack connects a Slack integration through the OAuth functions,
 // against the fake Slack: create (which checks the app credentials),
 // authorize, the platform's callback; then a callback whose state is spent.
+// It returns the integration's id.
 func (h *iamHarness) connectSlack(t interface {
 	Helper()
 	Fatalf(string, ...any)
-}) {
+}) string {
 	t.Helper()
 	resp := h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil, map[string]any{"site_id": "site-slack", "platform": "slack"}, nil)
 	if resp.StatusCode != http.StatusCreated {
@@ -437,20 +456,118 @@ func (h *iamHarness) connectSlack(t interface {
 			t.Fatalf("callback again: %d %s", resp.StatusCode, resp.Body)
 		}
 	}
+	return it.ID
 }
 
 // callback invokes the callback function as the gateway would, with no
 // authorizer.
 func (h *iamHarness) callback(rawQuery string) events.APIGatewayV2HTTPResponse {
+	return h.callbackOf("slack", rawQuery)
+}
+
+func (h *iamHarness) callbackOf(platform, rawQuery string) events.APIGatewayV2HTTPResponse {
 	h.t.Helper()
-	req := events.APIGatewayV2HTTPRequest{RouteKey: "GET /v1/oauth/{platform}/callback", RawPath: "/v1/oauth/slack/callback", RawQueryString: rawQuery,
-		PathParameters: map[string]string{"platform": "slack"}, Headers: map[string]string{},
+	path := "/v1/oauth/" + platform + "/callback"
+	req := events.APIGatewayV2HTTPRequest{RouteKey: "GET /v1/oauth/{platform}/callback", RawPath: path, RawQueryString: rawQuery,
+		PathParameters: map[string]string{"platform": platform}, Headers: map[string]string{},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{DomainName: "api.example.com",
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/v1/oauth/slack/callback", SourceIP: "203.0.113.9"}},
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: path, SourceIP: "203.0.113.9"}},
 	}
 	resp, err := h.handlers["OAuthCallbackFunction"].(apiHandler)(context.Background(), req)
 	if err != nil || resp.StatusCode >= 500 {
 		h.t.Fatalf("callback: %v %d %s", err, resp.StatusCode, resp.Body)
 	}
 	return resp
+}
+
+// refreshJira connects Jira (whose access tokens expire within the hour)
+// and takes each path that refreshes a token: a connection test, the
+// scheduler's renewal of a grant due to be kept alive, and the sync
+// worker's teardown of the grant on delete.
+func (h *iamHarness) refreshJira(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}) {
+	t.Helper()
+	ctx := context.Background()
+	resp := h.api("CreateIntegrationFunction", "POST", "/v1/integrations", nil, nil, map[string]any{"site_id": "site-jira", "platform": "jira"}, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create jira: %d %s", resp.StatusCode, resp.Body)
+	}
+	var it struct{ ID string }
+	decodeBody(h.t, resp, &it)
+	id := map[string]string{"id": it.ID}
+	resp = h.api("OAuthAuthorizeFunction", "POST", "/v1/integrations/{id}/oauth/authorize", id, nil,
+		map[string]any{"return_url": "https://app.example.com/done"}, nil)
+	var link struct {
+		AuthorizeURL string `json:"authorize_url"`
+	}
+	decodeBody(h.t, resp, &link)
+	cb, err := h.jira.Consent(link.AuthorizeURL)
+	if err != nil {
+		t.Fatalf("jira consent: %v", err)
+	}
+	u, err := url.Parse(cb)
+	if err != nil {
+		t.Fatalf("callback URL: %v", err)
+	}
+	if resp = h.callbackOf("jira", u.RawQuery); !strings.Contains(resp.Headers["Location"], "status=connected") {
+		t.Fatalf("jira callback: %d %v", resp.StatusCode, resp.Headers)
+	}
+	// expiring makes the stored access token one about to expire, as an
+	// hour later.
+	expiring := func() {
+		t.Helper()
+		cur, err := h.setup.GetIntegration(ctx, "acct-iam", it.ID)
+		if err != nil {
+			t.Fatalf("get jira: %v", err)
+		}
+		ref := integration.SecretRef{AccountID: cur.AccountID, IntegrationID: cur.ID, SiteID: cur.SiteID, Platform: cur.Platform}
+		_, v, err := h.secrets.CurrentSecret(ctx, ref)
+		if err != nil {
+			t.Fatalf("jira's tokens: %v", err)
+		}
+		v["expires_at"] = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		if _, err := h.secrets.PutSecret(ctx, ref, v); err != nil {
+			t.Fatalf("expire jira's token: %v", err)
+		}
+	}
+
+	expiring()
+	resp = h.api("TestConnectionFunction", "POST", "/v1/integrations/{id}/test_connection", id, nil, nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"ok":true`) || h.jira.Refreshes() != 1 {
+		t.Fatalf("jira test: %d %s, %d refreshes", resp.StatusCode, resp.Body, h.jira.Refreshes())
+	}
+
+	// The grant due to be kept alive: the scheduler refreshes it.
+	expiring()
+	cur, err := h.setup.GetIntegration(ctx, "acct-iam", it.ID)
+	if err != nil || cur.OAuth == nil {
+		t.Fatalf("get jira: %+v %v", cur, err)
+	}
+	next := *cur
+	info := *cur.OAuth
+	past := time.Now().Add(-time.Minute).UTC()
+	info.RenewAt, next.OAuth, next.Rev = &past, &info, cur.Rev+1
+	if err := h.setup.UpdateIntegration(ctx, &next, cur.Rev); err != nil {
+		t.Fatalf("make the renewal due: %v", err)
+	}
+	if err := h.handlers["SchedulerFunction"].(func(context.Context, json.RawMessage) error)(ctx, json.RawMessage(`{}`)); err != nil {
+		t.Fatalf("tick: %v", err)
+	}
+	if h.jira.Refreshes() != 2 {
+		t.Fatalf("the scheduler's renewal: %d refreshes, want 2", h.jira.Refreshes())
+	}
+	h.drain()
+
+	// Deleted: the worker tears the grant down, its tokens deleted.
+	resp = h.api("DeleteIntegrationFunction", "DELETE", "/v1/integrations/{id}", id, nil, nil, nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete jira: %d %s", resp.StatusCode, resp.Body)
+	}
+	h.drain()
+	ref := integration.SecretRef{AccountID: cur.AccountID, IntegrationID: cur.ID, SiteID: cur.SiteID, Platform: cur.Platform}
+	if _, _, err := h.secrets.CurrentSecret(ctx, ref); integration.ErrorCode(err) != integration.ENOTFOUND {
+		t.Fatalf("jira's tokens after the teardown: %v", err)
+	}
 }

@@ -491,6 +491,8 @@ type iamFunction struct {
 	dir   string
 	env   []string // Env fields main.go sets
 	start string   // what main.go hands lambda.Start, after "app."
+	// wires: more of main.go the build does as well.
+	wires []string
 	// noAWS: the function calls no AWS API (the template must then grant
 	// it nothing), so the scenario runs it without expecting a call.
 	noAWS bool
@@ -510,6 +512,9 @@ type iamHarness struct {
 	queueName string
 	posts     *atomic.Int32 // the fake WordPress's posts
 	slack     *fakeplatforms.Server
+	jira      *fakeplatforms.Server
+	// secrets reads and changes the integrations' secrets, unrecorded.
+	secrets *smsecrets.Secrets
 }
 
 // byHost sends each request by its host ("": any other).
@@ -653,17 +658,22 @@ func TestIAMCoversCalls(t *testing.T) {
 	// an app without token rotation, so that a reconnect (no refresh token
 	// in the answer) reads the tokens stored before.
 	slack := fakeplatforms.Start(t, "slack", fakeplatforms.Options{ClientID: "iam-client", ClientSecret: "iam-client-secret", SlackNoRotation: true})
-	awsapp.Hooks.HTTP = &http.Client{Transport: byHost{"slack.com": slack.Client().Transport, "": tr}, Timeout: 10 * time.Second}
+	// Jira's grants expire and rotate: the token refresh paths.
+	jira := fakeplatforms.Start(t, "jira", fakeplatforms.Options{ClientID: "iam-jira", ClientSecret: "iam-jira-secret"})
+	awsapp.Hooks.HTTP = &http.Client{Transport: byHost{"slack.com": slack.Client().Transport,
+		"auth.atlassian.com": jira.Client().Transport, "api.atlassian.com": jira.Client().Transport, "": tr}, Timeout: 10 * time.Second}
 	defer func() { awsapp.Hooks.HTTP, awsapp.Hooks.APIOptions = nil, nil }()
 
 	rec := &callRecorder{calls: map[awsCall]string{}, fail: map[string]bool{}}
 	h := &iamHarness{t: t, rec: rec, handlers: map[string]any{}, setup: dynamostore.New(ddb, table),
-		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts, slack: slack}
+		sqs: sq, queueURL: qURL, queueName: queueName, posts: &posts, slack: slack, jira: jira,
+		secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), prefix, 0)}
 
 	apps := "joinery-iam-apps-" + suffix
 	// The deployment's app credentials, as you would create them.
 	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(apps),
-		SecretString: aws.String(`{"slack":{"client_id":"iam-client","client_secret":"iam-client-secret","signing_secret":"iam-signing"}}`)}); err != nil {
+		SecretString: aws.String(`{"slack":{"client_id":"iam-client","client_secret":"iam-client-secret","signing_secret":"iam-signing"},` +
+			`"jira":{"client_id":"iam-jira","client_secret":"iam-jira-secret"}}`)}); err != nil {
 		t.Fatal(err)
 	}
 	// The stack creates the cursor key secret; functions are given its ARN.
@@ -795,6 +805,11 @@ func checkMain(t *testing.T, f iamFunction) {
 	}
 	if !strings.Contains(string(src), f.start) {
 		t.Errorf("%s/main.go does not start %q as the IAM test does", f.dir, f.start)
+	}
+	for _, w := range f.wires {
+		if !strings.Contains(string(src), w) {
+			t.Errorf("%s/main.go does not wire %q as the IAM test does", f.dir, w)
+		}
 	}
 }
 

@@ -136,6 +136,9 @@ type app struct {
 	origins *platformOrigins
 	// flow is the OAuth connect flow (tests set its clock).
 	flow *oauth.Flow
+	// tokens is the OAuth token lifecycle the tester, the engine and the
+	// scheduler's tick share (tests set its clock).
+	tokens *oauth.Tokens
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -164,9 +167,7 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := within(ctx, a.schedulerTimeout, a.engine.Tick); err != nil {
-					log.Error("scheduler", "err", err)
-				}
+				a.tick(ctx, log)
 			}
 		}
 	}()
@@ -185,6 +186,30 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 		}
 	}()
 	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; return nil })
+}
+
+// tick is one run of the scheduler function: the syncs due are started,
+// then the OAuth tokens due soon are refreshed ahead and unused grants
+// kept alive, within the function's timeout.
+func (a *app) tick(ctx context.Context, log *slog.Logger) {
+	_, _ = within(ctx, a.schedulerTimeout, func(ctx context.Context) (struct{}, error) {
+		if _, err := a.engine.Tick(ctx); err != nil {
+			log.Error("scheduler", "err", err)
+			return struct{}{}, nil
+		}
+		if a.tokens == nil {
+			return struct{}{}, nil
+		}
+		res, err := a.tokens.RenewDue(ctx)
+		if err != nil {
+			// The runs are started; their jobs refresh on demand.
+			log.Warn("token renewal failed", "err", err)
+		}
+		for _, f := range res.Failures {
+			log.Warn("token not renewed; the next tick or the run tries again", "err", f)
+		}
+		return struct{}{}, nil
+	})
 }
 
 // dlqPoll is how often the runner looks at the dead-letter queue.
@@ -341,12 +366,23 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		// The stand-ins are reachable, and only by their platforms' requests.
 		HTTP: a.origins.client(safehttp.New(safehttp.Options{Policy: a.origins.policy(policy)})),
 	}
+	// The token lifecycle, as awsapp's: tokens read from the secret's
+	// current version and refreshed under the store's lease, through the
+	// same client (the stand-ins reachable, nothing else private).
+	if cur, ok := secrets.(integration.CurrentSecrets); ok {
+		a.tokens = &oauth.Tokens{Leases: store, Secrets: cur, Apps: apps, Catalog: catalog,
+			HTTP: tester.HTTP, Integrations: a.service, Events: syncStore}
+		tester.Tokens = a.tokens.AccessToken
+	}
 	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, FeedSafety: feedSafety, Limits: &syncer.Limits{},
 		Rates: &syncer.Rates{},
+	}
+	if a.tokens != nil {
+		engine.Tokens = a.tokens
 	}
 	if s.Backend == "embedded" {
 		// The embedded queue lives in memory: a run under way when the

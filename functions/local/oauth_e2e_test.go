@@ -89,7 +89,10 @@ func startOAuthRunner(t *testing.T, backend string) *oauthRunner {
 			s.ReturnOrigins = []string{"https://app.example.com"}
 			s.AppsFile = appsFile
 		},
-		setup: func(a *app) { a.flow.Now = clock.Now },
+		setup: func(a *app) {
+			a.flow.Now = clock.Now
+			a.tokens.Now = clock.Now
+		},
 	})
 	o.runner, o.app = r, a
 	return o

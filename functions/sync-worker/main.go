@@ -23,6 +23,10 @@ func main() {
 		QueueURL:    os.Getenv("JOINERY_QUEUE_URL"),
 		MaxReceives: maxReceives,
 		FeedSafety:  awsapp.FeedSafety(os.Getenv("JOINERY_FEED_SAFETY_SECONDS")),
+		// OAuth tokens are refreshed, and revoked on a disconnect, by the
+		// jobs that use them.
+		SecretPrefix: os.Getenv("JOINERY_SECRET_PREFIX"),
+		AppsSecret:   os.Getenv("JOINERY_APPS_SECRET"),
 	})
 	w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue(), Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	lambda.Start(w.Handle)

@@ -395,6 +395,12 @@ func (c *callback) finish(ctx context.Context) (string, error) {
 		exp := ts.ExpiresAt
 		info.ExpiresAt = &exp
 	}
+	// A grant the platform lets lapse unused is put in the scheduler's
+	// due index from the start, so that it is kept alive even if no run
+	// ever uses it.
+	if r := RenewAt(c.e, now); !r.IsZero() {
+		info.RenewAt = &r
+	}
 	rec := integration.OAuthGrant{Tokens: ts.Values(), Info: info, Status: integration.ConnectionConnected, Site: acct.site, At: now,
 		Check: func(cur *integration.Integration) error {
 			if mismatch(cur, acct) {

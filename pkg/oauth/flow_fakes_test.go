@@ -133,3 +133,48 @@ func TestJiraSitesAgainstTheFake(t *testing.T) {
 		t.Fatalf("choosing a site: %+v %v", upd, err)
 	}
 }
+
+// A freshly connected grant of a platform that lets unused grants lapse
+// (catalog keepalive_days) is due a renewal then, in the scheduler's due
+// index even though it never syncs; a platform without one is not.
+func TestConnectedGrantIsDueItsRenewal(t *testing.T) {
+	for _, platform := range []string{"jira", "shopify", "google_calendar"} {
+		t.Run(platform, func(t *testing.T) {
+			h, fake := withFake(t, platform)
+			it := h.create(platform, siteURLOf(platform))
+			if back := h.through(fake, platform, it.ID); back.Get("status") != "connected" && back.Get("status") != "action_required" {
+				t.Fatalf("back with %v", back)
+			}
+			got := h.get(it.ID)
+			ctx := context.Background()
+			e, _ := h.flow.Catalog.Entry(platform)
+			if e.OAuth.KeepaliveDays == 0 {
+				if got.OAuth.RenewAt != nil {
+					t.Fatalf("renew_at %v for a platform with no keepalive", got.OAuth.RenewAt)
+				}
+				return
+			}
+			want := h.now.Add(time.Duration(e.OAuth.KeepaliveDays) * 24 * time.Hour)
+			if got.OAuth.RenewAt == nil || !got.OAuth.RenewAt.Equal(want) {
+				t.Fatalf("renew_at %v, want %v", got.OAuth.RenewAt, want)
+			}
+			dueAt := func(at time.Time) []*integration.Integration {
+				var out []*integration.Integration
+				for _, shard := range h.svc.DueShards() {
+					its, _, err := h.svc.DuePage(ctx, shard, at, 10, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, its...)
+				}
+				return out
+			}
+			if due := dueAt(want.Add(-time.Minute)); len(due) != 0 {
+				t.Fatalf("due before the renewal: %d", len(due))
+			}
+			if due := dueAt(want); len(due) != 1 || due[0].ID != it.ID {
+				t.Fatalf("due at the renewal: %+v", due)
+			}
+		})
+	}
+}
