@@ -390,6 +390,10 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		engine.StaleAfter = 15 * time.Minute
 	}
 	a.service.PurgeLater = engine.QueuePurge
+	// As in the Lambdas: an OAuth grant is revoked at its platform before
+	// its tokens go.
+	engine.Revoker = &connector.Revoker{HTTP: tester.HTTP}
+	a.service.TeardownLater = engine.QueueTeardown
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
 	a.engine = engine
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}

@@ -65,7 +65,7 @@ type oauthRunner struct {
 	seen  []string // every body the API answered
 }
 
-func startOAuthRunner(t *testing.T, backend string) *oauthRunner {
+func startOAuthRunner(t *testing.T, backend string, worker ...bool) *oauthRunner {
 	t.Helper()
 	clock := &vclock{t: time.Now().UTC()}
 	o := &oauthRunner{clock: clock, fakes: map[string]*fakeplatforms.Server{}, logs: &lockedBuffer{}}
@@ -83,7 +83,7 @@ func startOAuthRunner(t *testing.T, backend string) *oauthRunner {
 	if err := os.WriteFile(appsFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, a := startRunnerOpts(t, backend, runnerOptions{noWorker: true, log: o.logs,
+	r, a := startRunnerOpts(t, backend, runnerOptions{noWorker: len(worker) == 0 || !worker[0], log: o.logs,
 		settings: func(s *settings) {
 			s.PlatformOrigins = strings.Join(origins, ",")
 			s.ReturnOrigins = []string{"https://app.example.com"}

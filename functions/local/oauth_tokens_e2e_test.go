@@ -119,3 +119,28 @@ func TestOAuthTokenLifecycle(t *testing.T) {
 		})
 	}
 }
+
+// Deleting an OAuth integration revokes its grant at the platform (Google
+// here) before its tokens go, through the sync worker, as in AWS.
+func TestOAuthDisconnectRevokes(t *testing.T) {
+	for _, backend := range []string{"embedded", "aws"} {
+		t.Run(backend, func(t *testing.T) {
+			o := startOAuthRunner(t, backend, true)
+			editor := o.token("acct-disconnect-"+backend, "editor", "")
+			google := o.fakes["google_calendar"]
+			id := o.connect(t, editor, "google_calendar")
+			want(t, o.call(t, "DELETE", "/v1/integrations/"+id, editor, ""), http.StatusNoContent, "delete")
+			want(t, o.call(t, "GET", "/v1/integrations/"+id, editor, ""), http.StatusNotFound, "get after delete")
+			deadline := time.Now().Add(30 * time.Second)
+			for google.Revocations() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the grant was not revoked at Google; log:\n%s", o.logs.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := google.Revocations(); n != 1 {
+				t.Fatalf("%d revocations, want 1", n)
+			}
+		})
+	}
+}
