@@ -12,6 +12,9 @@ import (
 
 // Service implements the integration use cases.
 type Service struct {
+	// Sleep, when set, replaces the real wait between a status write's
+	// attempts (tests).
+	Sleep   func(ctx context.Context, d time.Duration) error
 	Store   Store
 	Secrets Secrets
 	Catalog Catalog
@@ -92,7 +95,32 @@ const (
 	DefaultListLimit = 50
 	MaxListLimit     = 100
 	maxUpdateRetries = 5
+	// maxStatusRetries bounds the retries of a status write (a connection
+	// test's outcome, a sync's state, a token refresh): many of them may
+	// race on one integration (concurrent tests, workers in several
+	// Lambdas), and none has a user to hand a 412 to.
+	maxStatusRetries = 40
 )
+
+// backoff waits a random moment before a status write's next attempt,
+// longer as attempts grow (at most 100 ms), so racing writers spread out.
+func (s *Service) backoff(ctx context.Context, attempt int) error {
+	limit := min(time.Duration(2<<min(attempt, 10))*time.Millisecond, 100*time.Millisecond)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	d := time.Duration(uint64(b[0])|uint64(b[1])<<8|uint64(b[2])<<16) % limit
+	if s.Sleep != nil {
+		return s.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Create validates and stores a new integration and its credentials.
 func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Integration, error) {
@@ -399,7 +427,19 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, kind write
 		if err == nil {
 			return next, nil
 		}
-		if ErrorCode(err) != EPRECONDITIONFAILED || attempt >= maxUpdateRetries {
+		if ErrorCode(err) != EPRECONDITIONFAILED {
+			return nil, err
+		}
+		if kind == userEdit {
+			if attempt >= maxUpdateRetries {
+				return nil, err
+			}
+			continue
+		}
+		if attempt >= maxStatusRetries {
+			return nil, err
+		}
+		if berr := s.backoff(ctx, attempt); berr != nil {
 			return nil, err
 		}
 	}
