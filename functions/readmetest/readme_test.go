@@ -62,6 +62,8 @@ var runSections = []string{
 	"The OpenAPI document",
 	"Connecting WordPress",
 	"Syncing",
+	"Platforms: the catalog and app credentials",
+	"Connecting OAuth platforms",
 	"Who may call: roles, service access and CORS",
 	"Cursors",
 }
