@@ -86,6 +86,19 @@ func TestModifyRetriesOnConcurrentWrites(t *testing.T) {
 			t.Errorf("%d writes and %d waits, want %d and %d", st.puts, waits, maxStatusRetries+1, maxStatusRetries)
 		}
 	})
+	t.Run("an outcome older than the stored one writes nothing", func(t *testing.T) {
+		later := at.Add(time.Second)
+		it := base
+		it.ConnectionCheckedAt, it.ConnectionMessage = &later, "checked later"
+		st := &racingStore{it: it}
+		s := &Service{Store: st, Now: func() time.Time { return at }}
+		if err := s.RecordConnection(context.Background(), owner, "i1", ConnectionError, "older", at); err != nil {
+			t.Fatal(err)
+		}
+		if st.puts != 0 || st.it.ConnectionMessage != "checked later" {
+			t.Errorf("%d writes, message %q: an older outcome overwrote a newer one", st.puts, st.it.ConnectionMessage)
+		}
+	})
 	t.Run("nothing to change writes nothing", func(t *testing.T) {
 		st := &racingStore{it: base}
 		s := &Service{Store: st, Now: func() time.Time { return at }}

@@ -631,6 +631,11 @@ func boolOr(p *bool, def bool) bool {
 // concurrent writes: the newest outcome wins, other changes are kept.
 func (s *Service) RecordConnection(ctx context.Context, actor Actor, id string, status ConnectionStatus, message string, at time.Time) error {
 	_, err := s.modify(ctx, actor, id, statusWrite, func(cur *Integration, _ time.Time) (*Integration, error) {
+		// An outcome checked later is already stored (a concurrent test
+		// won the race): this older one has nothing to add.
+		if cur.ConnectionCheckedAt != nil && cur.ConnectionCheckedAt.After(at) {
+			return nil, nil
+		}
 		next := *cur
 		next.ConnectionStatus, next.ConnectionMessage, next.ConnectionCheckedAt = status, message, &at
 		return &next, nil
