@@ -35,7 +35,7 @@ import (
 
 // Job is one message on the sync queue.
 type Job struct {
-	Kind          string `json:"kind"` // plan | page | deletions | push | revoke | purge | migrate
+	Kind          string `json:"kind"` // plan | page | deletions | push | revoke | purge | migrate | webhook
 	AccountID     string `json:"account_id,omitempty"`
 	IntegrationID string `json:"integration_id,omitempty"`
 	RunID         string `json:"run_id,omitempty"` // plan and page jobs; push, purge and migrate jobs belong to no run
@@ -75,6 +75,8 @@ type Job struct {
 	// Teardown is a revoke job's grant to revoke, and what a failed
 	// revocation left for the purge jobs after it to record.
 	Teardown *Teardown `json:"teardown,omitempty"`
+	// Webhook is a webhook job's delivery.
+	Webhook *WebhookJob `json:"webhook,omitempty"`
 }
 
 // ExistenceChecker is implemented by connectors that can tell whether one
