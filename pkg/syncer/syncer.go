@@ -90,6 +90,7 @@ type Engine struct {
 	Integrations *integration.Service
 	Store        integration.SyncStore
 	Queue        integration.Queue
+	WebhookQueue integration.Queue // where replayed webhook jobs go (nil: Queue)
 	Connectors   map[string]connector.Connector
 	HTTP         *http.Client // the SSRF-safe client
 	// MaxReceives is the queue's maxReceiveCount: a job failing on its
