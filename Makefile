@@ -35,7 +35,15 @@ FUNCTIONS := \
 	ListPlatformsFunction:platforms-list \
 	OAuthAuthorizeFunction:integrations-oauth-authorize \
 	OAuthCallbackFunction:oauth-callback \
-	OpenAPIFunction:openapi-get
+	OpenAPIFunction:openapi-get \
+	WordPressWebhookFunction:webhook-wordpress \
+	ShopifyWebhookFunction:webhook-shopify \
+	SlackWebhookFunction:webhook-slack \
+	TikTokWebhookFunction:webhook-tiktok \
+	GoogleCalendarWebhookFunction:webhook-google-calendar \
+	JiraWebhookFunction:webhook-jira \
+	TrelloWebhookFunction:webhook-trello \
+	WebhookWorkerFunction:webhook-worker
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

@@ -37,6 +37,9 @@ type Env struct {
 	SecretPrefix string
 	// QueueURL is the sync queue, for functions that queue jobs.
 	QueueURL string
+	// WebhookQueueURL is the webhook queue, for the functions that queue
+	// webhook jobs (the receivers) or replay them.
+	WebhookQueueURL string
 	// MaxReceives is the sync queue's maxReceiveCount (the worker's).
 	MaxReceives int
 	// FeedSafety is the change feed's safety window (see FeedSafety).
@@ -200,6 +203,10 @@ func (a *App) Engine() *syncer.Engine {
 			Rates: &syncer.Rates{}}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
+		}
+		if a.Env.WebhookQueueURL != "" {
+			// Replayed webhook jobs go back to the webhook queue.
+			a.engine.WebhookQueue = a.WebhookQueue()
 		}
 		a.engine.Revoker = &connector.Revoker{HTTP: a.httpClient()}
 		if tk := a.Tokens(); tk != nil {
