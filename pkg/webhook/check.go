@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -125,4 +126,28 @@ func idString(raw json.RawMessage) (string, bool) {
 		return string(raw), true
 	}
 	return "", false
+}
+
+// topLevel returns the value of key in the JSON object body, reading no
+// further than it: a large verified body (a Shopify product with its
+// variants) is not decoded for the one id it leads with. Absent: nil.
+func topLevel(body []byte, key string) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, badRequest("body is not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, badRequest("body is not a JSON object")
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, badRequest("body is not a JSON object")
+		}
+		if tok == key {
+			return v, nil
+		}
+	}
+	return nil, nil
 }

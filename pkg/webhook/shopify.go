@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"time"
 )
@@ -62,13 +61,11 @@ func (shopifyScheme) Parse(r Request) (Delivery, error) {
 	if d.Account = shopifyHeader(r, "Shop-Domain"); d.Account == "" {
 		return Delivery{}, badRequest("X-Shopify-Shop-Domain missing")
 	}
-	var body struct {
-		ID json.RawMessage `json:"id"`
+	raw, err := topLevel(r.Body, "id")
+	if err != nil {
+		return Delivery{}, err
 	}
-	if err := json.Unmarshal(r.Body, &body); err != nil {
-		return Delivery{}, badRequest("body is not a JSON object")
-	}
-	if id, ok := idString(body.ID); ok {
+	if id, ok := idString(raw); ok {
 		// "products/update" concerns a product: the topic's resource.
 		d.Model, _, _ = strings.Cut(d.Event, "/")
 		d.ObjectIDs = []string{id}

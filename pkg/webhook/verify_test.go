@@ -63,7 +63,7 @@ const (
 	wpSecret      = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
-func fixtures(t *testing.T) []fixture {
+func fixtures(t testing.TB) []fixture {
 	t.Helper()
 	jwtAuth, err := SignJiraJWT(jiraClient, now.Add(3*time.Minute))
 	if err != nil {
