@@ -151,3 +151,34 @@ func topLevel(body []byte, key string) (json.RawMessage, error) {
 	}
 	return nil, nil
 }
+
+// maxField bounds each id and name a delivery carries, so a queued
+// message and a dedupe key stay small whatever a platform sends.
+const maxField = 512
+
+// bounded refuses a parsed delivery whose ids or names are beyond
+// maxField (or that names more than 16 objects).
+type bounded struct{ Scheme }
+
+func (b bounded) Parse(r Request) (Delivery, error) {
+	d, err := b.Scheme.Parse(r)
+	if err != nil {
+		return Delivery{}, err
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"delivery id", d.ID}, {"event", d.Event}, {"account", d.Account}, {"model", d.Model}, {"hook id", d.HookID},
+	} {
+		if len(f.v) > maxField {
+			return Delivery{}, badRequest(f.name + " too long")
+		}
+	}
+	if len(d.ObjectIDs) > 16 {
+		return Delivery{}, badRequest("too many object ids")
+	}
+	for _, id := range d.ObjectIDs {
+		if len(id) > maxField {
+			return Delivery{}, badRequest("object id too long")
+		}
+	}
+	return d, nil
+}

@@ -251,3 +251,27 @@ func TestPlatformsHaveSchemes(t *testing.T) {
 		t.Error("a scheme for a platform that posts no webhooks")
 	}
 }
+
+func TestParseBoundsWhatIsQueued(t *testing.T) {
+	long := strings.Repeat("a", maxField+1)
+	for _, c := range []struct {
+		platform string
+		req      func(f fixture) Request
+	}{
+		{"jira", func(f fixture) Request { return with(f, "", "X-Atlassian-Webhook-Identifier", long) }},
+		{"shopify", func(f fixture) Request { return with(f, "", "X-Shopify-Topic", long) }},
+		{"shopify", func(f fixture) Request { return with(f, `{"id":"`+long+`"}`) }},
+		{"trello", func(f fixture) Request { return with(f, `{"action":{"id":"a","type":"`+long+`"}}`) }},
+		{"google_calendar", func(f fixture) Request { return with(f, "", "X-Goog-Channel-ID", long) }},
+	} {
+		s, _ := For(c.platform)
+		if _, err := s.Parse(c.req(fixtureOf(t, c.platform))); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%s: a field of %d bytes parsed: %v", c.platform, maxField+1, err)
+		}
+	}
+	// At the bound it is fine.
+	s, _ := For("jira")
+	if _, err := s.Parse(with(fixtureOf(t, "jira"), "", "X-Atlassian-Webhook-Identifier", long[1:])); err != nil {
+		t.Error(err)
+	}
+}

@@ -107,11 +107,11 @@ func For(platform string) (Scheme, bool) {
 var Platforms = []string{"wordpress", "shopify", "slack", "tiktok", "google_calendar", "jira", "trello"}
 
 var schemes = map[string]Scheme{
-	"wordpress":       wordpressScheme{},
-	"shopify":         shopifyScheme{},
-	"slack":           slackScheme{},
-	"tiktok":          tiktokScheme{},
-	"google_calendar": googleScheme{},
-	"jira":            jiraScheme{},
-	"trello":          trelloScheme{},
+	"wordpress":       bounded{wordpressScheme{}},
+	"shopify":         bounded{shopifyScheme{}},
+	"slack":           bounded{slackScheme{}},
+	"tiktok":          bounded{tiktokScheme{}},
+	"google_calendar": bounded{googleScheme{}},
+	"jira":            bounded{jiraScheme{}},
+	"trello":          bounded{trelloScheme{}},
 }
