@@ -30,6 +30,7 @@ import (
 	"github.com/joinery/joinery/pkg/sqsqueue"
 	"github.com/joinery/joinery/pkg/sqsworker"
 	"github.com/joinery/joinery/pkg/syncer"
+	"github.com/joinery/joinery/pkg/webhookin"
 )
 
 // settings is the runner's configuration, from flags and the environment.
@@ -139,6 +140,8 @@ type app struct {
 	// tokens is the OAuth token lifecycle the tester, the engine and the
 	// scheduler's tick share (tests set its clock).
 	tokens *oauth.Tokens
+	// hooks is the inbound webhook path (tests set its receiver's clock).
+	hooks *hooks
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -186,6 +189,10 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 		}
 	}()
 	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; return nil })
+	if a.hooks != nil {
+		stopped := a.hooks.work(ctx, a, log)
+		a.closers = append(a.closers, func() error { stopped(); return nil })
+	}
 }
 
 // tick is one run of the scheduler function: the syncs due are started,
@@ -298,6 +305,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		store, syncStore, secrets = st, st, sec
 		q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
+		wq := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName + webhookQueueSuffix})
+		a.hooks = &hooks{queue: wq, consume: wq.Consume, dead: wq.DeadLetters, worker: &sqsworker.Worker{Visibility: wq, Log: log}}
 	case "aws":
 		var opts []func(*config.LoadOptions) error
 		if len(s.AWSAPIOptions) > 0 {
@@ -333,6 +342,12 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		}
 		q := sqsqueue.New(sq, qURL, dlqURL)
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
+		wURL, wDLQ, err := sqsqueue.CreateQueues(ctx, sq, s.QueueName+webhookQueueSuffix, 60*time.Second, maxReceives)
+		if err != nil {
+			return nil, err
+		}
+		wq := sqsqueue.New(sq, wURL, wDLQ)
+		a.hooks = &hooks{queue: wq, consume: wq.Consume, dead: wq.DeadLetters, worker: &sqsworker.Worker{Visibility: wq, Log: log}}
 	default:
 		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
 	}
@@ -395,6 +410,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	engine.Revoker = &connector.Revoker{HTTP: tester.HTTP}
 	a.service.TeardownLater = engine.QueueTeardown
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
+	// The webhook worker runs webhook jobs with the same engine; replayed
+	// ones go back to the webhook queue.
+	engine.WebhookQueue = a.hooks.queue
+	a.hooks.worker.Engine = engine
+	a.hooks.timeout = limits.function("WordPressWebhookFunction") * timeoutScale
 	a.engine = engine
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
@@ -435,6 +455,12 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		// Authenticated by a site key, which the function verifies.
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
+	}
+	if ws, ok := store.(webhookin.Store); ok {
+		a.hooks.receiver = &webhookin.Receiver{Store: ws, Secrets: secrets, Apps: apps, Queue: a.hooks.queue, Log: log}
+		a.routes = append(a.routes, a.hooks.routes(log)...)
+	} else {
+		log.Warn("the store keeps no webhook routes: no webhook is received")
 	}
 	for i := range a.routes {
 		a.routes[i].timeout = limits.route(a.routes[i].key) * timeoutScale

@@ -8,9 +8,7 @@ package webhookin
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -279,7 +277,7 @@ func (rc *Receiver) keys(ctx context.Context, platform, hookID, channelID string
 		if err != nil || rt == nil {
 			return k, nil, err
 		}
-		k.HookID = hookID
+		k.HookIDHash = rt.Key
 		if k.AppSecret, err = app("client_secret"); err != nil {
 			return k, nil, err
 		}
@@ -292,7 +290,7 @@ func (rc *Receiver) keys(ctx context.Context, platform, hookID, channelID string
 		if err != nil || rt == nil {
 			return k, nil, err
 		}
-		k.HookID, k.CallbackURL = hookID, rt.CallbackURL
+		k.HookIDHash, k.CallbackURL = rt.Key, rt.CallbackURL
 		// Trello signs with the secret of the integration's API key.
 		if k.AppSecret, err = rc.integrationSecret(ctx, *rt); err != nil {
 			return k, nil, err
@@ -380,13 +378,12 @@ func (rc *Receiver) count(ctx context.Context, log *slog.Logger, rt integration.
 }
 
 // HashHookID is how a secret hook id (Jira, Trello) is stored as a
-// route's key: its SHA-256, hex.
+// route's key: its SHA-256, hex (webhook.Hash).
 func HashHookID(hookID string) string {
 	if hookID == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(hookID))
-	return hex.EncodeToString(sum[:])
+	return webhook.Hash(hookID)
 }
 
 // jobBody is the queued job of one delivery for one integration: ids
@@ -416,12 +413,14 @@ func group(accountID string) string {
 	return accountID
 }
 
-// splitPath reads /webhooks/{platform}[/{hook_id}].
+// splitPath reads /webhooks/{platform}[/{hook_id}], after any prefix (a
+// CDN's origin path).
 func splitPath(p string) (platform, hookID string, ok bool) {
-	rest, found := strings.CutPrefix(p, "/webhooks/")
-	if !found {
+	i := strings.Index(p, "/webhooks/")
+	if i < 0 {
 		return "", "", false
 	}
+	rest := p[i+len("/webhooks/"):]
 	platform, hookID, _ = strings.Cut(rest, "/")
 	if platform == "" || strings.Contains(hookID, "/") {
 		return "", "", false
