@@ -597,6 +597,10 @@ func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
 			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)
 		}
 	}
+	// Its webhooks stop being routed before it goes.
+	if err := s.Store.DeleteWebhookRoutes(ctx, it.AccountID, it.ID); err != nil {
+		return fmt.Errorf("delete webhook routes of %s: %w", it.ID, err)
+	}
 	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Rev)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil
