@@ -374,7 +374,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 			HTTP: tester.HTTP, Integrations: a.service, Events: syncStore}
 		tester.Tokens = a.tokens.AccessToken
 	}
-	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
+	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester,
+		// The runner serves /webhooks/... itself, on its public URL.
+		WebhookURL: s.PublicURL}}
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
