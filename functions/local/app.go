@@ -346,7 +346,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
 	a.cursors = &apigw.Cursors{Keys: cursorKeys}
-	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": s.PublicURL}}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/connector"
@@ -18,6 +19,7 @@ import (
 func TestOnboardingAnswersTheWebhookURLAndSecret(t *testing.T) {
 	ctx := context.Background()
 	api := newAPI(t)
+	api.WebhookURLs = map[string]string{"wordpress": "https://hooks.example.com"}
 	tester := &passwordTester{good: map[string]bool{"good one": true}}
 	tst := &connector.Tester{Integrations: api.Service, Connectors: map[string]connector.ConnectionTester{"wordpress": tester}}
 	conn := &apigw.ConnectionAPI{API: api, Tester: tst, Onboarding: &connector.Onboarding{Integrations: api.Service, Tester: tst,
@@ -86,6 +88,34 @@ func TestOnboardingAnswersTheWebhookURLAndSecret(t *testing.T) {
 	_, err = api.Service.Update(ctx, actor, id, integration.PatchInput{Credentials: map[string]string{"username": "editor", "app_password": "x", integration.WebhookSecretKey: "whsec_mine"}, CredentialsSet: true})
 	if integration.ErrorCode(err) != integration.EINVALID {
 		t.Fatalf("setting the webhook secret through credentials: %v, want invalid", err)
+	}
+
+	// The integration shows its webhooks: the URL, and the last day's counts.
+	get := func() map[string]any {
+		t.Helper()
+		ev := loadEvent(t, "integrations-get.json")
+		ev.PathParameters = map[string]string{"id": id}
+		status, body, resp := call(t, api.GetIntegration(), ev)
+		if status != 200 {
+			t.Fatalf("get: %d %s", status, resp.Body)
+		}
+		w, _ := body["webhooks"].(map[string]any)
+		return w
+	}
+	if w := get(); w == nil || w["url"] != url || w["last_received_at"] != nil || w["received_24h"] != 0.0 || w["rejected_24h"] != 0.0 {
+		t.Fatalf("webhooks before any delivery: %v", w)
+	}
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	for _, c := range []struct {
+		rejected bool
+		at       time.Time
+	}{{false, at.Add(-25 * time.Hour)}, {false, at.Add(-time.Hour)}, {false, at}, {true, at}} {
+		if err := api.Service.Store.CountWebhook(ctx, "acct-example", id, c.rejected, c.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := get(); w["last_received_at"] != at.Format(time.RFC3339) || w["received_24h"] != 2.0 || w["rejected_24h"] != 1.0 {
+		t.Fatalf("webhooks after deliveries: %v, want last %s, 2 received and 1 rejected in 24h", w, at.Format(time.RFC3339))
 	}
 
 	if err := api.Service.Delete(ctx, actor, id, nil); err != nil {

@@ -162,7 +162,8 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": a.Env.WebhookURLWordPress}}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
