@@ -22,7 +22,7 @@ func BenchmarkWebhookDedupe(b *testing.B) {
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
 	var n atomic.Int64
-	b.SetParallelism(128)
+	b.SetParallelism(64)
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
