@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,8 @@ func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON 
 	if fields == nil || !it.Credentials.HasCredentials() {
 		fields = []string{}
 	}
+	// The webhook secret is Joinery's, not a credential the user gives.
+	fields = slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == integration.WebhookSecretKey })
 	cfg := it.Config
 	if cfg == nil {
 		cfg = map[string]any{}

@@ -3,6 +3,7 @@ package apigw_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,11 @@ func TestOnboardingAnswersTheWebhookURLAndSecret(t *testing.T) {
 		}
 		w, _ := body["webhooks"].(map[string]any)
 		return w
+	}
+	ev := loadEvent(t, "integrations-get.json")
+	ev.PathParameters = map[string]string{"id": id}
+	if _, body, _ := call(t, api.GetIntegration(), ev); fmt.Sprint(body["credential_fields"]) != "[app_password username]" {
+		t.Fatalf("credential_fields = %v, want the user's alone", body["credential_fields"])
 	}
 	if w := get(); w == nil || w["url"] != url || w["last_received_at"] != nil || w["received_24h"] != 0.0 || w["rejected_24h"] != 0.0 {
 		t.Fatalf("webhooks before any delivery: %v", w)
