@@ -3,13 +3,17 @@ package syncer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/joinery/joinery/pkg/awstest"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
 	"github.com/joinery/joinery/pkg/syncer"
@@ -70,23 +74,43 @@ func (p *hookPlatform) set(r integration.Record) {
 	p.posts[r.Model+"/"+r.ExternalID] = r
 }
 
+// hookStore is a store of either backend.
+type hookStore interface {
+	integration.Store
+	integration.SyncStore
+}
+
 type hookHarness struct {
 	t        *testing.T
-	store    *embedded.Store
+	store    hookStore
 	service  *integration.Service
 	engine   *syncer.Engine
 	platform *hookPlatform
 	it       *integration.Integration
 }
 
-func newHookHarness(t *testing.T) *hookHarness {
+func newHookHarness(t *testing.T) *hookHarness { return newHookHarnessOn(t, "embedded") }
+
+// newHookHarnessOn is the harness on backend: "embedded" or "moto".
+func newHookHarnessOn(t *testing.T, backend string) *hookHarness {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
-	if err != nil {
-		t.Fatal(err)
+	var store hookStore
+	if backend == "moto" {
+		db := dynamodb.NewFromConfig(awstest.Config(awstest.Moto(t)))
+		table := fmt.Sprintf("joinery-webhook-%d", time.Now().UnixNano())
+		if err := dynamostore.CreateTable(awstest.Context(t), db, table); err != nil {
+			t.Fatal(err)
+		}
+		store = dynamostore.New(db, table)
+	} else {
+		es, err := embedded.OpenStore(filepath.Join(dir, "joinery.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = es.Close() })
+		store = es
 	}
-	t.Cleanup(func() { _ = store.Close() })
 	secrets, err := embedded.OpenSecrets(filepath.Join(dir, "secrets"))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +166,12 @@ func (h *hookHarness) webhookEvents() []integration.SyncEvent {
 // trashed post is written as WordPress shows it, a deleted one marked
 // deleted; each delivery is one webhook event.
 func TestWebhookWritesTheObjectAsItIsNow(t *testing.T) {
-	h := newHookHarness(t)
+	for _, backend := range []string{"embedded", "moto"} {
+		t.Run(backend, func(t *testing.T) { testWebhookWritesTheObjectAsItIsNow(t, newHookHarnessOn(t, backend)) })
+	}
+}
+
+func testWebhookWritesTheObjectAsItIsNow(t *testing.T, h *hookHarness) {
 	v1 := integration.Record{ExternalID: "7", Model: "post", Title: "First", Status: "publish", ModifiedAt: hookT0}
 	h.platform.set(v1)
 	if err := h.deliver("msg_1", "post_created", "post", "7"); err != nil {
