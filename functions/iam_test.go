@@ -512,9 +512,9 @@ type iamHarness struct {
 	queueName string
 	// The webhook queue, and its dead-letter queue's name.
 	webhookQueueURL, webhookQueueName string
-	posts     *atomic.Int32 // the fake WordPress's posts
-	slack     *fakeplatforms.Server
-	jira      *fakeplatforms.Server
+	posts                             *atomic.Int32 // the fake WordPress's posts
+	slack                             *fakeplatforms.Server
+	jira                              *fakeplatforms.Server
 	// secrets reads and changes the integrations' secrets, unrecorded.
 	secrets *smsecrets.Secrets
 }

@@ -27,7 +27,7 @@ type hookClock struct {
 	t  time.Time
 }
 
-func (c *hookClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *hookClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *hookClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 func (c *hookClock) Add(d time.Duration) {
 	c.mu.Lock()
@@ -181,7 +181,7 @@ type platformHooks struct {
 	path     string // where the registration's deliveries go
 	// build makes a delivery with id for account (routed platforms) at
 	// ts, signed with secret.
-	build func(id, account string, ts time.Time, secret string) (http.Header, []byte)
+	build     func(id, account string, ts time.Time, secret string) (http.Header, []byte)
 	sigHeader string // the header that proves it
 	stale     bool   // the signature carries a timestamp
 	// account is the routed platform's known account ("": by hook id).
