@@ -510,13 +510,14 @@ type iamHarness struct {
 	sqs       *sqs.Client
 	queueURL  string
 	queueName string
-	// The webhook queue, and its dead-letter queue's name.
-	webhookQueueURL, webhookQueueName string
-	posts                             *atomic.Int32 // the fake WordPress's posts
-	slack                             *fakeplatforms.Server
-	jira                              *fakeplatforms.Server
+	posts     *atomic.Int32 // the fake WordPress's posts
+	slack     *fakeplatforms.Server
+	jira      *fakeplatforms.Server
 	// secrets reads and changes the integrations' secrets, unrecorded.
 	secrets *smsecrets.Secrets
+
+	// The webhook queue, and its name.
+	webhookQueueURL, webhookQueueName string
 }
 
 // byHost sends each request by its host ("": any other).
