@@ -10,10 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +120,10 @@ func (f *fakeJoinery) refuse(w http.ResponseWriter, status int, msg string) {
 }
 
 func (f *fakeJoinery) onboard(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") == "Bearer html-key" {
+		f.refuse(w, http.StatusUnauthorized, "<script>alert(1)</script>")
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+f.key {
 		f.refuse(w, http.StatusUnauthorized, "The site key is not valid.")
 		return
@@ -515,5 +522,125 @@ func TestPluginOnRealWordPress(t *testing.T) {
 	admin.call("POST", fmt.Sprintf("/wp-json/wp/v2/posts/%d", id), map[string]any{"title": "Edited after disconnecting"})
 	if st := admin.status(); num(st["queue_length"]) != 0 {
 		t.Fatalf("a change was queued while disconnected: %v", st)
+	}
+}
+
+// TestPluginI18n: every translatable string of the plugin is in its text
+// domain, and the translation template lists them.
+func TestPluginI18n(t *testing.T) {
+	call := regexp.MustCompile(`\b(__|_e|esc_html__|esc_html_e|esc_attr__|esc_attr_e)\(\s*'((?:[^'\\]|\\.)*)'\s*(,\s*'([a-z-]*)')?`)
+	pot, err := os.ReadFile(filepath.Join(wptest.PluginDir(), "languages", "joinery.pot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = filepath.Walk(wptest.PluginDir(), func(path string, info os.FileInfo, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".php") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if m[4] != "joinery" {
+				t.Errorf("%s: %s('%s') is not in the joinery text domain", filepath.Base(path), m[1], m[2])
+			}
+			if !bytes.Contains(pot, []byte(`msgid "`+strings.ReplaceAll(m[2], `"`, `\"`)+`"`)) {
+				t.Errorf("%s: %q is missing from languages/joinery.pot (regenerate it with xgettext)", filepath.Base(path), m[2])
+			}
+		}
+		return nil
+	})
+	if err != nil || n < 20 {
+		t.Fatalf("found %d translatable strings: %v", n, err)
+	}
+}
+
+// The settings page: its forms carry nonces, refuse requests without
+// them, and escape what Joinery says.
+func TestPluginSettingsPage(t *testing.T) {
+	_, wp := realConn(t)
+	site := wp["WP_URL"]
+	f := newFakeJoinery(t, site)
+	wptest.Plugin(t, f.port())
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := browser.Get(site + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path string, form url.Values) (int, string) {
+		t.Helper()
+		resp, err := browser.PostForm(site+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	get("/wp-login.php") // the test cookie
+	if code, loc := post("/wp-login.php", url.Values{"log": {"admin"}, "pwd": {"admin-login-password"}, "testcookie": {"1"}, "redirect_to": {site + "/wp-admin/"}}); code != http.StatusFound || !strings.Contains(loc, "/wp-admin/") {
+		t.Fatalf("log in: %d %s", code, loc)
+	}
+	t.Cleanup(func() {
+		wpClient{t: t, site: site, user: "admin", password: wp["WP_ADMIN_APP_PASSWORD"]}.call("POST", "/wp-json/joinery/v1/disconnect", nil)
+	})
+	nonce := regexp.MustCompile(`name="_wpnonce" value="([0-9a-f]+)"`)
+	page := func(notice string) (string, string) {
+		t.Helper()
+		code, body := get("/wp-admin/options-general.php?page=joinery&joinery_notice=" + notice)
+		if code != http.StatusOK {
+			t.Fatalf("settings page: %d", code)
+		}
+		m := nonce.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no nonce on the settings page: %s", body)
+		}
+		return body, m[1]
+	}
+	body, n := page("")
+	if !strings.Contains(body, `name="joinery_site_key"`) {
+		t.Fatalf("no connect form: %s", body)
+	}
+	connect := func(nonce, key string) (int, string) {
+		return post("/wp-admin/admin-post.php", url.Values{"action": {"joinery_connect"}, "_wpnonce": {nonce}, "joinery_url": {f.srv.URL}, "joinery_site_key": {key}})
+	}
+	if code, _ := connect("", f.key); code != http.StatusForbidden {
+		t.Fatalf("connect without a nonce: %d", code)
+	}
+	if code, _ := connect("0123456789", f.key); code != http.StatusForbidden {
+		t.Fatalf("connect with a wrong nonce: %d", code)
+	}
+	if code, loc := connect(n, "html-key"); code != http.StatusFound || !strings.Contains(loc, "joinery_notice=error") {
+		t.Fatalf("connect refused by Joinery: %d %s", code, loc)
+	}
+	body, n = page("error")
+	if strings.Contains(body, "<script>alert(1)</script>") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Fatalf("Joinery's message is not escaped on the page: %s", body)
+	}
+	if code, loc := connect(n, f.key); code != http.StatusFound || !strings.Contains(loc, "joinery_notice=connected") {
+		t.Fatalf("connect: %d %s", code, loc)
+	}
+	body, n = page("connected")
+	if !strings.Contains(body, "Connected to Joinery.") || !strings.Contains(body, f.id) || strings.Contains(body, f.secret) || strings.Contains(body, f.key) || !strings.Contains(body, "joinery_disconnect") {
+		t.Fatalf("the connected page: %s", body)
+	}
+	if code, _ := post("/wp-admin/admin-post.php", url.Values{"action": {"joinery_disconnect"}}); code != http.StatusForbidden {
+		t.Fatalf("disconnect without a nonce: %d", code)
+	}
+	if code, loc := post("/wp-admin/admin-post.php", url.Values{"action": {"joinery_disconnect"}, "_wpnonce": {n}}); code != http.StatusFound || !strings.Contains(loc, "joinery_notice=disconnected") {
+		t.Fatalf("disconnect: %d %s", code, loc)
+	}
+	if c := wpStatus(site, "admin", f.password); c != http.StatusUnauthorized {
+		t.Fatalf("Joinery's Application Password answers %d after disconnecting", c)
 	}
 }
