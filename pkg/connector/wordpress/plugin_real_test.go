@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/joinery/joinery/pkg/connector/wordpress/wptest"
+	"github.com/joinery/joinery/pkg/webhook"
 )
 
 // TestPluginPHPLint runs php -l on every PHP file of the plugin.
@@ -186,6 +187,13 @@ func (f *fakeJoinery) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
+	// Joinery's own verifier must accept it too.
+	scheme, _ := webhook.For("wordpress")
+	req := webhook.Request{Method: r.Method, Path: r.URL.Path, Header: r.Header, Body: body}
+	joineryErr := scheme.Verify(req, webhook.Keys{HookSecret: f.secret, HookID: f.id}, time.Now())
+	if joineryErr == nil {
+		_, joineryErr = scheme.Parse(req)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -195,6 +203,8 @@ func (f *fakeJoinery) webhook(w http.ResponseWriter, r *http.Request) {
 		f.rejected = append(f.rejected, "signature "+sigs)
 	case err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute:
 		f.rejected = append(f.rejected, "timestamp "+ts)
+	case joineryErr != nil:
+		f.rejected = append(f.rejected, "Joinery's verifier: "+joineryErr.Error())
 	default:
 		d := delivery{ID: id, Timestamp: sec}
 		if err := json.Unmarshal(body, &d); err != nil {
