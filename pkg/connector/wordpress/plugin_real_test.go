@@ -91,9 +91,10 @@ type fakeJoinery struct {
 	password   string
 	structures []map[string]any
 	deliveries []delivery
-	attempts   []delivery // every signed attempt, failed or not
-	fail       int        // answer this status to deliveries while set
-	rejected   []string   // why deliveries were refused
+	attempts   []delivery    // every signed attempt, failed or not
+	fail       int           // answer this status to deliveries while set
+	hang       time.Duration // wait this long before answering a delivery
+	rejected   []string      // why deliveries were refused
 }
 
 func newFakeJoinery(t *testing.T, wpURL string) *fakeJoinery {
@@ -212,6 +213,18 @@ func (f *fakeJoinery) webhook(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		f.attempts = append(f.attempts, d)
+		if f.hang > 0 {
+			hang := f.hang
+			f.mu.Unlock()
+			select { // a Joinery that does not answer in time
+			case <-time.After(hang):
+			case <-r.Context().Done():
+			}
+			f.mu.Lock()
+			if r.Context().Err() != nil {
+				return // the plugin gave up: not delivered
+			}
+		}
 		if f.fail != 0 {
 			w.WriteHeader(f.fail)
 			return
@@ -422,8 +435,47 @@ func TestPluginOnRealWordPress(t *testing.T) {
 	if d := expect("page", fmt.Sprintf("post_created:%d", num(page["id"]))); d[0].PostType != "page" {
 		t.Fatalf("page delivery: %+v", d[0])
 	}
+	admin.call("POST", fmt.Sprintf("/wp-json/wp/v2/pages/%d", num(page["id"])), map[string]any{"status": "publish"})
+	expect("page published", fmt.Sprintf("post_updated:%d", num(page["id"])))
+
+	// Where the response can be flushed first (PHP-FPM), the request that
+	// made the change sends it at shutdown, without WP-Cron. PHP's
+	// built-in server cannot flush, so a stand-in says it did.
+	wptest.MustUse(t, "joinery-test-flush.php", `<?php if (!function_exists('fastcgi_finish_request')) { function fastcgi_finish_request() { return true; } }`)
+	admin.call("POST", fmt.Sprintf("/wp-json/wp/v2/pages/%d", num(page["id"])), map[string]any{"title": "Sent at shutdown"})
+	wptest.MustUse(t, "joinery-test-flush.php", "")
+	if got := f.take(); len(got) != 1 || got[0].Action != "post_updated" || got[0].PostID != num(page["id"]) {
+		t.Fatalf("sent at shutdown: %+v", got)
+	}
 	admin.call("DELETE", fmt.Sprintf("/wp-json/wp/v2/pages/%d?force=true", num(page["id"])), nil)
 	expect("page delete", fmt.Sprintf("post_deleted:%d", num(page["id"])))
+
+	// A Joinery that does not answer: the editor does not wait for it, and
+	// an attempt gives up after 5 s.
+	code, post, raw = admin.call("POST", "/wp-json/wp/v2/posts", map[string]any{"title": "Timeout post", "status": "draft"})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	slow := num(post["id"])
+	t.Cleanup(func() { wptest.RunPHP(fmt.Sprintf("wp_delete_post(%d, true);", slow)) })
+	expect("create", fmt.Sprintf("post_created:%d", slow))
+	f.mu.Lock()
+	f.hang = 8 * time.Second
+	f.mu.Unlock()
+	began := time.Now()
+	admin.call("POST", fmt.Sprintf("/wp-json/wp/v2/posts/%d", slow), map[string]any{"title": "Edited while Joinery hangs"})
+	edit := time.Since(began)
+	began = time.Now()
+	admin.cron()
+	attempt := time.Since(began)
+	f.mu.Lock()
+	f.hang = 0
+	f.mu.Unlock()
+	if st := admin.status(); num(st["failures"]) != 1 || num(st["queue_length"]) != 1 || attempt < 5*time.Second || attempt > 7500*time.Millisecond || edit > attempt/2 {
+		t.Fatalf("a Joinery that does not answer: the edit took %v, the attempt %v; status %v", edit, attempt, st)
+	}
+	retryNow(t)
+	expect("after the timeout", fmt.Sprintf("post_updated:%d", slow))
 
 	// Joinery down: the change stays queued, attempts wait 1, 2, 4 … s,
 	// never more than 60, and none is made before its time.
@@ -437,12 +489,15 @@ func TestPluginOnRealWordPress(t *testing.T) {
 	f.setFail(http.StatusServiceUnavailable)
 	admin.call("POST", fmt.Sprintf("/wp-json/wp/v2/posts/%d", id), map[string]any{"title": "Edited while Joinery is down"})
 	var firstID string
-	for i, wantDelay := range []int64{1, 2, 4, 8, 16, 32, 60, 60} {
+	delays := []int64{1, 2, 4, 8, 16, 32, 60, 60}
+	for i, wantDelay := range delays {
 		f.mu.Lock()
 		before := len(f.attempts)
 		f.mu.Unlock()
 		if i > 0 {
-			admin.cron() // not due yet: nothing is sent
+			if delays[i-1] >= 8 {
+				admin.cron() // not due yet: nothing is sent
+			}
 			retryNow(t)
 		}
 		admin.cron()
@@ -652,5 +707,53 @@ func TestPluginSettingsPage(t *testing.T) {
 	}
 	if c := wpStatus(site, "admin", f.password); c != http.StatusUnauthorized {
 		t.Fatalf("Joinery's Application Password answers %d after disconnecting", c)
+	}
+}
+
+// Uninstalling removes every option, the queue's table, the scheduled
+// events and the Application Password Joinery was given.
+func TestPluginUninstall(t *testing.T) {
+	_, wp := realConn(t)
+	site := wp["WP_URL"]
+	f := newFakeJoinery(t, site)
+	wptest.Plugin(t, f.port())
+	admin := wpClient{t: t, site: site, user: "admin", password: wp["WP_ADMIN_APP_PASSWORD"]}
+	if code, _, raw := admin.call("POST", "/wp-json/joinery/v1/connect", map[string]any{"joinery_url": f.srv.URL, "site_key": f.key}); code != http.StatusOK {
+		t.Fatalf("connect: %d %s", code, raw)
+	}
+	f.setFail(http.StatusServiceUnavailable)
+	admin.call("POST", "/wp-json/wp/v2/posts", map[string]any{"title": "Uninstall post", "status": "draft"})
+	admin.cron() // fails: a backoff is scheduled
+	out := wptest.PHP(t, `require_once ABSPATH . 'wp-admin/includes/plugin.php';
+global $wpdb;
+$before = (int) $wpdb->get_var("SELECT COUNT(*) FROM {$wpdb->options} WHERE option_name LIKE 'joinery\_%'");
+deactivate_plugins('joinery/joinery.php');
+uninstall_plugin('joinery/joinery.php');
+$left = $wpdb->get_col("SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE 'joinery\_%'");
+$table = $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->prefix . 'joinery_queue'));
+$passwords = 0;
+foreach (WP_Application_Passwords::get_user_application_passwords(get_user_by('login', 'admin')->ID) as $p) { if ($p['name'] === 'Joinery') $passwords++; }
+$events = (wp_next_scheduled('joinery_send_queue') ? 1 : 0) + (wp_next_scheduled('joinery_push_structure') ? 1 : 0);
+$r = activate_plugin('joinery/joinery.php');
+echo json_encode(['before' => $before, 'left' => $left, 'table' => $table, 'passwords' => $passwords, 'events' => $events, 'reactivated' => !is_wp_error($r)]);`)
+	var got struct {
+		Before      int
+		Left        []string
+		Table       *string
+		Passwords   int
+		Events      int
+		Reactivated bool
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got.Before < 5 || len(got.Left) != 0 || got.Table != nil || got.Passwords != 0 || got.Events != 0 || !got.Reactivated {
+		t.Fatalf("after uninstalling: %s", out)
+	}
+	if wpStatus(site, "admin", f.password) != http.StatusUnauthorized {
+		t.Fatal("Joinery's Application Password still works after uninstalling")
+	}
+	if st := admin.status(); st["connected"] != false || num(st["queue_length"]) != 0 {
+		t.Fatalf("status after reinstalling: %v", st)
 	}
 }
