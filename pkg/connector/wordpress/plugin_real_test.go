@@ -613,7 +613,7 @@ func TestPluginI18n(t *testing.T) {
 				t.Errorf("%s: %s('%s') is not in the joinery text domain", filepath.Base(path), m[1], m[2])
 			}
 			if !bytes.Contains(pot, []byte(`msgid "`+strings.ReplaceAll(m[2], `"`, `\"`)+`"`)) {
-				t.Errorf("%s: %q is missing from languages/joinery.pot (regenerate it with xgettext)", filepath.Base(path), m[2])
+				t.Errorf("%s: %q is missing from languages/joinery.pot (regenerate it, in the plugin's directory: xgettext --no-wrap --language=PHP --from-code=UTF-8 --add-comments=translators: --keyword=__ --keyword=_e --keyword=esc_html__ --keyword=esc_html_e --keyword=esc_attr__ --keyword=esc_attr_e --package-name=Joinery -o languages/joinery.pot $(find . -name '*.php' | sort))", filepath.Base(path), m[2])
 			}
 		}
 		return nil

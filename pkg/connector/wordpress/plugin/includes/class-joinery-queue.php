@@ -27,8 +27,11 @@ class Joinery_Queue {
 	/** Longest wait between two attempts after failures, in seconds. */
 	const MAX_BACKOFF = 60;
 
-	/** Seconds one run may spend sending before it leaves the rest to WP-Cron. */
+	/** Seconds one WP-Cron run may spend sending before it leaves the rest to the next. */
 	const RUN_BUDGET = 20;
+
+	/** Seconds a request may keep sending after its response went out. */
+	const SHUTDOWN_BUDGET = 10;
 
 	/** Rows read at a time. */
 	const BATCH = 100;
@@ -98,7 +101,8 @@ class Joinery_Queue {
 	 */
 	public static function register() {
 		add_action( self::CRON_HOOK, array( __CLASS__, 'send' ) );
-		add_action( 'shutdown', array( __CLASS__, 'send_on_shutdown' ), 100 );
+		// Late: other shutdown work (and its output) comes first.
+		add_action( 'shutdown', array( __CLASS__, 'send_on_shutdown' ), 1000 );
 	}
 
 	/**
@@ -194,15 +198,17 @@ class Joinery_Queue {
 		} else {
 			return;
 		}
-		self::send();
+		self::send( self::SHUTDOWN_BUDGET );
 	}
 
 	/**
 	 * Sends waiting deliveries, oldest first, until the queue is empty, a
 	 * delivery fails (then it waits, doubling up to a minute) or the run's
 	 * budget is spent. One sender at a time.
+	 *
+	 * @param int $budget Seconds to spend at most (a delivery in flight may add its timeout).
 	 */
-	public static function send() {
+	public static function send( $budget = self::RUN_BUDGET ) {
 		global $wpdb;
 		$url    = Joinery_Connection::webhook_url();
 		$secret = Joinery_Connection::webhook_secret();
@@ -220,7 +226,7 @@ class Joinery_Queue {
 			return;
 		}
 		$table    = self::table();
-		$deadline = microtime( true ) + self::RUN_BUDGET;
+		$deadline = microtime( true ) + ( is_numeric( $budget ) && $budget > 0 ? (int) $budget : self::RUN_BUDGET );
 		$sent     = 0;
 		$failed   = false;
 		while ( ! $failed && microtime( true ) < $deadline ) {
