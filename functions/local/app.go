@@ -346,7 +346,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
 	a.cursors = &apigw.Cursors{Keys: cursorKeys}
-	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": s.PublicURL}}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {
@@ -374,7 +375,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 			HTTP: tester.HTTP, Integrations: a.service, Events: syncStore}
 		tester.Tokens = a.tokens.AccessToken
 	}
-	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
+	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester,
+		// The runner serves /webhooks/... itself, on its public URL.
+		WebhookURL: s.PublicURL}}
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},

@@ -325,6 +325,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 		return e.purge(ctx, job)
 	case "migrate":
 		return e.migrate(ctx, job)
+	case "webhook":
+		return e.webhook(ctx, job, attempt)
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {

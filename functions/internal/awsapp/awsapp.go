@@ -59,6 +59,9 @@ type Env struct {
 	// ReturnOrigins are the origins an OAuth connect may send the user
 	// back to (JOINERY_OAUTH_RETURN_ORIGINS).
 	ReturnOrigins []string
+	// WebhookURLWordPress is the base WordPress sites post their webhooks
+	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
+	WebhookURLWordPress string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -159,7 +162,8 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": a.Env.WebhookURLWordPress}}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
@@ -188,7 +192,8 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 	if tk := a.Tokens(); tk != nil {
 		tester.Tokens = tk.AccessToken
 	}
-	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester}}
+	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester,
+		WebhookURL: a.Env.WebhookURLWordPress}}
 }
 
 // Engine is the sync engine, queueing to the sync queue when there is one.
