@@ -537,9 +537,11 @@ func TestPluginOnRealWordPress(t *testing.T) {
 		t.Fatalf("after 1,010 changes: %v", st)
 	}
 	f.setFail(0)
+	// The scheduled send is lost, as when two requests write WordPress's
+	// cron option at once: the next request schedules it again.
+	wptest.PHP(t, `update_option('joinery_next_attempt', time(), false); wp_clear_scheduled_hook('joinery_send_queue');`)
 	var all []delivery
 	for range 20 {
-		retryNow(t)
 		admin.cron()
 		all = append(all, f.take()...)
 		if len(all) >= 1000 {

@@ -44,6 +44,7 @@ class Joinery_Connection {
 		'joinery_next_attempt',
 		'joinery_last_error',
 		'joinery_dropped',
+		'joinery_pending',
 		'joinery_db_version',
 	);
 
@@ -167,7 +168,10 @@ class Joinery_Connection {
 	 */
 	public static function disconnect() {
 		$revoked = self::revoke_application_password();
-		foreach ( array( 'joinery_site_key', 'joinery_integration_id', 'joinery_webhook_url', 'joinery_webhook_secret', 'joinery_connected_at', 'joinery_structure_hash', 'joinery_structure_pushed_at', 'joinery_structure_error' ) as $option ) {
+		// Kept empty, not deleted: every request reads them.
+		update_option( 'joinery_integration_id', '' );
+		update_option( 'joinery_webhook_url', '' );
+		foreach ( array( 'joinery_site_key', 'joinery_webhook_secret', 'joinery_connected_at', 'joinery_structure_hash', 'joinery_structure_pushed_at', 'joinery_structure_error' ) as $option ) {
 			delete_option( $option );
 		}
 		Joinery_Queue::clear();

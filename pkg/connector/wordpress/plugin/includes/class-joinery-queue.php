@@ -77,6 +77,11 @@ class Joinery_Queue {
 ) {$charset};"
 		);
 		update_option( 'joinery_db_version', self::DB_VERSION, false );
+		// Read on every request: present and autoloaded, so reading them
+		// costs no query.
+		foreach ( array( 'joinery_pending', 'joinery_integration_id', 'joinery_webhook_url' ) as $option ) {
+			add_option( $option, '' );
+		}
 	}
 
 	/**
@@ -103,6 +108,19 @@ class Joinery_Queue {
 		add_action( self::CRON_HOOK, array( __CLASS__, 'send' ) );
 		// Late: other shutdown work (and its output) comes first.
 		add_action( 'shutdown', array( __CLASS__, 'send_on_shutdown' ), 1000 );
+		add_action( 'wp_loaded', array( __CLASS__, 'heal' ) );
+	}
+
+	/**
+	 * Schedules the sender again when deliveries wait and no send is
+	 * scheduled: two requests writing WordPress's cron option at once can
+	 * lose an event. Reads only autoloaded options, so it costs no query.
+	 */
+	public static function heal() {
+		if ( ! get_option( 'joinery_pending' ) || false !== wp_next_scheduled( self::CRON_HOOK ) ) {
+			return;
+		}
+		self::schedule( max( time(), (int) get_option( 'joinery_next_attempt', 0 ) ) );
 	}
 
 	/**
@@ -137,6 +155,9 @@ class Joinery_Queue {
 			}
 		}
 		self::$queued = true;
+		// Always written (the value changes): another request's stale copy
+		// must not make this one skip it.
+		update_option( 'joinery_pending', microtime( true ) );
 		self::schedule( max( time(), (int) get_option( 'joinery_next_attempt', 0 ) ) );
 	}
 
@@ -160,6 +181,7 @@ class Joinery_Queue {
 		$table = self::table();
 		// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery,WordPress.DB.DirectDatabaseQuery.NoCaching,WordPress.DB.PreparedSQL.InterpolatedNotPrepared,WordPress.DB.DirectDatabaseQuery.SchemaChange -- the table name is ours.
 		$wpdb->query( "DELETE FROM {$table}" );
+		update_option( 'joinery_pending', '' );
 		foreach ( array( 'joinery_failures', 'joinery_next_attempt', 'joinery_last_error', 'joinery_dropped', 'joinery_last_delivery_at' ) as $option ) {
 			delete_option( $option );
 		}
@@ -277,6 +299,13 @@ class Joinery_Queue {
 		$wpdb->query( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', $lock ) );
 		if ( ! $failed && self::length() > 0 ) {
 			self::schedule( time() );
+		} elseif ( ! $failed ) {
+			update_option( 'joinery_pending', '' );
+			// A change queued meanwhile keeps the mark.
+			if ( self::length() > 0 ) {
+				update_option( 'joinery_pending', microtime( true ) );
+				self::schedule( time() );
+			}
 		}
 	}
 
