@@ -110,9 +110,16 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) integration.Webh
 		if err != nil || ok || m == nil || m.State != integration.DeliveryPending || !m.At.Equal(t0) || m.Key != key {
 			t.Fatalf("claim of a fresh pending marker: %+v %v %v, want it returned, not claimed", m, ok, err)
 		}
-		// Its enqueue was lost: after staleAfter it is taken over.
-		if m, ok, err := s.ClaimDelivery(ctx, marker(key, t0.Add(31*time.Second)), 30*time.Second); err != nil || !ok || m != nil {
-			t.Fatalf("claim of a stale pending marker: %+v %v %v, want it taken", m, ok, err)
+		// Its enqueue was lost: after staleAfter it is taken over, and
+		// the marker taken over says when the delivery was first claimed.
+		m, ok, err = s.ClaimDelivery(ctx, marker(key, t0.Add(31*time.Second)), 30*time.Second)
+		if err != nil || !ok || m == nil || m.State != integration.DeliveryPending || !m.First.Equal(t0) {
+			t.Fatalf("claim of a stale pending marker: %+v %v %v, want it taken, first claimed at %s", m, ok, err, t0)
+		}
+		// Taken over again: still the first claim's time.
+		m, ok, err = s.ClaimDelivery(ctx, marker(key, t0.Add(62*time.Second)), 30*time.Second)
+		if err != nil || !ok || m == nil || !m.First.Equal(t0) || !m.At.Equal(t0.Add(31*time.Second)) {
+			t.Fatalf("second takeover: %+v %v %v, want first claimed at %s", m, ok, err, t0)
 		}
 		if err := s.MarkDeliveryQueued(ctx, key, t0.Add(32*time.Second)); err != nil {
 			t.Fatal(err)
@@ -120,7 +127,7 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) integration.Webh
 		// Queued: never claimed again, however late, until it expires.
 		m, ok, err = s.ClaimDelivery(ctx, marker(key, t0.Add(24*time.Hour)), 30*time.Second)
 		if err != nil || ok || m == nil || m.State != integration.DeliveryQueued || !m.At.Equal(t0.Add(32*time.Second)) ||
-			!m.Expires.Equal(t0.Add(31*time.Second+7*24*time.Hour)) {
+			!m.Expires.Equal(t0.Add(62*time.Second+7*24*time.Hour)) {
 			t.Fatalf("claim of a queued marker: %+v %v %v", m, ok, err)
 		}
 		if _, ok, err := s.ClaimDelivery(ctx, marker(key, t0.Add(8*24*time.Hour)), 30*time.Second); err != nil || !ok {

@@ -135,15 +135,17 @@ func (s *Store) ClaimDelivery(ctx context.Context, m integration.DeliveryMarker,
 	if state == "" {
 		state = integration.DeliveryPending
 	}
-	item := deliveryKey(m.Key)
-	item["state"], item["at"] = str(state), num(m.At.UnixNano())
-	item["expires"], item["expires_at"] = num(m.Expires.UnixNano()), num(m.Expires.Unix())
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: item,
+	// An update, not a put: a takeover keeps the marker's first claim
+	// time (if_not_exists), and returns the marker it took over.
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: deliveryKey(m.Key),
+		UpdateExpression:         aws.String("SET #s = :state, #at = :at, expires = :exp, expires_at = :expat, #f = if_not_exists(#f, :at)"),
 		ConditionExpression:      aws.String("attribute_not_exists(PK) OR expires_at < :now OR (#s = :pending AND #at < :stale)"),
-		ExpressionAttributeNames: map[string]string{"#s": "state", "#at": "at"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(m.At.Unix()), ":pending": str(integration.DeliveryPending),
-			":stale": num(m.At.Add(-staleAfter).UnixNano())},
+		ExpressionAttributeNames: map[string]string{"#s": "state", "#at": "at", "#f": "first"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":state": str(state), ":at": num(m.At.UnixNano()),
+			":exp": num(m.Expires.UnixNano()), ":expat": num(m.Expires.Unix()), ":now": num(m.At.Unix()),
+			":pending": str(integration.DeliveryPending), ":stale": num(m.At.Add(-staleAfter).UnixNano())},
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -153,7 +155,13 @@ func (s *Store) ClaimDelivery(ctx context.Context, m integration.DeliveryMarker,
 	if err != nil {
 		return nil, false, fmt.Errorf("claim delivery %s: %w", m.Key, err)
 	}
-	return nil, true, nil
+	if len(out.Attributes) == 0 || numAttr(out.Attributes, "expires_at") < m.At.Unix() {
+		// New, or past its expiry: a claim of its own. (An expired
+		// marker's first time stays on the item: the same delivery id
+		// is the same delivery.)
+		return nil, true, nil
+	}
+	return markerFromItem(m.Key, out.Attributes), true, nil
 }
 
 func markerFromItem(key string, it map[string]types.AttributeValue) *integration.DeliveryMarker {
@@ -163,6 +171,10 @@ func markerFromItem(key string, it map[string]types.AttributeValue) *integration
 	}
 	if v := numAttr(it, "expires"); v != 0 {
 		m.Expires = time.Unix(0, v).UTC()
+	}
+	m.First = m.At
+	if v := numAttr(it, "first"); v != 0 {
+		m.First = time.Unix(0, v).UTC()
 	}
 	return m
 }

@@ -123,6 +123,16 @@ type storedMarker struct {
 	State   string    `json:"state"`
 	At      time.Time `json:"at"`
 	Expires time.Time `json:"expires"`
+	First   time.Time `json:"first,omitzero"`
+}
+
+// first is when the delivery was first claimed (At, for a marker written
+// before First was kept).
+func (m storedMarker) first() time.Time {
+	if m.First.IsZero() {
+		return m.At
+	}
+	return m.First
 }
 
 // ClaimDelivery implements integration.WebhookDeliveries. Claims go
@@ -145,6 +155,7 @@ func (s *Store) ClaimDelivery(_ context.Context, m integration.DeliveryMarker, s
 		}
 		bk, exp := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDeliveriesExp)
 		var cur storedMarker
+		first := m.At.UTC()
 		if raw := bk.Get([]byte(m.Key)); raw != nil {
 			if err := json.Unmarshal(raw, &cur); err != nil {
 				return err
@@ -152,14 +163,19 @@ func (s *Store) ClaimDelivery(_ context.Context, m integration.DeliveryMarker, s
 			live := m.At.Before(cur.Expires)
 			stale := cur.State == integration.DeliveryPending && cur.At.Before(m.At.Add(-staleAfter))
 			if live && !stale {
-				found = &integration.DeliveryMarker{Key: m.Key, State: cur.State, At: cur.At, Expires: cur.Expires}
+				found = &integration.DeliveryMarker{Key: m.Key, State: cur.State, At: cur.At, Expires: cur.Expires, First: cur.first()}
 				return nil
+			}
+			if live {
+				// Taken over: the delivery keeps its first claim's time.
+				found = &integration.DeliveryMarker{Key: m.Key, State: cur.State, At: cur.At, Expires: cur.Expires, First: cur.first()}
+				first = found.First
 			}
 			if err := exp.Delete(idleKey(cur.Expires, m.Key)); err != nil {
 				return err
 			}
 		}
-		if err := putJSON(tx, bucketDeliveries, []byte(m.Key), storedMarker{State: state, At: m.At.UTC(), Expires: m.Expires.UTC()}); err != nil {
+		if err := putJSON(tx, bucketDeliveries, []byte(m.Key), storedMarker{State: state, At: m.At.UTC(), Expires: m.Expires.UTC(), First: first}); err != nil {
 			return err
 		}
 		if err := exp.Put(idleKey(m.Expires, m.Key), nil); err != nil {

@@ -52,6 +52,10 @@ type DeliveryMarker struct {
 	State   string
 	At      time.Time // when State was set
 	Expires time.Time // the marker may go after this (outlasts the platform's retries)
+	// First is when the delivery was first claimed, kept when a stale
+	// claim is taken over: the delivery's processing is stamped with it,
+	// so a takeover's job is the same job, not a second one.
+	First time.Time
 }
 
 // WebhookDeliveries dedupes inbound deliveries without losing one: the
@@ -60,7 +64,9 @@ type WebhookDeliveries interface {
 	// ClaimDelivery writes m as pending unless a marker of its key exists
 	// that is queued, or pending and newer than staleAfter; it returns
 	// that marker and false then. A pending marker older than staleAfter
-	// (its enqueue was lost) is taken over: true.
+	// (its enqueue was lost) is taken over: true, with the marker taken
+	// over (its First is when the delivery was first claimed). A new
+	// claim returns nil and true.
 	ClaimDelivery(ctx context.Context, m DeliveryMarker, staleAfter time.Duration) (*DeliveryMarker, bool, error)
 	// MarkDeliveryQueued sets the marker of key queued.
 	MarkDeliveryQueued(ctx context.Context, key string, at time.Time) error

@@ -212,9 +212,16 @@ func (rc *Receiver) Handle(ctx context.Context, r webhook.Request) events.Lambda
 		// platform's next retry, after StaleAfter, takes it over.
 		return answer(http.StatusConflict, "conflict", "This delivery is being queued; send it again later.")
 	}
+	// A takeover queues the same job the lost enqueue would have: stamped
+	// with the delivery's first receipt, so processing it records the
+	// same webhook event, whichever of the two messages arrives.
+	received := now
+	if prev != nil && !prev.First.IsZero() {
+		received = prev.First
+	}
 	msgs := make([]integration.Message, 0, len(routes))
 	for _, rt := range routes {
-		b, err := jobBody(rt, platform, d, now)
+		b, err := jobBody(rt, platform, d, received)
 		if err != nil {
 			log.ErrorContext(ctx, "webhook job", "err", err)
 			return internal()

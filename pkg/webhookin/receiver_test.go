@@ -97,11 +97,18 @@ func (s *memStore) DeleteWebhookRoutes(context.Context, string, string) error { 
 func (s *memStore) ClaimDelivery(_ context.Context, m integration.DeliveryMarker, staleAfter time.Duration) (*integration.DeliveryMarker, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev, ok := s.markers[m.Key]; ok && (prev.State == integration.DeliveryQueued || m.At.Sub(prev.At) < staleAfter) {
+	prev, ok := s.markers[m.Key]
+	if ok && (prev.State == integration.DeliveryQueued || m.At.Sub(prev.At) < staleAfter) {
 		return &prev, false, nil
 	}
+	if !ok {
+		m.First = m.At
+		s.markers[m.Key] = m
+		return nil, true, nil
+	}
+	m.First = prev.First
 	s.markers[m.Key] = m
-	return nil, true, nil
+	return &prev, true, nil
 }
 
 func (s *memStore) MarkDeliveryQueued(_ context.Context, key string, at time.Time) error {
@@ -323,6 +330,7 @@ func TestFailedEnqueueIsQueuedOnceOnRetry(t *testing.T) {
 	f.store.routes = append(f.store.routes, integration.WebhookRoute{Platform: "slack", Key: "T1", AccountID: "a", IntegrationID: "i"})
 	body := `{"id":"ev-1","account":"T1"}`
 	f.queue.fail = 1
+	first := f.now
 	wantStatus(t, f.post("/webhooks/slack", "slack-secret", body), 500, "enqueue fails")
 	f.now = f.now.Add(5 * time.Second)
 	wantStatus(t, f.post("/webhooks/slack", "slack-secret", body), 409, "retry while pending")
@@ -330,8 +338,14 @@ func TestFailedEnqueueIsQueuedOnceOnRetry(t *testing.T) {
 	wantStatus(t, f.post("/webhooks/slack", "slack-secret", body), 200, "retry after the marker went stale")
 	f.now = f.now.Add(time.Minute)
 	wantStatus(t, f.post("/webhooks/slack", "slack-secret", body), 200, "later retry")
-	if jobs := f.queue.jobs(t); len(jobs) != 1 {
+	jobs := f.queue.jobs(t)
+	if len(jobs) != 1 {
 		t.Fatalf("queued %d times, want once", len(jobs))
+	}
+	// Stamped with the first receipt, as the lost message was: were both
+	// processed, they would record one webhook event.
+	if got := jobs[0].Webhook.ReceivedAt; !got.Equal(first.UTC()) {
+		t.Fatalf("the job queued on the retry is stamped %s, want the first receipt %s", got, first)
 	}
 	if f.store.counts["a/i/received"] != 1 {
 		t.Fatalf("counts %v", f.store.counts)
