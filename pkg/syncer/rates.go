@@ -48,7 +48,7 @@ const syntheticHeader = "X-Joinery-Rate-Limited"
 
 // rateClient wraps hc so that it keeps to integration it's rate, shared
 // through the store; hc unchanged when the catalog gives no rate.
-func (e *Engine) rateClient(it *integration.Integration, hc *http.Client) *http.Client {
+func (e *Engine) rateClient(it *integration.Integration, hc *http.Client, requests int) *http.Client {
 	if e.Rates == nil {
 		return hc
 	}
@@ -64,6 +64,9 @@ func (e *Engine) rateClient(it *integration.Integration, hc *http.Client) *http.
 	batch := r.Batch
 	if batch <= 0 {
 		batch = 2
+	}
+	if requests > 0 {
+		batch = min(batch, requests)
 	}
 	rate := entry.RateLimit.RequestsPerSecond
 	header := entry.RateLimit.RetryAfterHeader

@@ -217,3 +217,24 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A job of one request (a webhook delivery's read) takes one token a
+// store call, not a page's two: 20 such jobs at WordPress's 10 a second
+// (a burst of 10) are done in about a second, not two, with no token lost.
+func TestOneRequestJobsTakeOneToken(t *testing.T) {
+	engines, it, clock, platform, bucket := twoWorkers(t)
+	start := clock.Now()
+	for i := range 20 {
+		c, _, err := engines[i%2].connFor(context.Background(), it, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := get(t, c.HTTP); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	last := platform.at[len(platform.at)-1].Sub(start)
+	if last > 1100*time.Millisecond || bucket.takes != 20 {
+		t.Fatalf("20 one-request jobs: the last sent at %v of the clock with %d store calls, want by 1.1s with 20", last, bucket.takes)
+	}
+}

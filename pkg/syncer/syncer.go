@@ -463,6 +463,13 @@ func (e *Engine) fail(ctx context.Context, it *integration.Integration, run *int
 }
 
 func (e *Engine) conn(ctx context.Context, it *integration.Integration) (connector.Connection, connector.Connector, error) {
+	return e.connFor(ctx, it, 0)
+}
+
+// connFor is conn for a job expecting to make about requests requests
+// (0: a page's): it takes that many rate tokens a store call, so a job of
+// one request does not take, and lose, a page's.
+func (e *Engine) connFor(ctx context.Context, it *integration.Integration, requests int) (connector.Connection, connector.Connector, error) {
 	c, ok := e.Connectors[it.Platform]
 	if !ok {
 		return connector.Connection{}, nil, &connector.Error{Kind: connector.ErrInvalid, Message: "Syncing " + it.Platform + " is not available."}
@@ -478,7 +485,7 @@ func (e *Engine) conn(ctx context.Context, it *integration.Integration) (connect
 	if e.Limits != nil {
 		hc = e.Limits.Client(it.ID, e.HTTP, maxInFlight(it))
 	}
-	hc = e.rateClient(it, hc)
+	hc = e.rateClient(it, hc, requests)
 	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc}, c, nil
 }
 

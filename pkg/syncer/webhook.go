@@ -112,7 +112,8 @@ func (e *Engine) webhookGetter(it *integration.Integration, w *WebhookJob) (conn
 // webhookRecords reads each object again and writes it; one that is gone
 // marks its record deleted.
 func (e *Engine) webhookRecords(ctx context.Context, it *integration.Integration, g connector.Getter, model string, ids []string) (written, stale, gone int, err error) {
-	conn, _, err := e.conn(ctx, it)
+	// One read an object: a rate batch no larger than that.
+	conn, _, err := e.connFor(ctx, it, min(len(ids), maxWebhookObjects))
 	if err != nil {
 		return 0, 0, 0, err
 	}
