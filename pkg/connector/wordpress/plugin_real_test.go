@@ -724,7 +724,11 @@ func TestPluginUninstall(t *testing.T) {
 		t.Fatalf("connect: %d %s", code, raw)
 	}
 	f.setFail(http.StatusServiceUnavailable)
-	admin.call("POST", "/wp-json/wp/v2/posts", map[string]any{"title": "Uninstall post", "status": "draft"})
+	if code, post, raw := admin.call("POST", "/wp-json/wp/v2/posts", map[string]any{"title": "Uninstall post", "status": "draft"}); code == http.StatusCreated {
+		t.Cleanup(func() { _, _ = wptest.RunPHP(fmt.Sprintf("wp_delete_post(%d, true);", num(post["id"]))) })
+	} else {
+		t.Fatalf("create: %d %s", code, raw)
+	}
 	admin.cron() // fails: a backoff is scheduled
 	out := wptest.PHP(t, `require_once ABSPATH . 'wp-admin/includes/plugin.php';
 global $wpdb;
