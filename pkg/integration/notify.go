@@ -180,9 +180,12 @@ type NotifyDelivery struct {
 	EventID    string
 	EventType  string
 	// Event is the signed body, kept so a delivery can be sent again.
-	Event      string
-	Status     string
+	Event  string
+	Status string
+	// Attempts counts every attempt made; Scheduled those of the retry
+	// schedule (a manual re-send is not one of them).
 	Attempts   int
+	Scheduled  int
 	StatusCode int
 	DurationMS int64
 	Error      string
