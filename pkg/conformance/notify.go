@@ -12,6 +12,7 @@ import (
 // NotifyStores is what the outbound notification suite runs against: the
 // sync store whose writes emit the events, and the notify store.
 type NotifyStores interface {
+	integration.Store
 	integration.SyncStore
 	integration.NotifyStore
 }
@@ -95,6 +96,59 @@ func TestNotifyStore(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 		got = pendingOf(t, s, id, true)
 		if len(got) != 1 || got[0].Event.Type != integration.EventSyncFailed || got[0].Event.Data["error"] != "boom" {
 			t.Fatalf("pending after a failed run: %+v", got)
+		}
+	})
+
+	t.Run("a push's outcome emits its event with the update, once", func(t *testing.T) {
+		s, id := newStore(t), uniq("int")
+		p := &integration.Push{ID: integration.NewID(), AccountID: "acct", IntegrationID: id, Model: "post", LocalID: "l1", Data: []byte(`{}`),
+			Status: integration.PushQueued, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := s.CreatePush(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingOf(t, s, id, false); len(got) != 0 {
+			t.Fatalf("a queued push emitted %+v", got)
+		}
+		// Now: a finished push expires after a while.
+		p.Status, p.ExternalID, p.UpdatedAt = integration.PushDone, "99", time.Now()
+		for range 2 {
+			if err := s.UpdatePush(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := pendingOf(t, s, id, true)
+		if len(got) != 1 || got[0].Event == nil || got[0].Event.Type != integration.EventPushDone || got[0].Event.AccountID != "acct" ||
+			got[0].Event.Data["external_id"] != "99" || got[0].Event.Data["push_id"] != p.ID {
+			t.Fatalf("pending after a push: %+v", got)
+		}
+	})
+
+	t.Run("an integration's write carries its event in the same step; a refused write none", func(t *testing.T) {
+		s := newStore(t)
+		in := newIntegration(uniq("acct"), uniq("site"), "wordpress", int(seq.Add(1)))
+		if err := s.CreateIntegration(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		next := *in
+		next.ConnectionStatus = integration.ConnectionError
+		next.ConnectionCheckedAt = &t0
+		next.Emit = integration.ConnectionEvent(in, &next)
+		if next.Emit == nil {
+			t.Fatal("no connection event")
+		}
+		wantCode(t, s.UpdateIntegration(ctx, &next, in.Rev+5), integration.EPRECONDITIONFAILED)
+		if got := pendingOf(t, s, in.ID, false); len(got) != 0 {
+			t.Fatalf("a refused write emitted %+v", got)
+		}
+		if err := s.UpdateIntegration(ctx, &next, in.Rev); err != nil {
+			t.Fatal(err)
+		}
+		got := pendingOf(t, s, in.ID, true)
+		if len(got) != 1 || got[0].Event.Type != integration.EventConnectionError || got[0].Event.SiteID != in.SiteID {
+			t.Fatalf("pending after a connection change: %+v", got)
+		}
+		if cur, err := s.GetIntegration(ctx, in.AccountID, in.ID); err != nil || cur.ConnectionStatus != integration.ConnectionError {
+			t.Fatalf("stored: %+v %v", cur, err)
 		}
 	})
 

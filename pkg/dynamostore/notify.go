@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -432,3 +433,55 @@ func (s *Store) ReleaseEndpointSlot(ctx context.Context, endpointID, holder stri
 
 // maxEndpointSlots bounds the slots ReleaseEndpointSlot looks through.
 const maxEndpointSlots = 4
+
+// updateWithEvent writes an integration at prevRev+1 and the event the
+// write emits in one transaction. done is false when the event is stored
+// already (a retried write): the caller then writes the item alone.
+func (s *Store) updateWithEvent(ctx context.Context, in *integration.Integration, av map[string]types.AttributeValue, prevRev int64) (done bool, err error) {
+	ev, err := eventItem(in.Emit)
+	if err != nil {
+		return true, err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: av,
+			ConditionExpression:                 aws.String("attribute_exists(PK) AND " + atRev + " AND site_id = :site AND platform = :platform"),
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":rev": num(prevRev), ":site": str(in.SiteID), ":platform": str(in.Platform)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
+		{Put: &types.Put{TableName: &s.table, Item: ev, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+	}})
+	if err == nil {
+		return true, nil
+	}
+	if conditionFailedAt(err, 1) && !conditionFailedAt(err, 0) {
+		return false, nil
+	}
+	if !conditionFailedAt(err, 0) {
+		return true, fmt.Errorf("update integration %s: %w", in.ID, err)
+	}
+	// As the plain write does on a failed condition.
+	var tce *types.TransactionCanceledException
+	errors.As(err, &tce)
+	old := tce.CancellationReasons[0].Item
+	switch {
+	case len(old) == 0:
+		return true, integration.Errorf(integration.ENOTFOUND, "Integration %q not found.", in.ID)
+	case reflect.DeepEqual(old, av):
+		return true, nil
+	}
+	return true, integration.Errorf(integration.EPRECONDITIONFAILED, "The integration was changed by someone else.")
+}
+
+// pushEventItem is the write of the event of a push's status change
+// from old, if it emits one. Its id holds the change's time, and the
+// push's update is conditioned on old: written again, it is the same.
+func pushEventItem(table *string, p *integration.Push, old string) (*types.TransactWriteItem, error) {
+	ev := integration.PushEvent(p, integration.PushStatus(old))
+	if ev == nil {
+		return nil, nil
+	}
+	item, err := eventItem(ev)
+	if err != nil {
+		return nil, err
+	}
+	return &types.TransactWriteItem{Put: &types.Put{TableName: table, Item: item}}, nil
+}

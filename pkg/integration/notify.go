@@ -249,3 +249,60 @@ type NotifyStore interface {
 
 // NotifyRetention is how long a delivery is kept in the log.
 const NotifyRetention = 30 * 24 * time.Hour
+
+// ConnectionEvent is the event of a write that changes an integration's
+// connection status to connected, error or reauthorization_required; nil
+// for any other write. Its id derives from the integration, the status
+// and when it was checked, so a retried write emits nothing new.
+func ConnectionEvent(cur, next *Integration) *NotifyEvent {
+	if cur.ConnectionStatus == next.ConnectionStatus {
+		return nil
+	}
+	typ := ""
+	switch next.ConnectionStatus {
+	case ConnectionConnected:
+		typ = EventConnectionConnected
+	case ConnectionError:
+		typ = EventConnectionError
+	case ConnectionReauthorizationNeeded:
+		typ = EventConnectionReauthorize
+	default:
+		return nil
+	}
+	at := next.UpdatedAt
+	if next.ConnectionCheckedAt != nil {
+		at = *next.ConnectionCheckedAt
+	}
+	data := map[string]any{"status": string(next.ConnectionStatus), "previous_status": string(cur.ConnectionStatus)}
+	if next.ConnectionMessage != "" {
+		data["message"] = next.ConnectionMessage
+	}
+	return &NotifyEvent{ID: EventID("connection", next.ID, string(next.ConnectionStatus), at.UTC().Format(time.RFC3339Nano)), Type: typ, At: at.UTC(),
+		AccountID: next.AccountID, SiteID: next.SiteID, IntegrationID: next.ID, Platform: next.Platform, Data: data}
+}
+
+// PushEvent is the event of a push whose status changes from old to
+// done, failed or conflict; nil otherwise.
+func PushEvent(p *Push, old PushStatus) *NotifyEvent {
+	if p.Status == old {
+		return nil
+	}
+	typ := ""
+	switch p.Status {
+	case PushDone:
+		typ = EventPushDone
+	case PushFailed:
+		typ = EventPushFailed
+	case PushConflict:
+		typ = EventPushConflict
+	default:
+		return nil
+	}
+	data := map[string]any{"push_id": p.ID, "model": p.Model, "local_id": p.LocalID, "external_id": p.ExternalID, "status": string(p.Status)}
+	if p.Error != "" {
+		data["error"] = p.Error
+	}
+	at := p.UpdatedAt.UTC()
+	return &NotifyEvent{ID: EventID("push", p.IntegrationID, p.ID, string(p.Status), at.Format(time.RFC3339Nano)), Type: typ, At: at,
+		AccountID: p.AccountID, IntegrationID: p.IntegrationID, Data: data}
+}

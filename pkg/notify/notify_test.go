@@ -627,3 +627,46 @@ func TestParseSchedule(t *testing.T) {
 		t.Fatalf("bad entry: %v", err)
 	}
 }
+
+func TestConnectionAndPushEventsReachTheHost(t *testing.T) {
+	f := newFixture(t, "0s")
+	r := newReceiver(t, f.clock.Now)
+	_, secret := f.endpoint(t, r.srv.URL, []string{"connection.*", "push.*"}, nil)
+	r.secrets = []string{secret}
+	ctx := context.Background()
+	svc := &integration.Service{Store: f.store}
+	owner := integration.Actor{Subject: "u", AccountID: "acct", Role: integration.RoleOwner}
+	at := time.Now().UTC()
+	for range 2 { // the same outcome twice is one change
+		if err := svc.RecordConnection(ctx, owner, f.integ.ID, integration.ConnectionError, "The site answered 401.", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.RecordConnection(ctx, owner, f.integ.ID, integration.ConnectionConnected, "", at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p := &integration.Push{ID: integration.NewID(), AccountID: "acct", IntegrationID: f.integ.ID, Model: "post", LocalID: "l1", Data: []byte(`{"title":"x"}`),
+		Status: integration.PushQueued, CreatedAt: at, UpdatedAt: at}
+	if err := f.store.CreatePush(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Status, p.Error, p.UpdatedAt = integration.PushConflict, "Changed on the site since.", at.Add(2*time.Second)
+	if err := f.store.UpdatePush(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.disp.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	var types []string
+	for _, d := range r.deliveries() {
+		types = append(types, d.body["type"].(string))
+		if d.body["site_id"] != "site-1" || d.body["platform"] != "wordpress" {
+			t.Fatalf("body %v", d.body)
+		}
+	}
+	sort.Strings(types)
+	if strings.Join(types, " ") != "connection.connected connection.error push.conflict" {
+		t.Fatalf("types %v", types)
+	}
+}
