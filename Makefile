@@ -35,7 +35,18 @@ FUNCTIONS := \
 	ListPlatformsFunction:platforms-list \
 	OAuthAuthorizeFunction:integrations-oauth-authorize \
 	OAuthCallbackFunction:oauth-callback \
-	OpenAPIFunction:openapi-get
+	OpenAPIFunction:openapi-get \
+	CreateWebhookEndpointFunction:webhook-endpoints-create \
+	ListWebhookEndpointsFunction:webhook-endpoints-list \
+	GetWebhookEndpointFunction:webhook-endpoints-get \
+	UpdateWebhookEndpointFunction:webhook-endpoints-update \
+	DeleteWebhookEndpointFunction:webhook-endpoints-delete \
+	TestWebhookEndpointFunction:webhook-endpoints-test \
+	RotateWebhookSecretFunction:webhook-endpoints-rotate-secret \
+	ListWebhookDeliveriesFunction:webhook-endpoints-deliveries \
+	RetryWebhookDeliveryFunction:webhook-endpoints-delivery-retry \
+	NotifyDispatchFunction:notify-dispatch \
+	NotifyDeliverFunction:notify-deliver
 
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin

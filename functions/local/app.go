@@ -139,6 +139,8 @@ type app struct {
 	// tokens is the OAuth token lifecycle the tester, the engine and the
 	// scheduler's tick share (tests set its clock).
 	tokens *oauth.Tokens
+	// notify is the outbound webhooks and event bus (notify.go).
+	notify *localNotify
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -185,7 +187,8 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
-	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; return nil })
+	notified := a.notify.work(ctx, log)
+	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; notified(); return nil })
 }
 
 // tick is one run of the scheduler function: the syncs due are started,
@@ -436,6 +439,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
 	}
+	if a.notify, err = newLocalNotify(ctx, s, store, log); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.routes = append(a.routes, a.notify.routes(api)...)
 	for i := range a.routes {
 		a.routes[i].timeout = limits.route(a.routes[i].key) * timeoutScale
 	}

@@ -18,12 +18,11 @@ var _ integration.NotifyStore = (*Store)(nil)
 // The outbound notification buckets are made on first use, so a data file
 // of an earlier release needs nothing.
 var (
-	bucketNotifyPending   = []byte("notify_pending")    // sequence → pendingEntry
-	bucketNotifyEvents    = []byte("notify_events")     // event id → nothing (written once)
-	bucketEndpoints       = []byte("endpoints")         // account \x00 endpoint id → endpoint
-	bucketNotifyDeliver   = []byte("notify_deliveries") // account \x00 endpoint \x00 delivery id → delivery
-	bucketEndpointSlots   = []byte("endpoint_slots")    // endpoint \x00 holder → until
-	notifyBucketsToCreate = [][]byte{bucketNotifyPending, bucketNotifyEvents, bucketEndpoints, bucketNotifyDeliver, bucketEndpointSlots}
+	bucketNotifyPending = []byte("notify_pending")    // sequence → pendingEntry
+	bucketNotifyEvents  = []byte("notify_events")     // event id → nothing (written once)
+	bucketEndpoints     = []byte("endpoints")         // account \x00 endpoint id → endpoint
+	bucketNotifyDeliver = []byte("notify_deliveries") // account \x00 endpoint \x00 delivery id → delivery
+	bucketEndpointSlots = []byte("endpoint_slots")    // endpoint \x00 holder → until
 )
 
 type pendingEntry struct {

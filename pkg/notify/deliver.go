@@ -49,6 +49,8 @@ const (
 	// slotWait is how long a delivery whose endpoint is busy waits before
 	// it asks again.
 	slotWait = time.Second
+	// maxSlotWaitShift bounds those waits at 8 s.
+	maxSlotWaitShift = 3
 	// maxRetryAfter bounds the wait an endpoint's Retry-After may ask for.
 	maxRetryAfter = 24 * time.Hour
 )
@@ -119,7 +121,9 @@ func (d *Deliverer) Handle(ctx context.Context, body string) error {
 	if !ok {
 		// The endpoint has its deliveries in flight: ask again shortly,
 		// as a new message, so this one does not hold up the others.
-		return d.send(ctx, m, slotWait)
+		wait := slotWait << min(m.Waits, maxSlotWaitShift)
+		m.Waits++
+		return d.send(ctx, m, wait)
 	}
 	res := d.attempt(ctx, e, dl, now)
 	if err := d.Store.ReleaseEndpointSlot(context.WithoutCancel(ctx), e.ID, holder); err != nil {

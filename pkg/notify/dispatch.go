@@ -25,6 +25,9 @@ type Message struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	// Manual is a re-send asked for by a user: one attempt, no retries.
 	Manual bool `json:"manual,omitempty"`
+	// Waits counts the times the attempt found its endpoint busy: each
+	// wait is longer, so a backlog behind a slow endpoint asks less often.
+	Waits int `json:"waits,omitempty"`
 }
 
 // maxQueueDelay is the longest delay SQS gives a message.
@@ -272,6 +275,30 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// tickMargin is how long before its deadline a tick stops polling.
+const tickMargin = 5 * time.Second
+
+// Tick is one invocation of the scheduled dispatcher: it fans out what is
+// pending, then keeps polling every poll until shortly before ctx's
+// deadline (none: it returns after the first pass), so that events are
+// fanned out within about poll of their commit between schedule ticks.
+func (d *Dispatcher) Tick(ctx context.Context, poll time.Duration) error {
+	for {
+		if _, err := d.Drain(ctx); err != nil {
+			return err
+		}
+		dl, ok := ctx.Deadline()
+		if !ok || time.Until(dl) < tickMargin+poll {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
 		}
 	}
 }

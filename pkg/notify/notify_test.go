@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -446,6 +447,18 @@ func TestAnEndpointHasAtMostTwoDeliveriesInFlight(t *testing.T) {
 	again, _ := f.queue.next()
 	if again.Delay != slotWait || again.Group != e.ID {
 		t.Fatalf("sent on with %v in %q", again.Delay, again.Group)
+	}
+	// Busy again, it waits longer each time, up to 8 s.
+	var waits []time.Duration
+	for range 5 {
+		if err := f.dlv.Handle(ctx, again.Body); err != nil {
+			t.Fatal(err)
+		}
+		again, _ = f.queue.next()
+		waits = append(waits, again.Delay)
+	}
+	if fmt.Sprint(waits) != "[2s 4s 8s 8s 8s]" {
+		t.Fatalf("waits %v", waits)
 	}
 }
 

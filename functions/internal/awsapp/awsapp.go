@@ -59,6 +59,8 @@ type Env struct {
 	// ReturnOrigins are the origins an OAuth connect may send the user
 	// back to (JOINERY_OAUTH_RETURN_ORIGINS).
 	ReturnOrigins []string
+	// Notify is the outbound notifications' configuration (notify.go).
+	Notify NotifyEnv
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -105,6 +107,7 @@ type App struct {
 	catalog *connector.Catalog
 	apps    *appcreds.Apps
 	cursors *apigw.Cursors
+	notifyQ *sqsqueue.Queue
 }
 
 // New loads the AWS configuration and builds the store and the service.
