@@ -65,6 +65,10 @@ func TestNotifyStore(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 		if got := pendingOf(t, s, id, false); len(got) != 0 {
 			t.Fatalf("pending after ack: %+v", got)
 		}
+		// Acknowledged, the change stays in the outbox.
+		if cs := allChanges(t, s, id, 10); len(cs) != 1 || cs[0].Type != integration.ChangeCreated || !cs[0].ChangedAt.Equal(t0) {
+			t.Fatalf("outbox after ack: %+v", cs)
+		}
 		put(t, s, integration.WriteScope{}, rec(id, "post", "1", "h2", t0.Add(time.Second), modified.Add(time.Second), false))
 		got = pendingOf(t, s, id, true)
 		if len(got) != 1 || got[0].Change.Type != integration.ChangeUpdated {
