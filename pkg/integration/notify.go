@@ -137,9 +137,15 @@ type Endpoint struct {
 	// by a user, or enabled).
 	DisabledReason string
 	Secrets        []EndpointSecret
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	Version        int64
+	// Failures counts the attempts that failed in a row (a success resets
+	// it), since FailingSince; BackoffUntil holds back every attempt to
+	// the endpoint once they are many.
+	Failures     int
+	FailingSince time.Time
+	BackoffUntil time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Version      int64
 }
 
 // Wants reports whether the endpoint takes ev.

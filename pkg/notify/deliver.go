@@ -113,6 +113,12 @@ func (d *Deliverer) Handle(ctx context.Context, body string) error {
 	if e.Disabled && dl.EventType != integration.EventPing {
 		return d.giveUp(ctx, dl, "The endpoint is disabled.")
 	}
+	if wait := e.BackoffUntil.Sub(now); wait > 0 && !m.Manual {
+		// The endpoint as a whole is backing off: the attempt waits,
+		// and is not counted.
+		m.NotBefore = e.BackoffUntil
+		return d.send(ctx, m, wait)
+	}
 	holder := fmt.Sprintf("%s#%d", m.DeliveryID, m.Attempt)
 	ok, err := d.Store.TakeEndpointSlot(ctx, e.ID, holder, SlotsPerEndpoint, now, now.Add(AttemptTimeout+30*time.Second))
 	if err != nil {
@@ -129,7 +135,63 @@ func (d *Deliverer) Handle(ctx context.Context, body string) error {
 	if err := d.Store.ReleaseEndpointSlot(context.WithoutCancel(ctx), e.ID, holder); err != nil {
 		d.log().WarnContext(ctx, "endpoint slot not released; it expires", "endpoint_id", e.ID, "err", err)
 	}
+	if err := d.endpointOutcome(ctx, e, res.ok()); err != nil {
+		d.log().WarnContext(ctx, "endpoint's failure count not kept", "endpoint_id", e.ID, "err", err)
+	}
 	return d.record(ctx, m, dl, res)
+}
+
+// Endpoint health.
+const (
+	// BackoffAfter failed attempts in a row, an endpoint backs off as a
+	// whole: its attempts wait, from a minute doubling to an hour.
+	BackoffAfter = 5
+	minBackoff   = time.Minute
+	maxBackoff   = time.Hour
+	// DisableAfter failing without a success, an endpoint is disabled,
+	// and an endpoint.disabled event tells the account's other endpoints.
+	DisableAfter = 5 * 24 * time.Hour
+)
+
+// endpointOutcome keeps the endpoint's run of failures: it backs off
+// after BackoffAfter in a row and is disabled once failing for
+// DisableAfter. Attempts race for the endpoint: a few tries.
+func (d *Deliverer) endpointOutcome(ctx context.Context, e *integration.Endpoint, ok bool) error {
+	for try := 0; ; try++ {
+		now := d.now()
+		if ok && e.Failures == 0 && e.BackoffUntil.IsZero() {
+			return nil
+		}
+		prev := e.Version
+		var disabled bool
+		if ok {
+			e.Failures, e.FailingSince, e.BackoffUntil = 0, time.Time{}, time.Time{}
+		} else {
+			e.Failures++
+			if e.FailingSince.IsZero() {
+				e.FailingSince = now
+			}
+			if e.Failures >= BackoffAfter {
+				e.BackoffUntil = now.Add(min(minBackoff<<min(e.Failures-BackoffAfter, 10), maxBackoff))
+			}
+			if !e.Disabled && now.Sub(e.FailingSince) >= DisableAfter {
+				e.Disabled, e.DisabledReason, disabled = true, fmt.Sprintf("Disabled after failing for %s since %s.", DisableAfter, e.FailingSince.Format(time.RFC3339)), true
+			}
+		}
+		err := d.Store.UpdateEndpoint(ctx, e, prev)
+		if integration.ErrorCode(err) == integration.EPRECONDITIONFAILED && try < 3 {
+			if e, err = d.Store.GetEndpoint(ctx, e.AccountID, e.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil || !disabled {
+			return err
+		}
+		return d.Store.AddNotifyEvents(ctx, []integration.NotifyEvent{{ID: integration.EventID("endpoint.disabled", e.ID, e.FailingSince.Format(time.RFC3339Nano)),
+			Type: integration.EventEndpointDisabledNotice, At: now, AccountID: e.AccountID,
+			Data: map[string]any{"endpoint_id": e.ID, "url": e.URL, "failing_since": e.FailingSince.Format(time.RFC3339), "reason": e.DisabledReason}}})
+	}
 }
 
 type attemptResult struct {

@@ -234,22 +234,36 @@ func (s *Endpoints) List(ctx context.Context, actor integration.Actor) ([]*integ
 	return out, nil
 }
 
-// Update changes an endpoint.
+// Update changes an endpoint. Deliveries write its failure count too: a
+// write that lost that race is made again on what is stored.
 func (s *Endpoints) Update(ctx context.Context, actor integration.Actor, id string, in EndpointInput) (*integration.Endpoint, error) {
-	e, err := s.Get(ctx, actor, id)
-	if err != nil {
-		return nil, err
-	}
 	if err := s.check(ctx, actor, in, false); err != nil {
+		if _, gerr := s.Get(ctx, actor, id); gerr != nil {
+			return nil, gerr // not found first: another's endpoint is not validated
+		}
 		return nil, err
 	}
-	prev := e.Version
-	apply(e, in)
-	e.UpdatedAt = s.now()
-	if err := s.Store.UpdateEndpoint(ctx, e, prev); err != nil {
-		return nil, err
+	for try := 0; ; try++ {
+		e, err := s.Get(ctx, actor, id)
+		if err != nil {
+			return nil, err
+		}
+		prev := e.Version
+		apply(e, in)
+		if in.Disabled != nil && !*in.Disabled {
+			// Enabled again: a fresh start.
+			e.Failures, e.FailingSince, e.BackoffUntil = 0, time.Time{}, time.Time{}
+		}
+		e.UpdatedAt = s.now()
+		err = s.Store.UpdateEndpoint(ctx, e, prev)
+		if integration.ErrorCode(err) == integration.EPRECONDITIONFAILED && try < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
-	return e, nil
 }
 
 // Delete removes an endpoint; its queued deliveries find it gone.
@@ -263,13 +277,23 @@ func (s *Endpoints) Delete(ctx context.Context, actor integration.Actor, id stri
 // RotateSecret gives the endpoint a new secret; the one it replaces keeps
 // signing beside it for RotationOverlap.
 func (s *Endpoints) RotateSecret(ctx context.Context, actor integration.Actor, id string) (*integration.Endpoint, string, error) {
-	e, err := s.Get(ctx, actor, id)
-	if err != nil {
-		return nil, "", err
-	}
 	secret, err := NewSecret()
 	if err != nil {
 		return nil, "", err
+	}
+	for try := 0; ; try++ {
+		e, err := s.rotate(ctx, actor, id, secret)
+		if integration.ErrorCode(err) == integration.EPRECONDITIONFAILED && try < 3 {
+			continue // a delivery wrote the endpoint meanwhile
+		}
+		return e, secret, err
+	}
+}
+
+func (s *Endpoints) rotate(ctx context.Context, actor integration.Actor, id, secret string) (*integration.Endpoint, error) {
+	e, err := s.Get(ctx, actor, id)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	keep := []integration.EndpointSecret{{Value: secret}}
@@ -284,9 +308,9 @@ func (s *Endpoints) RotateSecret(ctx context.Context, actor integration.Actor, i
 	prev := e.Version
 	e.Secrets, e.UpdatedAt = keep, now
 	if err := s.Store.UpdateEndpoint(ctx, e, prev); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return e, secret, nil
+	return e, nil
 }
 
 // Test sends the endpoint a ping event, as any other delivery.

@@ -683,3 +683,69 @@ func TestConnectionAndPushEventsReachTheHost(t *testing.T) {
 		t.Fatalf("types %v", types)
 	}
 }
+
+func TestAnEndpointFailingInARowBacksOffAndIsDisabledAfterFiveDays(t *testing.T) {
+	f := newFixture(t, "0s,1s,1s,1s,1s,1s,1s,1s")
+	down := newReceiver(t, f.clock.Now, status(500), status(500), status(500), status(500), status(500), status(500), status(500), status(500))
+	e, secret := f.endpoint(t, down.srv.URL, []string{"sync.*"}, nil)
+	down.secrets = []string{secret}
+	f.syncSomething(t)
+	ctx := context.Background()
+	if _, err := f.disp.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var at []time.Duration
+	for {
+		m, ok := f.queue.next()
+		if !ok {
+			break
+		}
+		before := len(down.deliveries())
+		if err := f.dlv.Handle(ctx, m.Body); err != nil {
+			t.Fatal(err)
+		}
+		if len(down.deliveries()) > before {
+			at = append(at, f.clock.Now().Sub(t0))
+		}
+	}
+	// Five failures in a row: the endpoint backs off a minute, then two,
+	// then four, whatever the schedule says.
+	want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 64 * time.Second, 184 * time.Second, 424 * time.Second}
+	if fmt.Sprint(at) != fmt.Sprint(want) {
+		t.Fatalf("attempts at %v, want %v", at, want)
+	}
+	got, _ := f.store.GetEndpoint(ctx, "acct", e.ID)
+	if got.Failures != 8 || got.Disabled || !got.FailingSince.Equal(t0) {
+		t.Fatalf("endpoint %+v", got)
+	}
+
+	// Failing for five days, it is disabled, and the account's other
+	// endpoints hear of it.
+	watch := newReceiver(t, f.clock.Now)
+	_, ws := f.endpoint(t, watch.srv.URL, []string{"endpoint.*"}, nil)
+	watch.secrets = []string{ws}
+	f.clock.Set(t0.Add(DisableAfter))
+	down.mu.Lock()
+	down.script = []func(http.ResponseWriter){status(500)}
+	down.mu.Unlock()
+	if _, err := f.eps.Test(ctx, f.admin, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	got, _ = f.store.GetEndpoint(ctx, "acct", e.ID)
+	if !got.Disabled || got.DisabledReason == "" {
+		t.Fatalf("after five days: %+v", got)
+	}
+	if _, err := f.disp.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	if d := watch.deliveries(); len(d) != 1 || d[0].body["type"] != "endpoint.disabled" || d[0].body["data"].(map[string]any)["endpoint_id"] != e.ID {
+		t.Fatalf("the other endpoint got %+v", d)
+	}
+	// Enabled again, it starts afresh.
+	enabled := false
+	if got, err := f.eps.Update(ctx, f.admin, e.ID, EndpointInput{Disabled: &enabled}); err != nil || got.Failures != 0 || !got.BackoffUntil.IsZero() {
+		t.Fatalf("enabled: %+v %v", got, err)
+	}
+}
