@@ -121,6 +121,7 @@ bench: build
 	@echo; echo "==> warm handler latency on embedded backends; purging a deleted integration's 100,000 records (jobs, time) on embedded and moto;"
 	@echo "    a full sync of 100,000 records through the engine, its queue and workers (Sync100k: records/s, and ddb-req/record on moto)"
 	@echo "    (JOINERY_BENCH_RECORDS=n: n records for the sync and the moto purge, for a quicker measure)"
+	@echo "    outbound webhooks in-process (Notify: record events emitted/s and delivered/s to one endpoint; JOINERY_BENCH_EVENTS=n)"
 	@go test -count=1 -run '^$$' -bench . -benchmem -timeout 120m ./pkg/... | grep -E '^(Benchmark|ok|FAIL|goos|cpu)|SKIP'
 	@echo; echo "==> DynamoDB requests per GET route at 100,000 records, events and pushes, next to 10 (moto; compare the counts, not the times)"
 	@if python3 -c 'import moto.server' 2>/dev/null; then \

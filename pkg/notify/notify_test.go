@@ -89,7 +89,7 @@ type fixture struct {
 
 var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func newFixture(t *testing.T, schedule string) *fixture {
+func newFixture(t testing.TB, schedule string) *fixture {
 	t.Helper()
 	st, err := embedded.OpenStore(filepath.Join(t.TempDir(), "joinery.db"))
 	if err != nil {
@@ -115,7 +115,7 @@ func newFixture(t *testing.T, schedule string) *fixture {
 	return f
 }
 
-func (f *fixture) endpoint(t *testing.T, u string, types, sites []string) (*integration.Endpoint, string) {
+func (f *fixture) endpoint(t testing.TB, u string, types, sites []string) (*integration.Endpoint, string) {
 	t.Helper()
 	in := EndpointInput{URL: &u}
 	if types != nil {
