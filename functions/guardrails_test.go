@@ -119,8 +119,18 @@ func TestTemplateAlarms(t *testing.T) {
 	alarms := map[watched]string{}
 	for _, id := range d.ofType("AWS::CloudWatch::Alarm") {
 		r := d.resources[id]
-		if prop(r, "ComparisonOperator").Value != "GreaterThanThreshold" || prop(r, "Threshold").Value != "0" {
+		threshold := prop(r, "Threshold")
+		if prop(r, "MetricName").Value == "Url4xxCount" {
+			// A few refused deliveries are normal (a stale retry, a
+			// probe); many are an attack or a secret out of date.
+			if threshold.Tag != "!Ref" || threshold.Value != "WebhookRejectedAlarmThreshold" {
+				t.Errorf("%s: want Threshold !Ref WebhookRejectedAlarmThreshold", id)
+			}
+		} else if threshold.Value != "0" {
 			t.Errorf("%s: want GreaterThanThreshold 0", id)
+		}
+		if prop(r, "ComparisonOperator").Value != "GreaterThanThreshold" {
+			t.Errorf("%s: want GreaterThanThreshold", id)
 		}
 		dims := prop(r, "Dimensions")
 		if dims == nil || len(dims.Content) != 1 {
@@ -153,8 +163,15 @@ func TestTemplateAlarms(t *testing.T) {
 	if _, ok := alarms[watched{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "SyncDeadLetterQueue.QueueName"}]; !ok {
 		t.Error("no alarm on the dead-letter queue's visible messages")
 	}
+	if _, ok := alarms[watched{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "WebhookDeadLetterQueue.QueueName"}]; !ok {
+		t.Error("no alarm on the webhook dead-letter queue's visible messages")
+	}
 	for _, fn := range d.ofType("AWS::Serverless::Function") {
-		for _, m := range []string{"Errors", "Throttles"} {
+		metrics := []string{"Errors", "Throttles"}
+		if prop(d.resources[fn], "FunctionUrlConfig") != nil {
+			metrics = append(metrics, "Url4xxCount") // refused deliveries
+		}
+		for _, m := range metrics {
 			if _, ok := alarms[watched{"AWS/Lambda", m, "FunctionName", fn}]; !ok {
 				t.Errorf("no alarm on %s's %s", fn, m)
 			}
@@ -176,11 +193,12 @@ func TestTemplateSecretPrefixBothWays(t *testing.T) {
 	} {
 		t.Run("SecretPrefix="+c.param, func(t *testing.T) {
 			v := withConditions(t, "../template.yaml", resolver{
-				refs: map[string]string{"Table": "t", "SyncQueue": "q", "SyncDeadLetterQueue": "q-dlq", "NotifyQueue": "n", "EventBus": "b", "SecretPrefix": c.param, "AppsSecretName": "joinery-apps",
+				refs: map[string]string{"Table": "t", "SyncQueue": "q", "SyncDeadLetterQueue": "q-dlq", "NotifyQueue": "n", "EventBus": "b", "WebhookQueue": "wq", "SecretPrefix": c.param, "AppsSecretName": "joinery-apps",
 					"CursorKeySecret": secretARN("CursorKeySecret-AbCdEf"), "AWS::StackName": "prod-hub", "AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 				attrs: map[string]string{"Table.Arn": tableARN("t", ""), "SyncQueue.Arn": queueARN("q"), "SyncQueue.QueueName": "q",
 					"NotifyQueue.Arn": queueARN("n"), "EventBus.Arn": "arn:aws:events:" + iamRegion + ":" + iamAccount + ":event-bus/b",
-					"SyncDeadLetterQueue.Arn": queueARN("q-dlq"), "SyncDeadLetterQueue.QueueName": "q-dlq"},
+					"SyncDeadLetterQueue.Arn": queueARN("q-dlq"), "SyncDeadLetterQueue.QueueName": "q-dlq",
+					"WebhookQueue.Arn": queueARN("wq"), "WebhookDeadLetterQueue.Arn": queueARN("wq-dlq"), "WebhookDeadLetterQueue.QueueName": "wq-dlq"},
 			})
 			writers := 0
 			for _, fn := range d.ofType("AWS::Serverless::Function") {

@@ -25,7 +25,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().ListIntegrations()) }},
 	"CreateIntegrationFunction": {dir: "integrations-create", env: []string{"SecretPrefix", "AppsSecret"}, start: "app.API().CreateIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().CreateIntegration()) }},
-	"GetIntegrationFunction": {dir: "integrations-get", start: "app.API().GetIntegration()",
+	"GetIntegrationFunction": {dir: "integrations-get", env: []string{"WebhookURLWordPress"}, start: "app.API().GetIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().GetIntegration()) }},
 	"UpdateIntegrationFunction": {dir: "integrations-update", env: []string{"SecretPrefix"}, start: "app.API().UpdateIntegration()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).API().UpdateIntegration()) }},
@@ -35,7 +35,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().TestConnection()) }},
 	"ContentTypesFunction": {dir: "integrations-content-types", start: "app.Connections().ContentTypes()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().ContentTypes()) }},
-	"OnboardFunction": {dir: "integrations-onboard", env: []string{"SecretPrefix"}, start: "app.Connections().Onboard()",
+	"OnboardFunction": {dir: "integrations-onboard", env: []string{"SecretPrefix", "WebhookURLWordPress"}, start: "app.Connections().Onboard()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().Onboard()) }},
 	"UpdateStructureFunction": {dir: "integrations-update-structure", start: "app.Connections().UpdateStructure()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Connections().UpdateStructure()) }},
@@ -81,7 +81,7 @@ var iamFunctions = map[string]iamFunction{
 		}},
 	"SyncDeadLetterFunction": {dir: "sync-dlq", start: "lambda.Start(d.Handle)",
 		build: func(e awsapp.Env) any { return (&sqsworker.DeadLetters{Engine: awsapp.New(e).Engine()}).Handle }},
-	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL"}, start: "app.Sync().ReplayDeadLetters()",
+	"ReplayDeadLettersFunction": {dir: "integrations-dead-letters-replay", env: []string{"QueueURL", "WebhookQueueURL"}, start: "app.Sync().ReplayDeadLetters()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().ReplayDeadLetters()) }},
 	"ListPlatformsFunction": {dir: "platforms-list", env: []string{"AppsSecret"}, start: "app.Platforms().ListPlatforms()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Platforms().ListPlatforms()) }},
@@ -117,6 +117,20 @@ var iamFunctions = map[string]iamFunction{
 		}},
 	"NotifyDeliverFunction": {dir: "notify-deliver", env: []string{"Notify"}, start: "lambda.Start(n.Handle)",
 		build: func(e awsapp.Env) any { return (&sqsworker.Notifier{Deliverer: awsapp.New(e).Deliverer()}).Handle }},
+	"WordPressWebhookFunction":      webhookFunction("wordpress"),
+	"ShopifyWebhookFunction":        webhookFunction("shopify"),
+	"SlackWebhookFunction":          webhookFunction("slack"),
+	"TikTokWebhookFunction":         webhookFunction("tiktok"),
+	"GoogleCalendarWebhookFunction": webhookFunction("google_calendar"),
+	"JiraWebhookFunction":           webhookFunction("jira"),
+	"TrelloWebhookFunction":         webhookFunction("trello"),
+	// Its JOINERY_QUEUE_URL is the webhook queue (the IAM test gives it so).
+	"WebhookWorkerFunction": {dir: "webhook-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret"}, start: "w.Handle",
+		build: func(e awsapp.Env) any {
+			app := awsapp.New(e)
+			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}
+			return w.Handle
+		}},
 	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
@@ -394,6 +408,10 @@ func runScenario(t interface {
 	if _, _, err := h.secrets.CurrentSecret(ctx, integration.SecretRef{AccountID: "acct-iam", IntegrationID: slackID}); integration.ErrorCode(err) != integration.ENOTFOUND {
 		t.Fatalf("slack's tokens after the teardown: %v", err)
 	}
+
+	// Webhooks of every platform, received, queued, processed, and a
+	// dead-lettered one replayed to the webhook queue.
+	h.webhooks(t, siteURL)
 
 	resp = h.api("RevokeSiteKeyFunction", "DELETE", "/v1/sites/{site_id}/keys/{key_id}", map[string]string{"site_id": "site-1", "key_id": key.ID}, nil, nil, nil)
 	if resp.StatusCode >= 300 {

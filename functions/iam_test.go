@@ -521,6 +521,9 @@ type iamHarness struct {
 	jira      *fakeplatforms.Server
 	// secrets reads and changes the integrations' secrets, unrecorded.
 	secrets *smsecrets.Secrets
+
+	// The webhook queue, and its name.
+	webhookQueueURL, webhookQueueName string
 }
 
 // byHost sends each request by its host ("": any other).
@@ -684,6 +687,10 @@ func TestIAMCoversCalls(t *testing.T) {
 	if _, err := eventbridge.NewFromConfig(cfg).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
 		t.Fatal(err)
 	}
+	whURL, _, err := sqsqueue.CreateQueues(ctx, sq, queueName+"-webhooks", 30*time.Second, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("AWS_ENDPOINT_URL", endpoint)
 	t.Setenv("AWS_REGION", iamRegion)
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
@@ -711,14 +718,15 @@ func TestIAMCoversCalls(t *testing.T) {
 
 	rec := &callRecorder{calls: map[awsCall]string{}, fail: map[string]bool{}}
 	h := &iamHarness{t: t, rec: rec, handlers: map[string]any{}, setup: dynamostore.New(ddb, table),
-		sqs: sq, queueURL: qURL, queueName: queueName, notifyURL: notifyURL, posts: &posts, slack: slack, jira: jira,
+		sqs: sq, queueURL: qURL, queueName: queueName, notifyURL: notifyURL, webhookQueueURL: whURL, webhookQueueName: queueName + "-webhooks", posts: &posts, slack: slack, jira: jira,
 		secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), prefix, 0)}
 
 	apps := "joinery-iam-apps-" + suffix
 	// The deployment's app credentials, as you would create them.
 	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(apps),
 		SecretString: aws.String(`{"slack":{"client_id":"iam-client","client_secret":"iam-client-secret","signing_secret":"iam-signing"},` +
-			`"jira":{"client_id":"iam-jira","client_secret":"iam-jira-secret"}}`)}); err != nil {
+			`"jira":{"client_id":"iam-jira","client_secret":"iam-jira-secret"},"shopify":{"client_id":"iam-shop","client_secret":"iam-shop-secret"},` +
+			`"tiktok":{"client_id":"iam-tiktok","client_secret":"iam-tiktok-secret"}}`)}); err != nil {
 		t.Fatal(err)
 	}
 	// The stack creates the cursor key secret; functions are given its ARN.
@@ -731,7 +739,7 @@ func TestIAMCoversCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, MaxReceives: 5, AppsSecret: apps, CursorKeySecret: *created.ARN,
+	env := awsapp.Env{Table: table, SecretPrefix: prefix, QueueURL: qURL, WebhookQueueURL: whURL, MaxReceives: 5, AppsSecret: apps, CursorKeySecret: *created.ARN,
 		PublicURL: "https://api.example.com", ReturnOrigins: []string{"https://app.example.com"}}
 	for id, f := range iamFunctions {
 		t.Run("main/"+id, func(t *testing.T) { checkMain(t, f) })
@@ -743,6 +751,13 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.SecretPrefix = env.SecretPrefix
 			case "QueueURL":
 				e.QueueURL = env.QueueURL
+				if id == "WebhookWorkerFunction" {
+					e.QueueURL = env.WebhookQueueURL // as template.yaml gives it
+				}
+			case "WebhookQueueURL":
+				e.WebhookQueueURL = env.WebhookQueueURL
+			case "WebhookURLWordPress":
+				e.WebhookURLWordPress = "https://hooks.example.com"
 			case "MaxReceives":
 				e.MaxReceives = env.MaxReceives
 			case "AppsSecret":
@@ -771,11 +786,13 @@ func TestIAMCoversCalls(t *testing.T) {
 	}
 
 	v := resolver{
-		refs: map[string]string{"Table": table, "SyncQueue": qURL, "NotifyQueue": notifyURL, "EventBus": bus, "SyncDeadLetterQueue": qURL + "-dlq", "SecretPrefix": "", "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
+		refs: map[string]string{"Table": table, "SyncQueue": qURL, "NotifyQueue": notifyURL, "EventBus": bus, "SyncDeadLetterQueue": qURL + "-dlq", "WebhookQueue": whURL, "WebhookDeadLetterQueue": whURL + "-dlq", "SecretPrefix": "", "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
 			"AWS::StackName": stack, "AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 		attrs: map[string]string{"Table.Arn": tableARN(table, ""), "SyncQueue.Arn": queueARN(queueName), "SyncQueue.QueueName": queueName,
 			"NotifyQueue.Arn": queueARN(queueName + "-notify"), "EventBus.Arn": fmt.Sprintf("arn:aws:events:%s:%s:event-bus/%s", iamRegion, iamAccount, bus),
-			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq"},
+			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq",
+			"WebhookQueue.Arn": queueARN(queueName + "-webhooks"), "WebhookQueue.QueueName": queueName + "-webhooks",
+			"WebhookDeadLetterQueue.Arn": queueARN(queueName + "-webhooks-dlq"), "WebhookDeadLetterQueue.QueueName": queueName + "-webhooks-dlq"},
 	}
 	checkGrants(t, rec, functionGrants(t, "../template.yaml", withConditions(t, "../template.yaml", v)))
 }

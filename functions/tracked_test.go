@@ -49,7 +49,7 @@ func TestBuildOutputsIgnored(t *testing.T) {
 	}
 	paths := []string{"bootstrap", ".build/integrations-list/bootstrap", ".aws-sam/build/template.yaml", ".bin/staticcheck",
 		".test-logs/test.log", "local", "functions/local/local", "integrations-list", "sync-worker", "sitekeys-create",
-		"functions/sync-worker/bootstrap", "functions.test", "oauth-callback", "integrations-oauth-authorize"}
+		"functions/sync-worker/bootstrap", "functions.test", "oauth-callback", "integrations-oauth-authorize", "webhook-wordpress", "webhook-worker"}
 	for _, p := range paths {
 		if err := exec.Command("git", "-C", "..", "check-ignore", "-q", "--no-index", p).Run(); err != nil {
 			t.Errorf("%s is not ignored by .gitignore", p)

@@ -11,10 +11,11 @@ import (
 
 func main() {
 	app := awsapp.New(awsapp.Env{
-		Table:    os.Getenv("JOINERY_TABLE"),
-		QueueURL: os.Getenv("JOINERY_QUEUE_URL"),
-		Claims:   awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
-		Service:  awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
+		Table:           os.Getenv("JOINERY_TABLE"),
+		QueueURL:        os.Getenv("JOINERY_QUEUE_URL"),
+		WebhookQueueURL: os.Getenv("JOINERY_WEBHOOK_QUEUE_URL"),
+		Claims:          awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
+		Service:         awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
 	})
 	lambda.Start(app.Sync().ReplayDeadLetters())
 }

@@ -13,6 +13,8 @@ func main() {
 		Table:   os.Getenv("JOINERY_TABLE"),
 		Claims:  awsapp.Claims(os.Getenv("JOINERY_ACCOUNT_CLAIM"), os.Getenv("JOINERY_ROLE_CLAIM"), os.Getenv("JOINERY_SITES_CLAIM")),
 		Service: awsapp.Service(os.Getenv("JOINERY_SERVICE_CLIENTS"), os.Getenv("JOINERY_SERVICE_SCOPE")),
+		// A WordPress integration shows where its site posts webhooks.
+		WebhookURLWordPress: os.Getenv("JOINERY_WEBHOOK_URL_WORDPRESS"),
 	})
 	lambda.Start(app.API().GetIntegration())
 }

@@ -15,6 +15,8 @@ func main() {
 	app := awsapp.New(awsapp.Env{
 		Table:        os.Getenv("JOINERY_TABLE"),
 		SecretPrefix: os.Getenv("JOINERY_SECRET_PREFIX"),
+		// The base of the webhook URL onboarding hands the site's plugin.
+		WebhookURLWordPress: os.Getenv("JOINERY_WEBHOOK_URL_WORDPRESS"),
 	})
 	lambda.Start(app.Connections().Onboard())
 }

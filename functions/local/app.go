@@ -30,6 +30,7 @@ import (
 	"github.com/joinery/joinery/pkg/sqsqueue"
 	"github.com/joinery/joinery/pkg/sqsworker"
 	"github.com/joinery/joinery/pkg/syncer"
+	"github.com/joinery/joinery/pkg/webhookin"
 )
 
 // settings is the runner's configuration, from flags and the environment.
@@ -141,6 +142,8 @@ type app struct {
 	tokens *oauth.Tokens
 	// notify is the outbound webhooks and event bus (notify.go).
 	notify *localNotify
+	// hooks is the inbound webhook path (tests set its receiver's clock).
+	hooks *hooks
 }
 
 // work runs the sync worker on the queue until ctx ends.
@@ -189,6 +192,10 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 	}()
 	notified := a.notify.work(ctx, log)
 	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; notified(); return nil })
+	if a.hooks != nil {
+		stopped := a.hooks.work(ctx, a, log)
+		a.closers = append(a.closers, func() error { stopped(); return nil })
+	}
 }
 
 // tick is one run of the scheduler function: the syncs due are started,
@@ -301,6 +308,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		store, syncStore, secrets = st, st, sec
 		q := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName})
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
+		wq := embedded.NewQueue(embedded.QueueOptions{VisibilityTimeout: 60 * time.Second, MaxReceives: maxReceives, ARN: "arn:aws:sqs:local:000000000000:" + s.QueueName + webhookQueueSuffix})
+		a.hooks = &hooks{queue: wq, consume: wq.Consume, dead: wq.DeadLetters, worker: &sqsworker.Worker{Visibility: wq, Log: log}}
 	case "aws":
 		var opts []func(*config.LoadOptions) error
 		if len(s.AWSAPIOptions) > 0 {
@@ -336,6 +345,12 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		}
 		q := sqsqueue.New(sq, qURL, dlqURL)
 		a.queue, a.consume, vis, a.deadLetters = q, q.Consume, q, q.DeadLetters
+		wURL, wDLQ, err := sqsqueue.CreateQueues(ctx, sq, s.QueueName+webhookQueueSuffix, 60*time.Second, maxReceives)
+		if err != nil {
+			return nil, err
+		}
+		wq := sqsqueue.New(sq, wURL, wDLQ)
+		a.hooks = &hooks{queue: wq, consume: wq.Consume, dead: wq.DeadLetters, worker: &sqsworker.Worker{Visibility: wq, Log: log}}
 	default:
 		return nil, fmt.Errorf("JOINERY_BACKEND must be embedded or aws, not %q", s.Backend)
 	}
@@ -349,7 +364,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	}
 	a.service = &integration.Service{Store: store, Secrets: secrets, Catalog: catalog, Apps: apps, SyncData: syncStore}
 	a.cursors = &apigw.Cursors{Keys: cursorKeys}
-	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors}
+	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": s.PublicURL}}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {
@@ -377,7 +393,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 			HTTP: tester.HTTP, Integrations: a.service, Events: syncStore}
 		tester.Tokens = a.tokens.AccessToken
 	}
-	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester}}
+	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester,
+		// The runner serves /webhooks/... itself, on its public URL.
+		WebhookURL: s.PublicURL}}
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
@@ -398,6 +416,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	engine.Revoker = &connector.Revoker{HTTP: tester.HTTP}
 	a.service.TeardownLater = engine.QueueTeardown
 	a.worker = &sqsworker.Worker{Engine: engine, Visibility: vis, Log: log}
+	// The webhook worker runs webhook jobs with the same engine; replayed
+	// ones go back to the webhook queue.
+	engine.WebhookQueue = a.hooks.queue
+	a.hooks.worker.Engine = engine
+	a.hooks.timeout = limits.function("WordPressWebhookFunction") * timeoutScale
 	a.engine = engine
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
@@ -444,6 +467,12 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.routes = append(a.routes, a.notify.routes(api)...)
+	if ws, ok := store.(webhookin.Store); ok {
+		a.hooks.receiver = &webhookin.Receiver{Store: ws, Secrets: secrets, Apps: apps, Queue: a.hooks.queue, Log: log}
+		a.routes = append(a.routes, a.hooks.routes(log)...)
+	} else {
+		log.Warn("the store keeps no webhook routes: no webhook is received")
+	}
 	for i := range a.routes {
 		a.routes[i].timeout = limits.route(a.routes[i].key) * timeoutScale
 	}

@@ -28,6 +28,9 @@ type route struct {
 	authJWT bool
 	handler apigw.Handler
 	timeout time.Duration
+	// raw, when set, serves the route instead: a function URL's route,
+	// which no API Gateway stands before.
+	raw http.Handler
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -43,6 +46,10 @@ func newServer(auth *devAuth, routes []route, log *slog.Logger) http.Handler {
 		_, _ = w.Write(auth.jwks)
 	})
 	for _, rt := range routes {
+		if rt.raw != nil {
+			mux.Handle(rt.key, rt.raw)
+			continue
+		}
 		mux.HandleFunc(rt.key, func(w http.ResponseWriter, r *http.Request) { invoke(w, r, rt, auth, log) })
 	}
 	// API Gateway answers unmatched routes (and methods) with this.

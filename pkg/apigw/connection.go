@@ -48,6 +48,8 @@ func (a *ConnectionAPI) Onboard() Handler {
 			ExternalSiteURL string `json:"external_site_url"`
 			Username        string `json:"username"`
 			AppPassword     string `json:"app_password"`
+			// RotateWebhookSecret asks for a new webhook secret.
+			RotateWebhookSecret bool `json:"rotate_webhook_secret"`
 		}
 		// The key is checked before the body is read, so a caller without
 		// a valid key learns nothing from validation.
@@ -61,7 +63,8 @@ func (a *ConnectionAPI) Onboard() Handler {
 		if in.SiteURL == "" {
 			in.SiteURL = in.ExternalSiteURL
 		}
-		res, err := a.Onboarding.Connect(ctx, actor, sk, connector.OnboardInput{SiteURL: in.SiteURL, Username: in.Username, AppPassword: in.AppPassword})
+		res, err := a.Onboarding.Connect(ctx, actor, sk, connector.OnboardInput{SiteURL: in.SiteURL, Username: in.Username, AppPassword: in.AppPassword,
+			RotateWebhookSecret: in.RotateWebhookSecret})
 		if err != nil {
 			return none, err
 		}
@@ -70,7 +73,11 @@ func (a *ConnectionAPI) Onboard() Handler {
 			IntegrationID string `json:"integration_id"`
 			Created       bool   `json:"created"`
 			Message       string `json:"message"`
-		}{true, res.IntegrationID, res.Created, res.Test.Message}), nil
+			// The plugin signs its webhooks with the secret (Standard
+			// Webhooks) and posts them to the URL.
+			WebhookURL    string `json:"webhook_url,omitempty"`
+			WebhookSecret string `json:"webhook_secret"`
+		}{true, res.IntegrationID, res.Created, res.Test.Message, res.WebhookURL, res.WebhookSecret}), nil
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type API struct {
 	// Cursors signs the listings' cursors (nil: a key of this process
 	// only, for tests).
 	Cursors *Cursors
+	// WebhookURLs are the bases platforms post webhooks to, by platform
+	// (JOINERY_WEBHOOK_URL_<PLATFORM>), which an integration shows.
+	WebhookURLs map[string]string
 }
 
 // Handler is the signature lambda.Start takes for an HTTP API route.
@@ -57,6 +61,8 @@ type integrationJSON struct {
 	Version             int64                       `json:"version"`
 	// OAuth is set once an OAuth platform has granted access.
 	OAuth *oauthJSON `json:"oauth,omitempty"`
+	// Webhooks is shown by GET, for the platforms that post webhooks.
+	Webhooks *webhooksJSON `json:"webhooks,omitempty"`
 }
 
 func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON {
@@ -64,6 +70,8 @@ func toJSON(c integration.Catalog, it *integration.Integration) integrationJSON 
 	if fields == nil || !it.Credentials.HasCredentials() {
 		fields = []string{}
 	}
+	// The webhook secret is Joinery's, not a credential the user gives.
+	fields = slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == integration.WebhookSecretKey })
 	cfg := it.Config
 	if cfg == nil {
 		cfg = map[string]any{}
@@ -152,7 +160,13 @@ func (a *API) GetIntegration() Handler {
 		if err != nil {
 			return none, err
 		}
-		return integrationResponse(a.Service.Catalog, http.StatusOK, it), nil
+		view := toJSON(a.Service.Catalog, it)
+		if view.Webhooks, err = a.webhooksView(ctx, it); err != nil {
+			return none, err
+		}
+		resp := jsonResponse(http.StatusOK, view)
+		resp.Headers["ETag"] = etag(it.Version)
+		return resp, nil
 	})
 }
 

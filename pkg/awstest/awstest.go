@@ -31,9 +31,9 @@ import (
 // moto's Query sorts every item of the table, whatever the partition or
 // index asked for, before it picks the partition's: a query costs time in
 // proportion to the table, and paging through 100,000 records takes
-// hours. The script hands a table query only its partition's items, and
-// an index query the items unsorted (the query sorts what it keeps
-// itself); what DynamoDB answers is unchanged.
+// hours. The script hands a query only the items of its partition (of the
+// table or of the index), and of those the span its key condition, start
+// key and limit can reach; what DynamoDB answers is unchanged.
 const motoScript = `import bisect, copy, sys
 import moto.dynamodb.models as dm
 import moto.dynamodb.models.table as dt
@@ -90,39 +90,36 @@ _query = dt.Table.query
 def _arg(args, kwargs, i, name, default=None):
     return args[i] if len(args) > i else kwargs.get(name, default)
 
-def _window(self, items, args, kwargs):
-    # The part of a partition sorted by its string sort key that the
-    # query can reach: its key condition, after its start key, and as far
-    # as its limit (and one more, which tells moto there is more).
-    items.sort(key=lambda it: it.range_key.value)
-    ks = [it.range_key.value for it in items]
+def _cut(ks, firsts, args, kwargs, start):
+    # The span of ks (sorted; firsts their first parts, which the key
+    # condition compares) that the query can reach: its key condition,
+    # after its start key, and as far as its limit (and one more, which
+    # tells moto there is more).
     lo, hi = 0, len(ks)
     cmp, objs = _arg(args, kwargs, 0, "range_comparison"), _arg(args, kwargs, 1, "range_objs") or []
     vals = [getattr(o, "value", None) for o in objs]
     if vals and all(isinstance(v, str) for v in vals):
         c = (cmp or "").upper()
         if c == "BEGINS_WITH":
-            lo, hi = bisect.bisect_left(ks, vals[0]), bisect.bisect_left(ks, vals[0] + "\U0010ffff")
+            lo, hi = bisect.bisect_left(firsts, vals[0]), bisect.bisect_left(firsts, vals[0] + "\U0010ffff")
         elif c == "BETWEEN" and len(vals) == 2:
-            lo, hi = bisect.bisect_left(ks, vals[0]), bisect.bisect_right(ks, vals[1])
+            lo, hi = bisect.bisect_left(firsts, vals[0]), bisect.bisect_right(firsts, vals[1])
         elif c in ("=", "EQ"):
-            lo, hi = bisect.bisect_left(ks, vals[0]), bisect.bisect_right(ks, vals[0])
+            lo, hi = bisect.bisect_left(firsts, vals[0]), bisect.bisect_right(firsts, vals[0])
         elif c in (">", "GT"):
-            lo = bisect.bisect_right(ks, vals[0])
+            lo = bisect.bisect_right(firsts, vals[0])
         elif c in (">=", "GE"):
-            lo = bisect.bisect_left(ks, vals[0])
+            lo = bisect.bisect_left(firsts, vals[0])
         elif c in ("<", "LT"):
-            hi = bisect.bisect_left(ks, vals[0])
+            hi = bisect.bisect_left(firsts, vals[0])
         elif c in ("<=", "LE"):
-            hi = bisect.bisect_right(ks, vals[0])
+            hi = bisect.bisect_right(firsts, vals[0])
     forward = _arg(args, kwargs, 4, "scan_index_forward", True) is not False
-    start = _arg(args, kwargs, 3, "exclusive_start_key")
-    sk = (start or {}).get(self.range_key_attr)
-    if isinstance(sk, dict) and isinstance(sk.get("S"), str):
+    if start is not None:
         if forward:
-            lo = max(lo, bisect.bisect_left(ks, sk["S"]))
+            lo = max(lo, bisect.bisect_left(ks, start))
         else:
-            hi = min(hi, bisect.bisect_right(ks, sk["S"]))
+            hi = min(hi, bisect.bisect_right(ks, start))
     limit = _arg(args, kwargs, 2, "limit")
     filtered = any(k not in ("hash_key_conditions", "range_key_conditions", "index_name", "consistent_read",
                              "filter_expression", "scan_index_forward", "exclusive_start_key", "limit",
@@ -138,13 +135,78 @@ def _window(self, items, args, kwargs):
         hi = min(len(ks), hi + 1)
     else:
         lo = max(0, lo - 1)
-    return items[lo:max(lo, hi)]
+    return lo, max(lo, hi)
+
+def _window(self, items, args, kwargs):
+    # A partition sorted by its string sort key.
+    items.sort(key=lambda it: it.range_key.value)
+    ks = [it.range_key.value for it in items]
+    start = _arg(args, kwargs, 3, "exclusive_start_key")
+    sk = (start or {}).get(self.range_key_attr)
+    sk = sk["S"] if isinstance(sk, dict) and isinstance(sk.get("S"), str) else None
+    lo, hi = _cut(ks, ks, args, kwargs, sk)
+    return items[lo:hi]
+
+def _strs(it, names):
+    out = []
+    for n in names:
+        v = it.attrs.get(n)
+        if v is None or v.type != "S":
+            return None
+        out.append(v.value)
+    return tuple(out)
+
+def _index_window(self, args, kwargs):
+    # An index query's items: those of its partition (the index hash key
+    # the query names), and of those, when the index and the table have
+    # string keys, the span the query can reach in the order moto sorts
+    # them (index sort key, then the table's keys). None: the query is
+    # one this does not narrow (moto answers it from the whole table).
+    conds = kwargs.get("hash_key_conditions")
+    index = {i.name: i for i in self.all_indexes()}.get(_arg(args, kwargs, 6, "index_name"))
+    if index is None or not conds:
+        return None
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    want = dict(conds)
+    if sorted(want) != sorted(hashes):
+        return None
+    items = []
+    for part in self.items.values():
+        for it in part.values():
+            a = it.attrs
+            if all(a.get(h) is not None and a.get(h) == v for h, v in want.items()):
+                items.append(it)
+    if len(ranges) != 1 or len(kwargs.get("range_key_conditions") or []) > 1 or self.range_key_attr is None:
+        return items
+    names = [ranges[0], self.hash_key_attr, self.range_key_attr]
+    keyed = []
+    for it in items:
+        if it.attrs.get(ranges[0]) is None:
+            continue  # not in the index
+        k = _strs(it, names)
+        if k is None:
+            return items
+        keyed.append((k, it))
+    keyed.sort(key=lambda p: p[0])
+    ks = [p[0] for p in keyed]
+    start = _arg(args, kwargs, 3, "exclusive_start_key")
+    st = None
+    if start:
+        vals = [start.get(n) for n in names]
+        if not all(isinstance(v, dict) and isinstance(v.get("S"), str) for v in vals):
+            return items
+        st = tuple(v["S"] for v in vals)
+    lo, hi = _cut(ks, [k[0] for k in ks], args, kwargs, st)
+    return [p[1] for p in keyed[lo:hi]]
 
 def query(self, hash_key, *args, **kwargs):
     if self.range_key_attr is None:
         return _query(self, hash_key, *args, **kwargs)
     if _arg(args, kwargs, 6, "index_name"):
-        items = [it for part in self.items.values() for it in part.values()]
+        items = _index_window(self, args, kwargs)
+        if items is None:
+            items = [it for part in self.items.values() for it in part.values()]
     else:
         part = self.items.get(hash_key)
         items = list(part.values()) if part else []

@@ -29,7 +29,7 @@ func TestPatchedQueryAnswersAsMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("python3", "testdata/querycheck.py", patch).CombinedOutput()
-	if err != nil || strings.Contains(string(out), "differs") || !strings.Contains(string(out), "checked 400") {
+	if err != nil || strings.Contains(string(out), "differs") || !strings.Contains(string(out), "checked 800") {
 		t.Fatalf("%v:\n%s", err, out)
 	}
 }

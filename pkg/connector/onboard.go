@@ -16,6 +16,10 @@ import (
 type Onboarding struct {
 	Integrations *integration.Service
 	Tester       *Tester
+	// WebhookURL is the base the site's plugin posts its webhooks to
+	// (JOINERY_WEBHOOK_URL_WORDPRESS; locally the runner's public URL);
+	// "": no webhook URL is answered.
+	WebhookURL string
 }
 
 // OnboardInput is what the plugin sends.
@@ -23,6 +27,9 @@ type OnboardInput struct {
 	SiteURL     string
 	Username    string
 	AppPassword string
+	// RotateWebhookSecret replaces the webhook secret a reconnect
+	// otherwise keeps.
+	RotateWebhookSecret bool
 }
 
 // OnboardResult says which integration now holds the credentials.
@@ -30,6 +37,10 @@ type OnboardResult struct {
 	IntegrationID string
 	Created       bool
 	Test          TestResult
+	// WebhookURL and WebhookSecret are what the plugin signs and posts its
+	// webhooks with.
+	WebhookURL    string
+	WebhookSecret string
 }
 
 const onboardPlatform = "wordpress"
@@ -79,10 +90,21 @@ func (o *Onboarding) Connect(ctx context.Context, actor integration.Actor, key *
 		return OnboardResult{}, integration.Errorf(integration.EUNPROCESSABLE, "%s", res.Message)
 	}
 
+	// A reconnect keeps the site's webhook secret unless asked to rotate
+	// it; the plugin is given it again either way.
+	secret := ""
+	if existing != nil && !in.RotateWebhookSecret {
+		if secret, err = o.Integrations.WebhookSecret(ctx, existing); err != nil {
+			return OnboardResult{}, err
+		}
+	}
+	if secret == "" {
+		secret = integration.NewWebhookSecret()
+	}
 	created := false
 	var it *integration.Integration
 	if existing == nil {
-		it, err = o.Integrations.Create(ctx, actor, integration.CreateInput{SiteID: key.SiteID, Platform: onboardPlatform, ExternalSiteURL: in.SiteURL, Credentials: creds})
+		it, err = o.Integrations.Create(ctx, actor, integration.CreateInput{SiteID: key.SiteID, Platform: onboardPlatform, ExternalSiteURL: in.SiteURL, Credentials: creds, WebhookSecret: secret})
 		created = err == nil
 		if integration.ErrorCode(err) == integration.ECONFLICT {
 			// Another onboarding of the same site won the race: update it.
@@ -93,7 +115,7 @@ func (o *Onboarding) Connect(ctx context.Context, actor integration.Actor, key *
 		}
 	}
 	if it == nil {
-		it, err = o.Integrations.Update(ctx, actor, existing.ID, integration.PatchInput{ExternalSiteURL: &in.SiteURL, Credentials: creds, CredentialsSet: true})
+		it, err = o.Integrations.Update(ctx, actor, existing.ID, integration.PatchInput{ExternalSiteURL: &in.SiteURL, Credentials: creds, CredentialsSet: true, WebhookSecret: secret})
 		if err != nil {
 			return OnboardResult{}, err
 		}
@@ -101,7 +123,24 @@ func (o *Onboarding) Connect(ctx context.Context, actor integration.Actor, key *
 	if err := o.Integrations.RecordConnection(ctx, actor, it.ID, res.Status, res.Message, o.Tester.now()); err != nil {
 		return OnboardResult{}, err
 	}
-	return OnboardResult{IntegrationID: it.ID, Created: created, Test: res}, nil
+	// The plugin's deliveries name the integration in their path.
+	if err := o.Integrations.Store.PutWebhookRoute(ctx, integration.WebhookRoute{Platform: onboardPlatform, Key: it.ID, AccountID: it.AccountID, IntegrationID: it.ID}); err != nil {
+		return OnboardResult{}, err
+	}
+	return OnboardResult{IntegrationID: it.ID, Created: created, Test: res, WebhookURL: WebhookURL(o.WebhookURL, onboardPlatform, it.ID), WebhookSecret: secret}, nil
+}
+
+// WebhookURL is the URL a platform posts an integration's webhooks to:
+// base/webhooks/<platform>[/<hook id>]; "" without a base.
+func WebhookURL(base, platform, hookID string) string {
+	if base == "" {
+		return ""
+	}
+	u := strings.TrimSuffix(base, "/") + "/webhooks/" + platform
+	if hookID != "" {
+		u += "/" + hookID
+	}
+	return u
 }
 
 // PushedStructure is what a site's plugin reports about its site.

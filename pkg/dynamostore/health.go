@@ -31,7 +31,8 @@ func healthCountedPK(id string) string { return "INT#" + id + "#HEALTHKEY" }
 // healthPartitions are the partitions of an integration that this file,
 // events.go and pushcount.go add: DeleteSyncData removes them too.
 func healthPartitions(id string) []string {
-	return []string{healthPK(id), healthCountedPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), eventStatusPK(id, "ok"), "INT#" + id + "#PUSHCOUNT"}
+	return []string{healthPK(id), healthCountedPK(id), deadLetterPK(id), eventStatusPK(id, "error"), eventStatusPK(id, "warning"), eventStatusPK(id, "ok"), "INT#" + id + "#PUSHCOUNT",
+		webhookCountPK(id)}
 }
 
 // bucketUpdate adds counts to an hour's bucket.

@@ -38,6 +38,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s (is another joinery running on this data dir?): %w", path, err)
 	}
+	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketIntegrations, bucketUnique, bucketSiteKeys, bucketSiteKeyIndex, bucketCounters} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

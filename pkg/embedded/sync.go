@@ -31,7 +31,8 @@ var (
 	// syncBuckets hold an integration's sync data: DeleteSyncData empties
 	// them of it.
 	syncBuckets = [][]byte{bucketRuns, bucketActive, bucketJobs, bucketReads, bucketDeltas, bucketFinishers, bucketSpawns,
-		bucketCursors, bucketRecords, bucketFeed, bucketOutbox, bucketCounts, bucketRetries, bucketEvents}
+		bucketCursors, bucketRecords, bucketFeed, bucketOutbox, bucketCounts, bucketRetries, bucketEvents,
+		bucketWebhookCounts}
 	// bucketPurged (integration → when) outlives DeleteSyncData: it is what
 	// refuses the writes of jobs still under way.
 	bucketPurged = []byte("purged")

@@ -143,6 +143,7 @@ type Store interface {
 	DueIndex
 	TokenLeases
 	OAuthStates
+	WebhookStore
 
 	// CreateSiteKey stores a new site key (ECONFLICT if its id is taken).
 	CreateSiteKey(ctx context.Context, k *SiteKey) error

@@ -68,6 +68,9 @@ type CreateInput struct {
 	IsActive            *bool
 	SyncEnabled         *bool
 	SyncIntervalMinutes *int
+	// WebhookSecret, when set, is stored with the credentials (never
+	// from a request: onboarding makes it).
+	WebhookSecret string
 }
 
 // PatchInput changes an integration. Nil fields are left as they are.
@@ -83,6 +86,10 @@ type PatchInput struct {
 	IsActive            *bool
 	SyncEnabled         *bool
 	SyncIntervalMinutes *int
+
+	// WebhookSecret, when set with credentials, replaces the stored
+	// webhook secret, which new credentials otherwise keep.
+	WebhookSecret string
 }
 
 // Page is one page of a list.
@@ -187,7 +194,11 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*Int
 	// The item exists before its secret, so a failure at any point leaves
 	// either nothing or an integration without credentials — never a secret
 	// that nothing points at, nor an item pointing at a missing secret.
-	ref, err := s.putSecret(ctx, it, in.Credentials)
+	creds, err := s.withWebhookSecret(ctx, nil, in.Credentials, in.WebhookSecret)
+	var ref CredentialsRef
+	if err == nil {
+		ref, err = s.putSecret(ctx, it, creds)
+	}
 	if err == nil {
 		next := *it
 		next.Credentials = ref
@@ -374,7 +385,11 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, in PatchIn
 		if in.CredentialsSet && len(in.Credentials) > 0 {
 			// A new secret version is invisible until the item points at it,
 			// so a failed update below leaves the old credentials in force.
-			ref, err := s.putSecret(ctx, cur, in.Credentials)
+			creds, err := s.withWebhookSecret(ctx, cur, in.Credentials, in.WebhookSecret)
+			if err != nil {
+				return nil, err
+			}
+			ref, err := s.putSecret(ctx, cur, creds)
 			if err != nil {
 				return nil, fmt.Errorf("store credentials of %s: %w", id, err)
 			}
@@ -598,6 +613,10 @@ func (s *Service) finishDelete(ctx context.Context, it *Integration) error {
 		if err := s.SyncData.DeleteSyncData(ctx, it.ID); err != nil {
 			return fmt.Errorf("delete sync data of %s: %w", it.ID, err)
 		}
+	}
+	// Its webhooks stop being routed before it goes.
+	if err := s.Store.DeleteWebhookRoutes(ctx, it.AccountID, it.ID); err != nil {
+		return fmt.Errorf("delete webhook routes of %s: %w", it.ID, err)
 	}
 	err := s.Store.DeleteIntegration(ctx, it.AccountID, it.ID, it.Rev)
 	if ErrorCode(err) == ENOTFOUND {

@@ -160,13 +160,15 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (ok bool) {
 
 // valid reports whether a message is a sync job: plan and page jobs
 // belong to an integration and a run, push, revoke and purge jobs to an
-// integration, migrate jobs (the store's own backfill) to neither.
+// integration, webhook jobs to an integration with their delivery, migrate jobs (the store's own backfill) to neither.
 func valid(job syncer.Job) bool {
 	switch job.Kind {
 	case "migrate":
 		return true
 	case "push", "purge", "revoke":
 		return job.IntegrationID != ""
+	case "webhook":
+		return job.IntegrationID != "" && job.Webhook != nil
 	}
 	return job.RunID != "" && job.IntegrationID != ""
 }

@@ -78,7 +78,6 @@ func (e *Engine) ReplayDeadLetters(ctx context.Context, actor integration.Actor,
 		if len(dls) == 0 {
 			break
 		}
-		var msgs []integration.Message
 		var taken []integration.DeadLetter
 		for _, d := range dls {
 			ok, err := e.Store.TakeDeadLetter(ctx, it.ID, d.ID)
@@ -88,16 +87,20 @@ func (e *Engine) ReplayDeadLetters(ctx context.Context, actor integration.Actor,
 			}
 			if ok {
 				taken = append(taken, d)
-				msgs = append(msgs, integration.Message{Body: d.Body, Group: queueGroup(d.AccountID)})
 			}
 		}
-		if len(msgs) > 0 {
-			if err := e.Queue.Send(ctx, msgs); err != nil {
-				e.putBack(ctx, taken)
+		// Each job goes back to the queue it came from.
+		for _, part := range e.byQueue(taken) {
+			msgs := make([]integration.Message, len(part.dls))
+			for i, d := range part.dls {
+				msgs[i] = integration.Message{Body: d.Body, Group: queueGroup(d.AccountID)}
+			}
+			if err := part.queue.Send(ctx, msgs); err != nil {
+				e.putBack(ctx, part.dls)
 				return replayed, fmt.Errorf("replay dead letters: %w", err)
 			}
+			replayed += len(msgs)
 		}
-		replayed += len(msgs)
 		if len(dls) < replayBatch {
 			break
 		}

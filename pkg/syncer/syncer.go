@@ -90,6 +90,7 @@ type Engine struct {
 	Integrations *integration.Service
 	Store        integration.SyncStore
 	Queue        integration.Queue
+	WebhookQueue integration.Queue // where replayed webhook jobs go (nil: Queue)
 	Connectors   map[string]connector.Connector
 	HTTP         *http.Client // the SSRF-safe client
 	// MaxReceives is the queue's maxReceiveCount: a job failing on its
@@ -325,6 +326,8 @@ func (e *Engine) Handle(ctx context.Context, job Job, attempt int) error {
 		return e.purge(ctx, job)
 	case "migrate":
 		return e.migrate(ctx, job)
+	case "webhook":
+		return e.webhook(ctx, job, attempt)
 	}
 	run, err := e.Store.GetRun(ctx, job.IntegrationID, job.RunID)
 	if integration.ErrorCode(err) == integration.ENOTFOUND {

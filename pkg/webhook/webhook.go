@@ -31,9 +31,13 @@ type Keys struct {
 	// HookSecret is the per-registration secret: WordPress's whsec_
 	// webhook secret, a Jira admin webhook's secret.
 	HookSecret string
-	// HookID is the registration's hook id as stored (Jira, Trello,
-	// WordPress), compared in constant time with the path's.
+	// HookID is the registration's hook id (Jira, Trello, WordPress),
+	// compared in constant time with the path's.
 	HookID string
+	// HookIDHash is a hook id stored as its SHA-256 (hex, see Hash), as
+	// secret hook ids (Jira, Trello) are: the path's hook id must hash to
+	// it. Either HookID or HookIDHash is enough; with both, both must match.
+	HookIDHash string
 	// TokenHash is the SHA-256 (hex) of a Google channel's token as stored.
 	TokenHash string
 	// CallbackURL is a Trello webhook's callback URL exactly as stored at
@@ -102,4 +106,12 @@ func For(platform string) (Scheme, bool) {
 // Platforms are the platforms that post webhooks to Joinery.
 var Platforms = []string{"wordpress", "shopify", "slack", "tiktok", "google_calendar", "jira", "trello"}
 
-var schemes = map[string]Scheme{}
+var schemes = map[string]Scheme{
+	"wordpress":       bounded{wordpressScheme{}},
+	"shopify":         bounded{shopifyScheme{}},
+	"slack":           bounded{slackScheme{}},
+	"tiktok":          bounded{tiktokScheme{}},
+	"google_calendar": bounded{googleScheme{}},
+	"jira":            bounded{jiraScheme{}},
+	"trello":          bounded{trelloScheme{}},
+}

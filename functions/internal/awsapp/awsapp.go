@@ -37,6 +37,9 @@ type Env struct {
 	SecretPrefix string
 	// QueueURL is the sync queue, for functions that queue jobs.
 	QueueURL string
+	// WebhookQueueURL is the webhook queue, for the functions that queue
+	// webhook jobs (the receivers) or replay them.
+	WebhookQueueURL string
 	// MaxReceives is the sync queue's maxReceiveCount (the worker's).
 	MaxReceives int
 	// FeedSafety is the change feed's safety window (see FeedSafety).
@@ -61,6 +64,9 @@ type Env struct {
 	ReturnOrigins []string
 	// Notify is the outbound notifications' configuration (notify.go).
 	Notify NotifyEnv
+	// WebhookURLWordPress is the base WordPress sites post their webhooks
+	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
+	WebhookURLWordPress string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -162,7 +168,8 @@ func (a *App) Platforms() *apigw.PlatformsAPI {
 
 // API is the integrations API.
 func (a *App) API() *apigw.API {
-	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors}
+	return &apigw.API{Service: a.Service, Claims: a.Env.Claims, ServiceAccess: a.Env.Service, Cursors: a.cursors,
+		WebhookURLs: map[string]string{"wordpress": a.Env.WebhookURLWordPress}}
 }
 
 // httpClient is the SSRF-safe client. In AWS it is always strict: no
@@ -191,7 +198,8 @@ func (a *App) Connections() *apigw.ConnectionAPI {
 	if tk := a.Tokens(); tk != nil {
 		tester.Tokens = tk.AccessToken
 	}
-	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester}}
+	return &apigw.ConnectionAPI{API: a.API(), Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.Service, Tester: tester,
+		WebhookURL: a.Env.WebhookURLWordPress}}
 }
 
 // Engine is the sync engine, queueing to the sync queue when there is one.
@@ -203,6 +211,10 @@ func (a *App) Engine() *syncer.Engine {
 			Rates: &syncer.Rates{}}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
+		}
+		if a.Env.WebhookQueueURL != "" {
+			// Replayed webhook jobs go back to the webhook queue.
+			a.engine.WebhookQueue = a.WebhookQueue()
 		}
 		a.engine.Revoker = &connector.Revoker{HTTP: a.httpClient()}
 		if tk := a.Tokens(); tk != nil {

@@ -26,7 +26,7 @@ for i in range(400):
     sk = rnd.choice(words) + str(rnd.randint(0, 120))
     sks.append(sk)
     item = {"PK": {"S": rnd.choice(["REC", "REC", "OUT", "EVT"])}, "SK": {"S": sk}, "v": {"S": str(i)}}
-    if i % 3 == 0:
+    if i % 2 == 0:
         item["G"], item["GS"] = {"S": rnd.choice(["g1", "g2"])}, {"S": str(rnd.randint(0, 50))}
     be.put_item("t", item)
 
@@ -40,7 +40,7 @@ def run(q, **k):
 
 ops = [(None, 0), ("BEGINS_WITH", 1), ("BETWEEN", 2), ("=", 1), ("<", 1), ("<=", 1), (">", 1), (">=", 1)]
 checked = 0
-for _ in range(400):
+for _ in range(800):
     op, nvals = rnd.choice(ops)
     vals = sorted(rnd.choice(sks + words) for _ in range(nvals))
     k = dict(hash_key_dict={"S": rnd.choice(["REC", "OUT", "EVT", "NONE"])}, range_comparison=op,
@@ -48,9 +48,13 @@ for _ in range(400):
              exclusive_start_key=None, scan_index_forward=rnd.random() < 0.5, projection_expressions=None)
     if rnd.random() < 0.5:
         k["exclusive_start_key"] = {"PK": k["hash_key_dict"], "SK": {"S": rnd.choice(sks + words)}}
-    if rnd.random() < 0.2:
-        k.update(hash_key_dict={"S": rnd.choice(["g1", "g2"])}, index_name="GSI1", range_comparison=None, range_value_dicts=[],
-                 hash_key_conditions=[("G", {"S": rnd.choice(["g1", "g2"])})], exclusive_start_key=None)
+    if rnd.random() < 0.4:
+        g = rnd.choice(["g1", "g2", "g3"])
+        k.update(hash_key_dict={"S": g}, index_name="GSI1", hash_key_conditions=[("G", {"S": g})],
+                 range_value_dicts=[{"S": str(v)} for v in sorted(rnd.randint(0, 50) for _ in range(nvals))])
+        if k["exclusive_start_key"] is not None:
+            k["exclusive_start_key"] = {"G": {"S": g}, "GS": {"S": str(rnd.randint(0, 50))},
+                                        "PK": {"S": rnd.choice(["REC", "OUT", "EVT"])}, "SK": {"S": rnd.choice(sks)}}
     a, b = run(orig, **k), run(patched, **k)
     if a != b:
         print("differs:", k)
