@@ -157,13 +157,17 @@ func TestOutboundWebhooks(t *testing.T) {
 			var fail atomic.Bool
 			site := httptest.NewServer(notifySite(&fail))
 			t.Cleanup(site.Close)
+			// A site connected by the plugin, whose signed deliveries edit
+			// records with no sync run.
+			blog := &fakeWordPress{}
+			blogURL := httptestServer(t, blog)
 			host := newHookReceiver(t)
 			flaky := newHookReceiver(t)
 			flaky.script = []int{500, 500, 500}
 			off := newHookReceiver(t)
 			slow := newHookReceiver(t)
 			slow.hold = make(chan struct{})
-			t.Setenv("JOINERY_ALLOW_PRIVATE_NETWORKS", strings.Join([]string{hostPort(t, site.URL), hostPort(t, host.srv.URL),
+			t.Setenv("JOINERY_ALLOW_PRIVATE_NETWORKS", strings.Join([]string{hostPort(t, site.URL), hostPort(t, blogURL), hostPort(t, host.srv.URL),
 				hostPort(t, flaky.srv.URL), hostPort(t, off.srv.URL), hostPort(t, slow.srv.URL)}, ","))
 			// A short schedule: the retries come within a second.
 			t.Setenv("JOINERY_NOTIFY_RETRY_SCHEDULE", "0s,200ms,200ms,200ms")
@@ -271,6 +275,36 @@ func TestOutboundWebhooks(t *testing.T) {
 			}
 
 			step("push and connection")
+			// A webhook-driven edit: the plugin's signed delivery for an
+			// edited post reaches the host as record.updated.
+			wpID, hookPath, hookSecret := (&hookRunner{runner: r}).onboardWordPress(t, editor, "site-blog", blogURL)
+			deliver := func(deliveryID, action string) {
+				t.Helper()
+				h, body := wpDelivery(deliveryID, action, 5, hookSecret, time.Now())
+				want(t, (&hookRunner{runner: r}).hook("POST", hookPath, h, body), http.StatusOK, "delivery "+deliveryID)
+			}
+			ofPost := func(typ string) func(hookDelivery) bool {
+				return func(d hookDelivery) bool {
+					data, _ := d.body["data"].(map[string]any)
+					return d.typ == typ && d.body["integration_id"] == wpID && data["model"] == "post" && data["external_id"] == "5"
+				}
+			}
+			blog.set(5, "Post 5", "publish")
+			deliver(backend+"-created", "post_created")
+			host.waitFor("record.created by a webhook", 10*time.Second, ofPost("record.created"))
+			blog.set(5, "Post 5, edited", "publish")
+			deliver(backend+"-edited", "post_updated")
+			edited := host.waitFor("record.updated by a webhook", 10*time.Second, ofPost("record.updated"))
+			if edited.body["site_id"] != "site-blog" || edited.body["platform"] != "wordpress" || len(edited.verifiedBy) == 0 {
+				t.Fatalf("the webhook-driven edit's event: %v, verified by %v", edited.body, edited.verifiedBy)
+			}
+			got = r.do("GET", "/v1/integrations/"+wpID+"/records/post/5", editor, "")
+			want(t, got, http.StatusOK, "the edited record")
+			if got.body["title"] != "Post 5, edited" {
+				t.Fatalf("the edited record: %s", got.raw)
+			}
+
+			step("webhook-driven edit")
 			// A hanging endpoint with 100 deliveries pending holds up
 			// another endpoint's by at most 2 s (at most 2 of its attempts
 			// are in flight; the rest wait as new messages).

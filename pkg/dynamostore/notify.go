@@ -153,7 +153,7 @@ func pendingOf(it map[string]types.AttributeValue) (integration.PendingEvent, er
 	if !ok {
 		return p, fmt.Errorf("pending item %s is neither an event nor an outbox entry", pkv)
 	}
-	p.Change = &integration.RecordChange{IntegrationID: id, Model: strAttr(it, "model"), ExternalID: strAttr(it, "external_id"),
+	p.Change = &integration.RecordChange{IntegrationID: id, AccountID: strAttr(it, "account_id"), Model: strAttr(it, "model"), ExternalID: strAttr(it, "external_id"),
 		Type: strAttr(it, "type"), ChangedAt: parseFeedTime(strAttr(it, "changed_at"))}
 	return p, nil
 }

@@ -174,7 +174,7 @@ func (d *Dispatcher) drainOnce(ctx context.Context) (int, error) {
 func (d *Dispatcher) event(ctx context.Context, p integration.PendingEvent, ints map[string]*integration.Integration) (*integration.NotifyEvent, error) {
 	switch {
 	case p.Change != nil:
-		in, err := d.integration(ctx, "", p.Change.IntegrationID, ints)
+		in, err := d.integration(ctx, p.Change.AccountID, p.Change.IntegrationID, ints)
 		if err != nil || in == nil {
 			return nil, err
 		}
