@@ -36,6 +36,17 @@ FUNCTIONS := \
 	OAuthAuthorizeFunction:integrations-oauth-authorize \
 	OAuthCallbackFunction:oauth-callback \
 	OpenAPIFunction:openapi-get \
+	CreateWebhookEndpointFunction:webhook-endpoints-create \
+	ListWebhookEndpointsFunction:webhook-endpoints-list \
+	GetWebhookEndpointFunction:webhook-endpoints-get \
+	UpdateWebhookEndpointFunction:webhook-endpoints-update \
+	DeleteWebhookEndpointFunction:webhook-endpoints-delete \
+	TestWebhookEndpointFunction:webhook-endpoints-test \
+	RotateWebhookSecretFunction:webhook-endpoints-rotate-secret \
+	ListWebhookDeliveriesFunction:webhook-endpoints-deliveries \
+	RetryWebhookDeliveryFunction:webhook-endpoints-delivery-retry \
+	NotifyDispatchFunction:notify-dispatch \
+	NotifyDeliverFunction:notify-deliver \
 	WordPressWebhookFunction:webhook-wordpress \
 	ShopifyWebhookFunction:webhook-shopify \
 	SlackWebhookFunction:webhook-slack \
@@ -118,6 +129,7 @@ bench: build
 	@echo; echo "==> warm handler latency on embedded backends; purging a deleted integration's 100,000 records (jobs, time) on embedded and moto;"
 	@echo "    a full sync of 100,000 records through the engine, its queue and workers (Sync100k: records/s, and ddb-req/record on moto)"
 	@echo "    (JOINERY_BENCH_RECORDS=n: n records for the sync and the moto purge, for a quicker measure)"
+	@echo "    outbound webhooks in-process (Notify: record events emitted/s and delivered/s to one endpoint; JOINERY_BENCH_EVENTS=n)"
 	@echo "    inbound webhooks: VerifyParse is verify and parse alone per platform, on every core (deliveries/s; target 20,000/s on 2 cores)"
 	@echo "    ReceiveEmbedded: a webhook function end to end (verify, route, durable dedupe, queue, count) on embedded, 256 deliveries in flight (deliveries/s; target 5,000/s on 2 cores);"
 	@echo "    ReceiveMoto: one delivery's handler latency against DynamoDB and SQS on moto (p50, p99 in ms: moto's, compare rather than quote)"

@@ -193,9 +193,10 @@ func TestTemplateSecretPrefixBothWays(t *testing.T) {
 	} {
 		t.Run("SecretPrefix="+c.param, func(t *testing.T) {
 			v := withConditions(t, "../template.yaml", resolver{
-				refs: map[string]string{"Table": "t", "SyncQueue": "q", "SyncDeadLetterQueue": "q-dlq", "WebhookQueue": "wq", "SecretPrefix": c.param, "AppsSecretName": "joinery-apps",
+				refs: map[string]string{"Table": "t", "SyncQueue": "q", "SyncDeadLetterQueue": "q-dlq", "NotifyQueue": "n", "EventBus": "b", "WebhookQueue": "wq", "SecretPrefix": c.param, "AppsSecretName": "joinery-apps",
 					"CursorKeySecret": secretARN("CursorKeySecret-AbCdEf"), "AWS::StackName": "prod-hub", "AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 				attrs: map[string]string{"Table.Arn": tableARN("t", ""), "SyncQueue.Arn": queueARN("q"), "SyncQueue.QueueName": "q",
+					"NotifyQueue.Arn": queueARN("n"), "EventBus.Arn": "arn:aws:events:" + iamRegion + ":" + iamAccount + ":event-bus/b",
 					"SyncDeadLetterQueue.Arn": queueARN("q-dlq"), "SyncDeadLetterQueue.QueueName": "q-dlq",
 					"WebhookQueue.Arn": queueARN("wq"), "WebhookDeadLetterQueue.Arn": queueARN("wq-dlq"), "WebhookDeadLetterQueue.QueueName": "wq-dlq"},
 			})

@@ -92,6 +92,31 @@ var iamFunctions = map[string]iamFunction{
 	// No environment, no AWS call: no permission beyond its logs.
 	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
 		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
+	"CreateWebhookEndpointFunction": {dir: "webhook-endpoints-create", start: "app.Endpoints().CreateEndpoint()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().CreateEndpoint()) }},
+	"ListWebhookEndpointsFunction": {dir: "webhook-endpoints-list", start: "app.Endpoints().ListEndpoints()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().ListEndpoints()) }},
+	"GetWebhookEndpointFunction": {dir: "webhook-endpoints-get", start: "app.Endpoints().GetEndpoint()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().GetEndpoint()) }},
+	"UpdateWebhookEndpointFunction": {dir: "webhook-endpoints-update", start: "app.Endpoints().UpdateEndpoint()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().UpdateEndpoint()) }},
+	"DeleteWebhookEndpointFunction": {dir: "webhook-endpoints-delete", start: "app.Endpoints().DeleteEndpoint()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().DeleteEndpoint()) }},
+	"TestWebhookEndpointFunction": {dir: "webhook-endpoints-test", env: []string{"Notify"}, start: "app.Endpoints().TestEndpoint()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().TestEndpoint()) }},
+	"RotateWebhookSecretFunction": {dir: "webhook-endpoints-rotate-secret", start: "app.Endpoints().RotateEndpointSecret()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().RotateEndpointSecret()) }},
+	"ListWebhookDeliveriesFunction": {dir: "webhook-endpoints-deliveries", env: []string{"CursorKeySecret"}, start: "app.Endpoints().EndpointDeliveries()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().EndpointDeliveries()) }},
+	"RetryWebhookDeliveryFunction": {dir: "webhook-endpoints-delivery-retry", env: []string{"Notify"}, start: "app.Endpoints().RetryDelivery()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Endpoints().RetryDelivery()) }},
+	"NotifyDispatchFunction": {dir: "notify-dispatch", env: []string{"Notify"}, start: "d.Tick(ctx, time.Second)",
+		build: func(e awsapp.Env) any {
+			d := awsapp.New(e).Dispatcher()
+			return func(ctx context.Context) error { return d.Tick(ctx, time.Second) }
+		}},
+	"NotifyDeliverFunction": {dir: "notify-deliver", env: []string{"Notify"}, start: "lambda.Start(n.Handle)",
+		build: func(e awsapp.Env) any { return (&sqsworker.Notifier{Deliverer: awsapp.New(e).Deliverer()}).Handle }},
 	"WordPressWebhookFunction":      webhookFunction("wordpress"),
 	"ShopifyWebhookFunction":        webhookFunction("shopify"),
 	"SlackWebhookFunction":          webhookFunction("slack"),
@@ -198,6 +223,7 @@ func runScenario(t interface {
 	h.pages("EventsFunction", "GET", "/v1/integrations/{id}/events", id, nil)
 	h.pages("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil)
 	h.pages("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, map[string]string{"model": "post"})
+	h.notifications(t, it.ID)
 	h.posts.Store(2)
 	resp = h.api("RecordGetFunction", "GET", "/v1/integrations/{id}/records/{model}/{external_id}",
 		map[string]string{"id": it.ID, "model": "post", "external_id": "1"}, nil, nil, nil)
@@ -588,4 +614,55 @@ func (h *iamHarness) refreshJira(t interface {
 	if _, _, err := h.secrets.CurrentSecret(ctx, ref); integration.ErrorCode(err) != integration.ENOTFOUND {
 		t.Fatalf("jira's tokens after the teardown: %v", err)
 	}
+}
+
+// notifications drives the outbound webhook functions: endpoints made,
+// read, changed, rotated and tested; the sync's events fanned out and
+// delivered (to the fake site, which refuses them: retries are queued);
+// the log read and a delivery retried; the endpoint deleted.
+func (h *iamHarness) notifications(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, integrationID string) {
+	t.Helper()
+	ctx := context.Background()
+	want := func(resp events.APIGatewayV2HTTPResponse, status int, what string) {
+		t.Helper()
+		if resp.StatusCode != status {
+			t.Fatalf("%s: %d %s, want %d", what, resp.StatusCode, resp.Body, status)
+		}
+	}
+	// A public address literal: the strict check needs no DNS for it.
+	resp := h.api("CreateWebhookEndpointFunction", "POST", "/v1/webhook_endpoints", nil, nil,
+		map[string]any{"url": "https://93.184.216.34/hooks", "event_types": []string{"sync.*", "ping"}}, nil)
+	want(resp, http.StatusCreated, "create endpoint")
+	var ep struct{ ID, Secret string }
+	decodeBody(h.t, resp, &ep)
+	id := map[string]string{"id": ep.ID}
+	want(h.api("ListWebhookEndpointsFunction", "GET", "/v1/webhook_endpoints", nil, nil, nil, nil), http.StatusOK, "list endpoints")
+	want(h.api("GetWebhookEndpointFunction", "GET", "/v1/webhook_endpoints/{id}", id, nil, nil, nil), http.StatusOK, "get endpoint")
+	want(h.api("UpdateWebhookEndpointFunction", "PATCH", "/v1/webhook_endpoints/{id}", id, nil, map[string]any{"description": "the host"}, nil), http.StatusOK, "update endpoint")
+	want(h.api("RotateWebhookSecretFunction", "POST", "/v1/webhook_endpoints/{id}/rotate_secret", id, nil, nil, nil), http.StatusOK, "rotate")
+	want(h.api("TestWebhookEndpointFunction", "POST", "/v1/webhook_endpoints/{id}/test", id, nil, nil, nil), http.StatusAccepted, "test endpoint")
+	if err := h.handlers["NotifyDispatchFunction"].(func(context.Context) error)(ctx); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	h.drainNotify()
+	resp = h.api("ListWebhookDeliveriesFunction", "GET", "/v1/webhook_endpoints/{id}/deliveries", id, nil, nil, nil)
+	want(resp, http.StatusOK, "deliveries")
+	var page struct {
+		Items []struct {
+			DeliveryID string `json:"delivery_id"`
+		}
+	}
+	decodeBody(h.t, resp, &page)
+	if len(page.Items) < 2 {
+		t.Fatalf("deliveries of the sync's events and the ping: %s", resp.Body)
+	}
+	h.pages("ListWebhookDeliveriesFunction", "GET", "/v1/webhook_endpoints/{id}/deliveries", id, nil)
+	want(h.api("RetryWebhookDeliveryFunction", "POST", "/v1/webhook_endpoints/{id}/deliveries/{delivery_id}/retry",
+		map[string]string{"id": ep.ID, "delivery_id": page.Items[0].DeliveryID}, nil, nil, nil), http.StatusAccepted, "retry")
+	h.drainNotify()
+	want(h.api("DeleteWebhookEndpointFunction", "DELETE", "/v1/webhook_endpoints/{id}", id, nil, nil, nil), http.StatusNoContent, "delete endpoint")
+	_ = integrationID
 }

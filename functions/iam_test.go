@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -156,6 +157,10 @@ func (r *callRecorder) needs(service, op string, params any) []awsCall {
 		u := reflectString(params, "QueueUrl")
 		name := u[strings.LastIndex(u, "/")+1:]
 		add("sqs:"+strings.TrimSuffix(op, "Batch"), queueARN(name))
+	case "EventBridge":
+		for _, e := range params.(*eventbridge.PutEventsInput).Entries {
+			add("events:"+op, fmt.Sprintf("arn:aws:events:%s:%s:event-bus/%s", iamRegion, iamAccount, s(e.EventBusName)))
+		}
 	case "Secrets Manager":
 		id := reflectString(params, "SecretId")
 		if id == "" {
@@ -510,6 +515,7 @@ type iamHarness struct {
 	sqs       *sqs.Client
 	queueURL  string
 	queueName string
+	notifyURL string
 	posts     *atomic.Int32 // the fake WordPress's posts
 	slack     *fakeplatforms.Server
 	jira      *fakeplatforms.Server
@@ -612,6 +618,37 @@ func (h *iamHarness) drain() {
 	h.t.Fatal("the sync queue did not empty")
 }
 
+// drainNotify runs the deliver function over the notifications queue's
+// visible messages, as its event source mapping would.
+func (h *iamHarness) drainNotify() {
+	h.t.Helper()
+	ctx := context.Background()
+	deliver := h.handlers["NotifyDeliverFunction"].(func(context.Context, events.SQSEvent) (events.SQSEventResponse, error))
+	for range 20 {
+		out, err := h.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &h.notifyURL, MaxNumberOfMessages: 10})
+		if err != nil {
+			h.t.Fatalf("receive: %v", err)
+		}
+		if len(out.Messages) == 0 {
+			return
+		}
+		ev := events.SQSEvent{}
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: *m.MessageId, ReceiptHandle: *m.ReceiptHandle, Body: *m.Body})
+		}
+		resp, err := deliver(ctx, ev)
+		if err != nil || len(resp.BatchItemFailures) > 0 {
+			h.t.Fatalf("deliver: %+v %v", resp, err)
+		}
+		for _, m := range ev.Records {
+			if _, err := h.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &h.notifyURL, ReceiptHandle: &m.ReceiptHandle}); err != nil {
+				h.t.Fatalf("delete: %v", err)
+			}
+		}
+	}
+	h.t.Fatal("the notifications queue did not empty")
+}
+
 func decodeBody(t *testing.T, resp events.APIGatewayV2HTTPResponse, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(resp.Body), v); err != nil {
@@ -640,6 +677,14 @@ func TestIAMCoversCalls(t *testing.T) {
 	sq := sqs.NewFromConfig(cfg)
 	qURL, _, err := sqsqueue.CreateQueues(ctx, sq, queueName, 30*time.Second, 5)
 	if err != nil {
+		t.Fatal(err)
+	}
+	notifyURL, _, err := sqsqueue.CreateQueues(ctx, sq, queueName+"-notify", 60*time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := "joinery-iam-" + suffix
+	if _, err := eventbridge.NewFromConfig(cfg).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
 		t.Fatal(err)
 	}
 	whURL, _, err := sqsqueue.CreateQueues(ctx, sq, queueName+"-webhooks", 30*time.Second, 5)
@@ -673,7 +718,7 @@ func TestIAMCoversCalls(t *testing.T) {
 
 	rec := &callRecorder{calls: map[awsCall]string{}, fail: map[string]bool{}}
 	h := &iamHarness{t: t, rec: rec, handlers: map[string]any{}, setup: dynamostore.New(ddb, table),
-		sqs: sq, queueURL: qURL, queueName: queueName, webhookQueueURL: whURL, webhookQueueName: queueName + "-webhooks", posts: &posts, slack: slack, jira: jira,
+		sqs: sq, queueURL: qURL, queueName: queueName, notifyURL: notifyURL, webhookQueueURL: whURL, webhookQueueName: queueName + "-webhooks", posts: &posts, slack: slack, jira: jira,
 		secrets: smsecrets.New(secretsmanager.NewFromConfig(cfg), prefix, 0)}
 
 	apps := "joinery-iam-apps-" + suffix
@@ -725,6 +770,9 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.PublicURL = env.PublicURL
 			case "ReturnOrigins":
 				e.ReturnOrigins = env.ReturnOrigins
+			case "Notify":
+				// One retry, a second later: the scenario stays short.
+				e.Notify = awsapp.NotifyEnv{QueueURL: notifyURL, Bus: bus, Schedule: awsapp.NotifySchedule("0s,1s")}
 			}
 		}
 		awsapp.Hooks.APIOptions = []func(*middleware.Stack) error{rec.option(id)}
@@ -738,9 +786,10 @@ func TestIAMCoversCalls(t *testing.T) {
 	}
 
 	v := resolver{
-		refs: map[string]string{"Table": table, "SyncQueue": qURL, "SyncDeadLetterQueue": qURL + "-dlq", "WebhookQueue": whURL, "WebhookDeadLetterQueue": whURL + "-dlq", "SecretPrefix": "", "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
+		refs: map[string]string{"Table": table, "SyncQueue": qURL, "NotifyQueue": notifyURL, "EventBus": bus, "SyncDeadLetterQueue": qURL + "-dlq", "WebhookQueue": whURL, "WebhookDeadLetterQueue": whURL + "-dlq", "SecretPrefix": "", "AppsSecretName": apps, "CursorKeySecret": *created.ARN,
 			"AWS::StackName": stack, "AWS::Partition": "aws", "AWS::Region": iamRegion, "AWS::AccountId": iamAccount, "AWS::URLSuffix": "amazonaws.com"},
 		attrs: map[string]string{"Table.Arn": tableARN(table, ""), "SyncQueue.Arn": queueARN(queueName), "SyncQueue.QueueName": queueName,
+			"NotifyQueue.Arn": queueARN(queueName + "-notify"), "EventBus.Arn": fmt.Sprintf("arn:aws:events:%s:%s:event-bus/%s", iamRegion, iamAccount, bus),
 			"SyncDeadLetterQueue.Arn": queueARN(queueName + "-dlq"), "SyncDeadLetterQueue.QueueName": queueName + "-dlq",
 			"WebhookQueue.Arn": queueARN(queueName + "-webhooks"), "WebhookQueue.QueueName": queueName + "-webhooks",
 			"WebhookDeadLetterQueue.Arn": queueARN(queueName + "-webhooks-dlq"), "WebhookDeadLetterQueue.QueueName": queueName + "-webhooks-dlq"},

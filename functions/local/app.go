@@ -140,6 +140,8 @@ type app struct {
 	// tokens is the OAuth token lifecycle the tester, the engine and the
 	// scheduler's tick share (tests set its clock).
 	tokens *oauth.Tokens
+	// notify is the outbound webhooks and event bus (notify.go).
+	notify *localNotify
 	// hooks is the inbound webhook path (tests set its receiver's clock).
 	hooks *hooks
 }
@@ -188,7 +190,8 @@ func (a *app) work(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
-	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; return nil })
+	notified := a.notify.work(ctx, log)
+	a.closers = append(a.closers, func() error { <-done; <-ticked; <-drained; notified(); return nil })
 	if a.hooks != nil {
 		stopped := a.hooks.work(ctx, a, log)
 		a.closers = append(a.closers, func() error { stopped(); return nil })
@@ -459,6 +462,11 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "POST /v1/integrations/test_connection", handler: conn.Onboard()},
 		{key: "POST /v1/integrations/{id}/update_structure", handler: conn.UpdateStructure()},
 	}
+	if a.notify, err = newLocalNotify(ctx, s, store, log); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	a.routes = append(a.routes, a.notify.routes(api)...)
 	if ws, ok := store.(webhookin.Store); ok {
 		a.hooks.receiver = &webhookin.Receiver{Store: ws, Secrets: secrets, Apps: apps, Queue: a.hooks.queue, Log: log}
 		a.routes = append(a.routes, a.hooks.routes(log)...)

@@ -8,11 +8,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/smithy-go/middleware"
 	"github.com/joinery/joinery/pkg/dynamostore"
+	"github.com/joinery/joinery/pkg/integration"
 )
 
 // routeCounts are the DynamoDB requests of each GET route for one
@@ -34,6 +36,8 @@ type routeCounts struct {
 func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []routeCounts {
 	t.Helper()
 	counter := &countDynamo{}
+	// The webhook endpoint's URL: plain http to a local port.
+	t.Setenv("JOINERY_ALLOW_PRIVATE_NETWORKS", "127.0.0.1:9")
 	setup := func(a *app) {
 		for i := range a.routes {
 			a.routes[i].timeout *= stretch
@@ -60,6 +64,7 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 		want(t, r.do("POST", "/v1/integrations/"+id+"/sync", editor, `{"direction":"from_external"}`), http.StatusAccepted, "start a run")
 		key := r.do("POST", "/v1/sites/"+site+"/keys", editor, `{"name":"plugin"}`)
 		want(t, key, http.StatusCreated, "site key")
+		endpointID := seedEndpoint(t, r, store, site, n)
 		changed := url.QueryEscape(time.Now().UTC().Add(-30 * time.Minute).Format(time.RFC3339Nano))
 		routes := map[string]string{
 			"GET /v1/integrations":                                 "/v1/integrations?site_id=" + site,
@@ -83,6 +88,10 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 			"GET /v1/integrations/{id}/pushes?status=conflict":     "/v1/integrations/" + id + "/pushes?status=conflict",
 			"GET /v1/integrations/{id}/pushes?local_id=…":          "/v1/integrations/" + id + "/pushes?local_id=local-1&status=queued",
 			"GET /v1/platforms":                                    "/v1/platforms",
+			"GET /v1/webhook_endpoints":                            "/v1/webhook_endpoints",
+			"GET /v1/webhook_endpoints/{id}":                       "/v1/webhook_endpoints/" + endpointID,
+			"GET /v1/webhook_endpoints/{id}/deliveries":            "/v1/webhook_endpoints/" + endpointID + "/deliveries",
+			"GET /v1/webhook_endpoints/{id}/deliveries?status=…":   "/v1/webhook_endpoints/" + endpointID + "/deliveries?status=failed",
 			"GET /v1/openapi.json":                                 "/v1/openapi.json",
 			// The platform's redirect back: its work is one conditional
 			// delete of the state whatever it carries (a forged one here).
@@ -106,6 +115,9 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 			token, status := viewer, http.StatusOK
 			if strings.Contains(name, "/keys") {
 				token = editor // site keys are for editors
+			}
+			if strings.Contains(name, "/webhook_endpoints") {
+				token = r.token("acct-req", "admin", "") // endpoints are for admins
 			}
 			if strings.HasPrefix(name, "GET /v1/oauth/") {
 				token, status = "", http.StatusBadRequest // no authorizer; an unknown state
@@ -193,4 +205,38 @@ func BenchmarkRequestsPerRoute(b *testing.B) {
 			}
 		}
 	}
+}
+
+// seedEndpoint makes a webhook endpoint of the site with n deliveries in
+// its log, and returns its id.
+func seedEndpoint(t testing.TB, r *runner, store *dynamostore.Store, site string, n int) string {
+	t.Helper()
+	admin := r.token("acct-req", "admin", "")
+	created := r.do("POST", "/v1/webhook_endpoints", admin, `{"url":"http://127.0.0.1:9/in","site_ids":["`+site+`"],"event_types":["sync.*"]}`)
+	want(t, created, http.StatusCreated, "webhook endpoint")
+	id := created.body["id"].(string)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				now := time.Now().UTC()
+				d := &integration.NotifyDelivery{ID: fmt.Sprintf("dlv_%s_%06d", id, i), AccountID: "acct-req", EndpointID: id, EventID: fmt.Sprint("evt_", i),
+					EventType: "sync.completed", Event: "{}", Status: integration.NotifyFailed, Attempts: 8, StatusCode: 500, CreatedAt: now, UpdatedAt: now}
+				if err := store.PutNotifyDelivery(ctx, d); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

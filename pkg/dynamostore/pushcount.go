@@ -102,6 +102,12 @@ func (s *Store) UpdatePush(ctx context.Context, p *integration.Push) error {
 		if delta != 0 {
 			items = append(items, pendingPushDelta(&s.table, p.IntegrationID, integration.PushQueued, delta))
 		}
+		if ev, err := pushEventItem(&s.table, p, old); err != nil || ev != nil {
+			if err != nil {
+				return err
+			}
+			items = append(items, *ev)
+		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return s.expireSeq(ctx, p, at)

@@ -569,6 +569,10 @@ func (s *Store) commitRecords(ctx context.Context, to writeTo, integrationID str
 		change, _ := integration.Transition(w.st.exists, w.st.deleted, w.st.counted, w.rec.Deleted)
 		ob["type"], ob["model"], ob["external_id"] = str(change), str(w.rec.Model), str(w.rec.ExternalID)
 		ob["changed_at"], ob["expires_at"] = str(feedTime(w.rec.ChangedAt)), expiresIn(OutboxRetention)
+		markPending(ob, integrationID, feedTime(w.rec.ChangedAt))
+		if scope.AccountID != "" {
+			ob["account_id"] = str(scope.AccountID)
+		}
 		add(roleRecord, w, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: ob, ConditionExpression: aws.String("attribute_not_exists(PK)")}})
 		old := w.superseded(integrationID)
 		for _, k := range old {

@@ -302,6 +302,11 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *integration.Integrati
 	if err != nil {
 		return err
 	}
+	if in.Emit != nil {
+		if done, err := s.updateWithEvent(ctx, in, av, prevRev); done {
+			return err
+		}
+	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table, Item: av,
 		ConditionExpression:                 aws.String("attribute_exists(PK) AND " + atRev + " AND site_id = :site AND platform = :platform"),

@@ -533,7 +533,7 @@ func (s *Store) SeenIDs(ctx context.Context, integrationID, runID, model string)
 // last: a sweep cut short leaves it naming a finished run, which the next
 // StartRun takes over and sweeps again, as does FinishRun called again.
 func (s *Store) FinishRun(ctx context.Context, integrationID, runID string, status integration.RunStatus, message string, at time.Time) (bool, error) {
-	done, err := s.setFinished(ctx, integrationID, runID, status, message, at)
+	done, err := s.finishWithEvent(ctx, integrationID, runID, status, message, at)
 	if err != nil {
 		return false, err
 	}

@@ -122,7 +122,13 @@ func (s *Store) UpdatePush(_ context.Context, p *integration.Push) error {
 		if err != nil {
 			return err
 		}
+		old := cur.Status
 		cur.Status, cur.ExternalID, cur.Error, cur.UpdatedAt = p.Status, p.ExternalID, p.Error, p.UpdatedAt
+		if ev := integration.PushEvent(cur, old); ev != nil {
+			if err := addEventOnce(tx, ev); err != nil {
+				return err
+			}
+		}
 		return putJSON(tx, bucketPushes, key(p.IntegrationID, p.ID), cur)
 	})
 }

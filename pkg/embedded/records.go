@@ -73,6 +73,9 @@ func (s *Store) PutRecords(_ context.Context, scope integration.WriteScope, recs
 			if err := putJSON(tx, bucketOutbox, key(r.IntegrationID, r.Model, r.ExternalID, feedTime(r.ChangedAt)), outboxEntry{Type: change}); err != nil {
 				return err
 			}
+			if err := addPending(tx, pendingEntry{Change: &integration.RecordChange{IntegrationID: r.IntegrationID, AccountID: scope.AccountID, Model: r.Model, ExternalID: r.ExternalID, Type: change, ChangedAt: r.ChangedAt}}); err != nil {
+				return err
+			}
 			if delta != 0 {
 				if deltas[r.IntegrationID] == nil {
 					deltas[r.IntegrationID] = map[string]int64{}

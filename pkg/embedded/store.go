@@ -221,6 +221,11 @@ func (s *Store) UpdateIntegration(_ context.Context, in *integration.Integration
 		if cur.SiteID != in.SiteID || cur.Platform != in.Platform {
 			return fmt.Errorf("update integration %s: site and platform cannot change", in.ID)
 		}
+		if in.Emit != nil {
+			if err := addEventOnce(tx, in.Emit); err != nil {
+				return err
+			}
+		}
 		return put(tx, &next)
 	})
 }

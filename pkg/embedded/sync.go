@@ -366,6 +366,9 @@ func (s *Store) FinishRun(_ context.Context, integrationID, runID string, status
 		if err := sweepDeltas(tx, integrationID, runID); err != nil {
 			return err
 		}
+		if err := addRunEvent(tx, r, status, message, at); err != nil {
+			return err
+		}
 		done = true
 		return putJSON(tx, bucketRuns, runKey(integrationID, runID), r)
 	})

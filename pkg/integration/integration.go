@@ -64,6 +64,10 @@ type Integration struct {
 	// until it is connected.
 	OAuth *OAuthInfo
 
+	// Emit is an event the write tells the host of, stored in the same
+	// transaction (connection.go); it is not part of the integration.
+	Emit *NotifyEvent
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version counts only what users edit (the ETag); Rev counts every

@@ -438,7 +438,9 @@ func (s *Service) modify(ctx context.Context, actor Actor, id string, kind write
 			next.Version, next.UpdatedAt = cur.Version+1, now
 		}
 		next.Rev = cur.Rev + 1
+		next.Emit = ConnectionEvent(cur, next)
 		err = s.Store.UpdateIntegration(ctx, next, cur.Rev)
+		next.Emit = nil
 		if err == nil {
 			return next, nil
 		}

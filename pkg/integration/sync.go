@@ -112,6 +112,9 @@ type StoredRecord struct {
 type WriteScope struct {
 	RunID string
 	JobID string
+	// AccountID is the integration's account, given by a write with no
+	// run or push to name it (a webhook's): its notifications need it.
+	AccountID string
 }
 
 // PutResult is what PutRecords did.
@@ -129,10 +132,12 @@ type PutResult struct {
 // emits nothing new and a crash loses nothing.
 type RecordChange struct {
 	IntegrationID string
-	Model         string
-	ExternalID    string
-	Type          string // created | updated | deleted
-	ChangedAt     time.Time
+	// AccountID is the WriteScope's, when it named one.
+	AccountID  string `json:",omitempty"`
+	Model      string
+	ExternalID string
+	Type       string // created | updated | deleted
+	ChangedAt  time.Time
 }
 
 // Record change types.

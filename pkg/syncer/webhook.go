@@ -153,7 +153,7 @@ func (e *Engine) webhookRecords(ctx context.Context, it *integration.Integration
 		}
 	}
 	// No run: the records' counts change with the write, as for a push.
-	put, err := e.put(ctx, integration.WriteScope{}, recs)
+	put, err := e.put(ctx, integration.WriteScope{AccountID: it.AccountID}, recs)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -62,6 +62,8 @@ type Env struct {
 	// ReturnOrigins are the origins an OAuth connect may send the user
 	// back to (JOINERY_OAUTH_RETURN_ORIGINS).
 	ReturnOrigins []string
+	// Notify is the outbound notifications' configuration (notify.go).
+	Notify NotifyEnv
 	// WebhookURLWordPress is the base WordPress sites post their webhooks
 	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
 	WebhookURLWordPress string
@@ -111,6 +113,7 @@ type App struct {
 	catalog *connector.Catalog
 	apps    *appcreds.Apps
 	cursors *apigw.Cursors
+	notifyQ *sqsqueue.Queue
 }
 
 // New loads the AWS configuration and builds the store and the service.
