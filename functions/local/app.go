@@ -228,23 +228,7 @@ const dlqPoll = 200 * time.Millisecond
 // drainDeadLetters hands what the sync queue dead-lettered to the
 // dead-letter consumer, as one SQS event.
 func (a *app) drainDeadLetters(ctx context.Context) error {
-	bodies, err := a.deadLetters(ctx)
-	if err != nil || len(bodies) == 0 {
-		return err
-	}
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(bodies))}
-	for i, b := range bodies {
-		ev.Records[i] = events.SQSMessage{MessageId: integration.NewID(), Body: b,
-			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(maxReceives)}}
-	}
-	resp, err := a.dlq.Handle(ctx, ev)
-	if err != nil {
-		return err
-	}
-	if len(resp.BatchItemFailures) > 0 {
-		return fmt.Errorf("%d dead letters could not be kept", len(resp.BatchItemFailures))
-	}
-	return nil
+	return a.keepDeadLetters(ctx, a.deadLetters)
 }
 
 // handleBatch is the sync worker's invocation, ended at its timeout.

@@ -100,10 +100,16 @@ func idleKey(expires time.Time, key string) []byte {
 
 // sweepRates removes up to max buckets past their expiry, oldest first.
 func sweepRates(tx *bolt.Tx, now time.Time, max int) error {
+	return sweepExpired(tx, bucketRates, bucketRatesIdle, now, max)
+}
+
+// sweepExpired removes up to n entries of data past their expiry, oldest
+// first: index holds idleKey(expires, key) for each of data's keys.
+func sweepExpired(tx *bolt.Tx, data, index []byte, now time.Time, n int) error {
 	cutoff := now.UTC().Format(idleLayout)
 	var doomed [][]byte
-	c := tx.Bucket(bucketRatesIdle).Cursor()
-	for k, _ := c.First(); k != nil && len(doomed) < max; k, _ = c.Next() {
+	c := tx.Bucket(index).Cursor()
+	for k, _ := c.First(); k != nil && len(doomed) < n; k, _ = c.Next() {
 		expires, _, _ := bytes.Cut(k, []byte{0})
 		if string(expires) > cutoff {
 			break
@@ -112,10 +118,10 @@ func sweepRates(tx *bolt.Tx, now time.Time, max int) error {
 	}
 	for _, k := range doomed {
 		_, key, _ := bytes.Cut(k, []byte{0})
-		if err := tx.Bucket(bucketRates).Delete(key); err != nil {
+		if err := tx.Bucket(data).Delete(key); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketRatesIdle).Delete(k); err != nil {
+		if err := tx.Bucket(index).Delete(k); err != nil {
 			return err
 		}
 	}

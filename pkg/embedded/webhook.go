@@ -192,26 +192,7 @@ func (s *Store) ClaimDelivery(_ context.Context, m integration.DeliveryMarker, s
 
 // sweepDeliveries removes up to n markers past their expiry, oldest first.
 func sweepDeliveries(tx *bolt.Tx, now time.Time, n int) error {
-	cutoff := now.UTC().Format(idleLayout)
-	var doomed [][]byte
-	c := tx.Bucket(bucketDeliveriesExp).Cursor()
-	for k, _ := c.First(); k != nil && len(doomed) < n; k, _ = c.Next() {
-		expires, _, _ := bytes.Cut(k, []byte{0})
-		if string(expires) > cutoff {
-			break
-		}
-		doomed = append(doomed, append([]byte{}, k...))
-	}
-	for _, k := range doomed {
-		_, mk, _ := bytes.Cut(k, []byte{0})
-		if err := tx.Bucket(bucketDeliveries).Delete(mk); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketDeliveriesExp).Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sweepExpired(tx, bucketDeliveries, bucketDeliveriesExp, now, n)
 }
 
 // MarkDeliveryQueued implements integration.WebhookDeliveries.
