@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -26,7 +27,10 @@ const (
 type Queue struct {
 	sqs      *sqs.Client
 	url, dlq string
-	arn      string
+	// arn is read once, by the first of the queue's consumers (several
+	// consume one queue at once).
+	arnMu sync.Mutex
+	arn   string
 	// WaitTime is the long-poll wait of Consume; 0 polls briefly and sleeps
 	// PollInterval when empty (moto serves one request at a time).
 	WaitTime     time.Duration
@@ -97,12 +101,9 @@ func (q *Queue) Send(ctx context.Context, msgs []integration.Message) error {
 // h reports in BatchItemFailures (or all, when h fails) are left to come
 // back after the visibility timeout; the rest are deleted.
 func (q *Queue) Consume(ctx context.Context, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) error {
-	if q.arn == "" {
-		out, err := q.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &q.url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
-		if err != nil {
-			return fmt.Errorf("queue attributes: %w", err)
-		}
-		q.arn = out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	arn, err := q.queueARN(ctx)
+	if err != nil {
+		return err
 	}
 	for ctx.Err() == nil {
 		out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
@@ -127,7 +128,7 @@ func (q *Queue) Consume(ctx context.Context, h func(context.Context, events.SQSE
 			ev.Records[i] = events.SQSMessage{
 				MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
 				Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes, MessageAttributes: map[string]events.SQSMessageAttribute{},
-				EventSource: "aws:sqs", EventSourceARN: q.arn, AWSRegion: regionOf(q.arn),
+				EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: regionOf(arn),
 			}
 		}
 		resp, err := h(ctx, ev)
@@ -217,4 +218,18 @@ func CreateQueues(ctx context.Context, client *sqs.Client, name string, visibili
 		return "", "", fmt.Errorf("create queue %s: %w", name, err)
 	}
 	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), nil
+}
+
+// queueARN is the queue's ARN, asked of SQS the first time.
+func (q *Queue) queueARN(ctx context.Context) (string, error) {
+	q.arnMu.Lock()
+	defer q.arnMu.Unlock()
+	if q.arn == "" {
+		out, err := q.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &q.url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+		if err != nil {
+			return "", fmt.Errorf("queue attributes: %w", err)
+		}
+		q.arn = out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	}
+	return q.arn, nil
 }
