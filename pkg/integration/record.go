@@ -26,6 +26,13 @@ type Record struct {
 	// MenuOrder is a page's position among its siblings (nil: the model
 	// has none).
 	MenuOrder *int
+	// RawRef is the item's human key on the platform where it has one
+	// beside its id (a Shopify handle, a Jira key such as PRJ-1, a Trello
+	// shortLink).
+	RawRef string
+	// Fields are a unified model's own fields (see unified.go); nil for
+	// the content models, which use the fields above.
+	Fields Fields
 }
 
 // Person is an author or user on a platform.
