@@ -15,6 +15,21 @@ type Connection struct {
 	Config      map[string]any
 	Credentials map[string]string
 	HTTP        *http.Client
+	// Budget is the integration's shared budget of a cost-based
+	// platform's points (nil: none), the same for every worker.
+	Budget CostBudget
+}
+
+// CostBudget is a cost-based platform's points for one integration
+// (Shopify's GraphQL Admin API), kept where every worker of every process
+// draws on the same points, so Joinery waits before the platform would
+// throttle it rather than after.
+type CostBudget interface {
+	// Take waits until n points of a bucket holding at most burst and
+	// refilling at rate points a second are the caller's.
+	Take(ctx context.Context, n int, rate float64, burst int) error
+	// Hold lets nobody take points before until (after a throttle).
+	Hold(ctx context.Context, until time.Time) error
 }
 
 // TestResult is the outcome of a connection test. A failed test is a
