@@ -350,7 +350,14 @@ func (q *gqlRequest) field(f *ast.Field, obj gqlObject, path []any) (any, int) {
 	if f.Definition == nil {
 		return nil, 0
 	}
-	v, err := obj.gqlField(f.Name, f.ArgumentMap(q.vars))
+	args := f.ArgumentMap(q.vars)
+	if d := f.Directives.ForName("idempotent"); d != nil {
+		if args == nil {
+			args = map[string]any{}
+		}
+		args["@idempotent"] = d.ArgumentMap(q.vars)["key"]
+	}
+	v, err := obj.gqlField(f.Name, args)
 	if err != nil {
 		q.errs = append(q.errs, map[string]any{"message": err.Error(), "path": path,
 			"locations": []map[string]int{{"line": f.Position.Line, "column": f.Position.Column}}})

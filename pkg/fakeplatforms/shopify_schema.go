@@ -14,6 +14,8 @@ scalar URL
 scalar JSON
 scalar UnsignedInt64
 
+directive @idempotent(key: String!) on FIELD
+
 schema {
   query: QueryRoot
   mutation: Mutation
@@ -368,11 +370,13 @@ type UserError {
   message: String!
 }
 
+# Since 2026-04 every quantity carries changeFromQuantity (null: no
+# check) and the older compareQuantity / ignoreCompareQuantity are gone;
+# the mutation also needs @idempotent(key:) (an error at run time).
 input InventorySetQuantitiesInput {
   name: String!
   reason: String!
   referenceDocumentUri: String
-  ignoreCompareQuantity: Boolean = false
   quantities: [InventoryQuantityInput!]!
 }
 
@@ -380,7 +384,6 @@ input InventoryQuantityInput {
   inventoryItemId: ID!
   locationId: ID!
   quantity: Int!
-  compareQuantity: Int
   changeFromQuantity: Int
 }
 
@@ -413,7 +416,7 @@ type InventorySetQuantitiesUserError {
 
 enum InventorySetQuantitiesUserErrorCode {
   INVALID_INVENTORY_ITEM INVALID_LOCATION INVALID_QUANTITY_NEGATIVE INVALID_REASON
-  INVALID_NAME COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE ITEM_NOT_STOCKED_AT_LOCATION
+  INVALID_NAME CHANGE_FROM_QUANTITY_REQUIRED CHANGE_FROM_QUANTITY_STALE ITEM_NOT_STOCKED_AT_LOCATION
   NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR INVALID_REFERENCE_DOCUMENT
 }
 

@@ -134,6 +134,8 @@ type shopifyState struct {
 	throttled int
 	calls     int
 	apiHooks  bool // API writes send webhooks, as Shopify does
+	// idempotent: answers of inventorySetQuantities by idempotency key
+	idempotent map[string]gqlObject
 
 	deliveries []ShopifyDelivery
 	inflight   sync.WaitGroup
@@ -142,7 +144,7 @@ type shopifyState struct {
 func newShopifyState() *shopifyState {
 	return &shopifyState{version: ShopifyAPIVersion(), nextID: 8100000000000,
 		products: map[int64]*ShopifyProduct{}, byHandle: map[string]int64{},
-		bucket: costBucket{max: 2000, rate: 100}, apiHooks: true}
+		bucket: costBucket{max: 2000, rate: 100}, apiHooks: true, idempotent: map[string]gqlObject{}}
 }
 
 func (st *shopifyState) id() int64 { st.nextID++; return st.nextID }
