@@ -26,6 +26,16 @@ import (
 // replacement, at most 30 days from its own first use and never beyond
 // its 90 days. A cancelled install redirecting with error=access_denied
 // rests on a secondary source. The fake serves one shop, Options.Shop.
+//
+// The Admin GraphQL API (POST /admin/api/{version}/graphql.json, the
+// version the catalog pins, X-Shopify-Access-Token) runs on a declared
+// subset of Shopify's schema (shopify_schema.go): queries are parsed and
+// validated (unknown fields and arguments are HTTP 200 with top-level
+// errors, as Shopify answers), priced by Shopify's cost rules against a
+// leaky bucket on the fake's clock (THROTTLED when short, over 1000
+// refused), then run on the shop's products and webhook subscriptions.
+// Mutations answer userErrors as Shopify does; writes, whether through
+// the API or the helpers (shopify_helpers.go), send signed webhooks.
 
 func (s *Server) routesShopify() {
 	s.mux.HandleFunc("GET /admin/oauth/authorize", s.shopifyAuthorize)

@@ -448,7 +448,7 @@ var inventoryReasons = []string{"correction", "cycle_count_available", "damaged"
 func (r *shopifyRoot) inventorySetQuantities(args map[string]any) (any, error) {
 	key, _ := args["@idempotent"].(string)
 	if key == "" {
-		return nil, fmt.Errorf("The @idempotent directive is required for this mutation.")
+		return nil, gqlMessage("The @idempotent directive is required for this mutation.")
 	}
 	if prev, ok := r.st.idempotent[key]; ok {
 		return prev, nil

@@ -398,7 +398,7 @@ func paginate(typ string, items []gqlObject, keys []pageKey, args map[string]any
 	if s, _ := args["after"].(string); s != "" {
 		k, ok := decodeCursor(s)
 		if !ok {
-			return nil, fmt.Errorf("Invalid cursor for current pagination sort.")
+			return nil, gqlMessage("Invalid cursor for current pagination sort.")
 		}
 		for lo < hi && !before(k, keys[idx[lo]]) {
 			lo++
@@ -407,7 +407,7 @@ func paginate(typ string, items []gqlObject, keys []pageKey, args map[string]any
 	if s, _ := args["before"].(string); s != "" {
 		k, ok := decodeCursor(s)
 		if !ok {
-			return nil, fmt.Errorf("Invalid cursor for current pagination sort.")
+			return nil, gqlMessage("Invalid cursor for current pagination sort.")
 		}
 		for hi > lo && !before(keys[idx[hi-1]], k) {
 			hi--
