@@ -211,13 +211,14 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, map[string]any{"errors": http.StatusText(code)})
 		return
 	}
-	if _, ts := s.useAccess(r.Header.Get("X-Shopify-Access-Token")); ts != tokOK {
+	tok, ts := s.useAccess(r.Header.Get("X-Shopify-Access-Token"))
+	if ts != tokOK {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
 		return
 	}
 	st.calls++
-	status, answer, out := s.shopifyAnswer(raw, mt)
+	status, answer, out := s.shopifyAnswer(raw, mt, tok.grant.scopes)
 	s.mu.Unlock()
 	s.sendLater(out)
 	writeJSON(w, status, answer)
@@ -225,7 +226,7 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 
 // shopifyAnswer runs one GraphQL request (callers hold s.mu) and returns
 // the answer and the webhook deliveries it triggered.
-func (s *Server) shopifyAnswer(raw []byte, mt string) (int, map[string]any, []outgoing) {
+func (s *Server) shopifyAnswer(raw []byte, mt string, scopes []string) (int, map[string]any, []outgoing) {
 	st := s.shopify
 	now := s.now()
 	cost := func(requested int, actual any) map[string]any {
@@ -271,7 +272,7 @@ func (s *Server) shopifyAnswer(raw []byte, mt string) (int, map[string]any, []ou
 	// The requested cost is taken before the query runs and the
 	// difference to the actual cost given back after it.
 	st.bucket.avail -= float64(requested)
-	root := &shopifyRoot{s: s, st: st, now: now, mutation: q.op.Operation == "mutation"}
+	root := &shopifyRoot{s: s, st: st, now: now, mutation: q.op.Operation == "mutation", scopes: scopes}
 	data, actual := q.run(root)
 	st.bucket.avail = min(st.bucket.max, st.bucket.avail+float64(requested-actual))
 	answer := map[string]any{"data": data}

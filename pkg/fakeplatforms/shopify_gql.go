@@ -374,8 +374,12 @@ func (q *gqlRequest) field(f *ast.Field, obj gqlObject, path []any) (any, int) {
 	}
 	v, err := obj.gqlField(f.Name, args)
 	if err != nil {
-		q.errs = append(q.errs, map[string]any{"message": err.Error(), "path": path,
-			"locations": []map[string]int{{"line": f.Position.Line, "column": f.Position.Column}}})
+		e := map[string]any{"message": err.Error(), "path": path,
+			"locations": []map[string]int{{"line": f.Position.Line, "column": f.Position.Column}}}
+		if x, ok := err.(interface{ extensions() map[string]any }); ok {
+			e["extensions"] = x.extensions()
+		}
+		q.errs = append(q.errs, e)
 		return nil, 0
 	}
 	return q.complete(f, f.Definition.Type, v, path)

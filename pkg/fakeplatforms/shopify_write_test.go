@@ -127,10 +127,20 @@ func TestShopifyProductSet(t *testing.T) {
 }
 
 func TestShopifyDeleteAndInventory(t *testing.T) {
-	s, _, tok := startShop(t)
+	s, _ := start(t, "shopify")
 	p := s.SeedProducts(2)[0]
+	// Scopes: a write needs its write scope (read_products alone: denied).
+	readOnly := s.Mint("read_products").AccessToken
+	a := gqlPost(t, s, readOnly, `mutation { productDelete(input: {id: "`+ShopifyGID("Product", p.ID)+`"}) { deletedProductId } }`, nil)
+	if a.str("errors.0.extensions.code") != "ACCESS_DENIED" || a.get("data.productDelete") != nil || s.ProductCount() != 2 {
+		t.Fatalf("read_products deleting: %s", a.raw)
+	}
+	if a := gqlPost(t, s, readOnly, `{ products(first: 1) { nodes { id } } }`, nil); a.get("errors") != nil {
+		t.Fatalf("read_products reading: %s", a.raw)
+	}
+	tok := s.Mint("read_products", "write_products", "write_inventory").AccessToken
 	const del = `mutation($id: ID!) { productDelete(input: {id: $id}) { deletedProductId userErrors { field message } } }`
-	a := gqlPost(t, s, tok, del, map[string]any{"id": ShopifyGID("Product", p.ID)})
+	a = gqlPost(t, s, tok, del, map[string]any{"id": ShopifyGID("Product", p.ID)})
 	if a.str("data.productDelete.deletedProductId") != ShopifyGID("Product", p.ID) || s.ProductCount() != 1 {
 		t.Fatalf("delete: %s", a.raw)
 	}
@@ -150,6 +160,12 @@ func TestShopifyDeleteAndInventory(t *testing.T) {
 		return map[string]any{"input": map[string]any{"name": "available", "reason": "correction", "quantities": []any{q}}}
 	}
 	withKey := func(k string) string { return strings.Replace(set, "KEY", `"`+k+`"`, 1) }
+	// Inventory needs write_inventory, which read_products, write_products
+	// does not give.
+	a = gqlPost(t, s, s.Mint("read_products", "write_products").AccessToken, withKey("k0"), input(9, nil))
+	if a.str("errors.0.extensions.code") != "ACCESS_DENIED" || a.str("errors.0.extensions.requiredAccess") != "`write_inventory` access scope." {
+		t.Fatalf("without write_inventory: %s", a.raw)
+	}
 	// Without @idempotent: an error, nothing set.
 	a = gqlPost(t, s, tok, strings.Replace(set, " @idempotent(key: KEY)", "", 1), input(9, nil))
 	if a.get("errors") == nil || s.Products()[0].Variants[0].InventoryQuantity != v.InventoryQuantity {
