@@ -219,6 +219,8 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	st.calls++
 	status, answer, out := s.shopifyAnswer(raw, mt, tok.grant.scopes)
+	w.Header().Set("X-Shopify-API-Version", st.version)
+	w.Header().Set("X-Request-Id", s.uuid())
 	s.mu.Unlock()
 	s.sendLater(out)
 	writeJSON(w, status, answer)

@@ -13,6 +13,7 @@ import (
 // gql posts a GraphQL request to the fake and decodes the answer.
 type gqlAnswer struct {
 	status int
+	header http.Header
 	raw    string
 	body   map[string]any
 }
@@ -67,7 +68,7 @@ func gqlPost(t *testing.T, s *Server, token, query string, vars map[string]any) 
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
-	a := gqlAnswer{status: resp.StatusCode, raw: buf.String()}
+	a := gqlAnswer{status: resp.StatusCode, header: resp.Header, raw: buf.String()}
 	_ = json.Unmarshal(buf.Bytes(), &a.body)
 	return a
 }
@@ -86,6 +87,7 @@ func TestShopifyQueryCost(t *testing.T) {
 	s.SeedProducts(3)
 	a := gqlPost(t, s, tok, `{ shop { name myshopifyDomain } }`, nil)
 	if a.status != 200 || a.str("data.shop.myshopifyDomain") != "acme.myshopify.com" || a.num("extensions.cost.requestedQueryCost") != 1 ||
+		a.header.Get("X-Shopify-API-Version") != ShopifyAPIVersion() ||
 		a.num("extensions.cost.actualQueryCost") != 1 || a.num("extensions.cost.throttleStatus.maximumAvailable") != 2000 ||
 		a.num("extensions.cost.throttleStatus.currentlyAvailable") != 1999 || a.num("extensions.cost.throttleStatus.restoreRate") != 100 {
 		t.Fatalf("shop: %d %s", a.status, a.raw)
