@@ -239,7 +239,7 @@ func (r *shopifyRoot) productSet(args map[string]any) gqlObject {
 
 	// Variants.
 	varsIn, varsGiven := in["variants"].([]any)
-	if varsGiven && create && !optsGiven {
+	if varsGiven && !optsGiven {
 		add("Product options input is required when updating variants.", "PRODUCT_OPTIONS_INPUT_MISSING", "productOptions")
 	}
 	if len(varsIn) > 2048 {

@@ -102,6 +102,8 @@ func TestShopifyProductSet(t *testing.T) {
 			"variants":       []any{map[string]any{"id": "gid://shopify/ProductVariant/1", "optionValues": []any{map[string]any{"optionName": "Size", "name": "S"}}}}}}},
 		{"variants without options on create", `["input","productOptions"]`, "PRODUCT_OPTIONS_INPUT_MISSING", map[string]any{"input": map[string]any{"title": "x",
 			"variants": []any{map[string]any{"price": "1", "optionValues": []any{}}}}}},
+		{"variants without options on update", `["input","productOptions"]`, "PRODUCT_OPTIONS_INPUT_MISSING", map[string]any{"input": map[string]any{"id": pid,
+			"variants": []any{map[string]any{"id": vS, "price": "1", "optionValues": []any{map[string]any{"optionName": "Size", "name": "S"}}}}}}},
 		{"unknown product", `["input","id"]`, "PRODUCT_DOES_NOT_EXIST", map[string]any{"input": map[string]any{"id": "gid://shopify/Product/1", "title": "x"}}},
 		{"handle taken", `["input","handle"]`, "HANDLE_NOT_UNIQUE", map[string]any{"input": map[string]any{"title": "Other", "handle": "tee"}}},
 	} {
