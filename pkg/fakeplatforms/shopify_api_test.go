@@ -325,3 +325,33 @@ func TestShopifySeedIsFast(t *testing.T) {
 		t.Fatalf("seeding and paging 2,000 products took %v", d)
 	}
 }
+
+// With a search lag, an updated_at search finds an edit only once the
+// index has caught up; the data returned is always current.
+func TestShopifySearchLag(t *testing.T) {
+	s, clk, tok := startShop(t)
+	t0 := clk.Now()
+	seeded := s.SeedProducts(2)
+	s.SetSearchLag(10 * time.Second)
+	clk.Add(time.Minute)
+	if _, err := s.EditProduct(seeded[0].ID, func(p *ShopifyProduct) { p.Title = "Edited" }); err != nil {
+		t.Fatal(err)
+	}
+	added, _ := s.AddProduct(ShopifyProduct{Title: "New"})
+	since := `query($q: String) { products(first: 10, query: $q) { nodes { id title } } productsCount(query: $q) { count } }`
+	q := "updated_at:>'" + t0.Format(time.RFC3339) + "'"
+	if a := gqlPost(t, s, tok, since, map[string]any{"q": q}); len(a.list("data.products.nodes")) != 0 || a.num("data.productsCount.count") != 0 {
+		t.Fatalf("before the index caught up: %s", a.raw)
+	}
+	if a := gqlPost(t, s, tok, since, map[string]any{"q": "status:active"}); len(a.list("data.products.nodes")) != 2 || a.str("data.products.nodes.0.title") != "Edited" {
+		t.Fatalf("the old index entry, current data: %s", a.raw)
+	}
+	if a := gqlPost(t, s, tok, `{ products(first: 10) { nodes { id } } }`, nil); len(a.list("data.products.nodes")) != 3 {
+		t.Fatalf("without a query: %s", a.raw)
+	}
+	clk.Add(10 * time.Second)
+	a := gqlPost(t, s, tok, since, map[string]any{"q": q})
+	if len(a.list("data.products.nodes")) != 2 || a.str("data.products.nodes.1.id") != ShopifyGID("Product", added.ID) {
+		t.Fatalf("after the lag: %s", a.raw)
+	}
+}

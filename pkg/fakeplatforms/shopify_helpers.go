@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Test helpers of the Shopify fake: they act as the merchant would in the
@@ -26,6 +27,18 @@ func (s *Server) SetCostBucket(maximumAvailable, restoreRate float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shop().bucket = costBucket{max: maximumAvailable, rate: restoreRate}
+}
+
+// SetSearchLag makes product search (products with a query, such as
+// updated_at:>='…') see a write only d after it, as Shopify's search
+// index lags behind writes: meanwhile a query matches and orders the
+// product as it was before (a new one not at all), while the data
+// returned is current. Queries without a query argument are not
+// affected. Default 0.
+func (s *Server) SetSearchLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shop().searchLag = d
 }
 
 // CostAvailable is what the cost bucket holds now.
@@ -98,7 +111,7 @@ func (s *Server) SeedProducts(n int) []ShopifyProduct {
 			Images: []ShopifyImage{{URL: fmt.Sprintf("https://cdn.shopify.com/s/files/1/fake/product-%d.jpg", k), AltText: fmt.Sprintf("Product %d", k)}},
 		}
 		st.normalize(p, now)
-		st.put(p)
+		st.put(p, now)
 		out = append(out, cloneProduct(p))
 	}
 	return out
@@ -116,7 +129,7 @@ func (s *Server) AddProduct(p ShopifyProduct) (ShopifyProduct, error) {
 		return ShopifyProduct{}, fmt.Errorf("product %d exists", np.ID)
 	}
 	st.normalize(&np, s.now())
-	st.put(&np)
+	st.put(&np, s.now())
 	out := s.prepare([]shopifyEvent{{topic: "PRODUCTS_CREATE", payload: s.restProduct(&np)}})
 	c := cloneProduct(&np)
 	s.mu.Unlock()
@@ -172,7 +185,7 @@ func (s *Server) EditProduct(id int64, edit func(*ShopifyProduct)) (ShopifyProdu
 		np.Variants[i].UpdatedAt = np.UpdatedAt
 	}
 	st.normalize(&np, s.now())
-	st.put(&np)
+	st.put(&np, s.now())
 	out := s.prepare([]shopifyEvent{{topic: "PRODUCTS_UPDATE", payload: s.restProduct(&np)}})
 	c := cloneProduct(&np)
 	s.mu.Unlock()

@@ -404,7 +404,7 @@ func (r *shopifyRoot) productSet(args map[string]any) gqlObject {
 		np.CreatedAt = r.now
 	}
 	st.normalize(&np, r.now)
-	st.put(&np)
+	st.put(&np, r.now)
 	p := st.products[np.ID]
 	topic := "PRODUCTS_UPDATE"
 	if create {

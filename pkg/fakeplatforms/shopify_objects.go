@@ -120,7 +120,7 @@ func (r *shopifyRoot) gqlField(name string, args map[string]any) (any, error) {
 		match, _ := parseProductSearch(q)
 		n := 0
 		for _, p := range r.st.products {
-			if match(p) {
+			if seen, ok := r.st.searchView(p, r.now); q == "" && match(p) || q != "" && ok && match(seen) {
 				n++
 			}
 		}
@@ -183,11 +183,18 @@ func (r *shopifyRoot) products(args map[string]any) (any, error) {
 	var items []gqlObject
 	var keys []pageKey
 	for _, p := range r.st.products {
-		if !match(p) {
+		seen := p
+		if q != "" {
+			var ok bool
+			if seen, ok = r.st.searchView(p, r.now); !ok {
+				continue
+			}
+		}
+		if !match(seen) {
 			continue
 		}
 		items = append(items, r.product(p))
-		keys = append(keys, pageKey{ID: p.ID, Value: productSortValue(p, sortKey)})
+		keys = append(keys, pageKey{ID: p.ID, Value: productSortValue(seen, sortKey)})
 	}
 	return paginate("ProductConnection", items, keys, args)
 }
