@@ -1,7 +1,9 @@
 package fakeplatforms
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"time"
@@ -266,5 +268,21 @@ func (s *Server) DeliverWebhook(topic, callbackURL string, payload any, secret s
 	s.opts.ClientSecret = saved
 	s.mu.Unlock()
 	done, err := s.send([]outgoing{out})
+	return done[0], err
+}
+
+// Redeliver sends a recorded delivery again, same headers and body (the
+// webhook and event ids included), as Shopify's retries do.
+func (s *Server) Redeliver(d ShopifyDelivery) (ShopifyDelivery, error) {
+	h, body := d.Header.Clone(), slices.Clone(d.Body)
+	d.Status, d.Err = 0, nil
+	done, err := s.send([]outgoing{{d: d, req: func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, d.URL, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = h.Clone()
+		return req, nil
+	}}})
 	return done[0], err
 }

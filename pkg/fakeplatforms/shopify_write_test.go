@@ -303,6 +303,15 @@ func TestShopifyWebhooks(t *testing.T) {
 	if v := body["variants"].([]any)[0].(map[string]any); v["price"] != "99.00" || len(v) != 2 {
 		t.Fatalf("variants %v", v)
 	}
+	// A retry: the same ids and body, still verifying.
+	first := s.Deliveries()[0]
+	again, err := s.Redeliver(first)
+	if got := rc.take(); err != nil || again.Status != 200 || len(got) != 1 || string(got[0].Body) != string(first.Body) ||
+		got[0].Header.Get("X-Shopify-Event-Id") != first.EventID || got[0].Header.Get("X-Shopify-Webhook-Id") != first.WebhookID {
+		t.Fatalf("redelivery: %v %v", err, got)
+	} else {
+		verify(got[0], "products/update")
+	}
 	if err := s.DeleteProduct(p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +366,7 @@ func TestShopifyWebhooks(t *testing.T) {
 	if a := gqlPost(t, s, tok, `{ shop { name } }`, nil); a.status != 401 || len(s.WebhookSubscriptions()) != 0 {
 		t.Fatalf("after uninstall: %d %s", a.status, a.raw)
 	}
-	if n := len(s.Deliveries()); n != 7 {
+	if n := len(s.Deliveries()); n != 8 {
 		t.Fatalf("%d deliveries recorded", n)
 	}
 }
