@@ -303,6 +303,11 @@ func recordMap(r *integration.StoredRecord) (map[string]any, error) {
 	} else if err := json.Unmarshal(r.Data, &m); err != nil || m == nil {
 		return nil, fmt.Errorf("record %s %s is not a JSON object: %v", r.Model, r.ExternalID, err)
 	}
+	if _, ok := m["model"]; !ok {
+		// Stored content records name their model in "type" only; every
+		// record the API shows carries the common field "model".
+		m["model"] = r.Model
+	}
 	m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
 	m["deleted"] = r.Deleted
 	if r.LocalID != "" {

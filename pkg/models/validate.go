@@ -21,7 +21,7 @@ import (
 func Validate(model string, record []byte) error {
 	c, ok := load().byName[model]
 	if !ok {
-		return unknown(model)
+		return ErrUnknown(model)
 	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(record))
 	if err != nil {
@@ -39,7 +39,7 @@ func Validate(model string, record []byte) error {
 func ValidatePush(model string, data []byte) error {
 	c, ok := load().byName[model]
 	if !ok {
-		return unknown(model)
+		return ErrUnknown(model)
 	}
 	if c.push == nil {
 		return fmt.Errorf("model %s has no push schema", model)
@@ -76,7 +76,8 @@ func ValidatePush(model string, data []byte) error {
 	return nil
 }
 
-func unknown(model string) error {
+// ErrUnknown is the ENOTFOUND error for a model that does not exist.
+func ErrUnknown(model string) error {
 	return integration.Errorf(integration.ENOTFOUND, "Model %q not found: it is none of %s.", model, strings.Join(Names(), ", "))
 }
 
