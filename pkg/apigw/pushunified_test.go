@@ -33,13 +33,12 @@ func TestUnifiedPushThroughTheAPI(t *testing.T) {
 		ev := loadEvent(t, "integrations-push.json")
 		ev.Body = `{"model": "product", "local_id": "tee", "data": ` + data + `}`
 		// Without products among the connector's push models: the model is refused.
-		status, body, resp := call(t, s.Push(), ev)
-		if status != 400 {
+		if status, _, resp := call(t, s.Push(), ev); status != 400 {
 			t.Errorf("%s: %d %s", data, status, resp.Body)
 			continue
 		}
 		engine.Connectors["wordpress"] = &sellsToo{}
-		status, body, resp = call(t, s.Push(), ev)
+		status, body, resp := call(t, s.Push(), ev)
 		engine.Connectors["wordpress"] = &createsPosts{}
 		if status != 400 || body["error"].(map[string]any)["fields"].(map[string]any)[field] == nil {
 			t.Errorf("%s: %d %s, want a 400 naming %s", data, status, resp.Body, field)
