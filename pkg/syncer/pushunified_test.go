@@ -22,6 +22,11 @@ type shop struct {
 	products map[string]integration.Record
 	writes   []integration.Record // what Create and Update were given
 	clock    time.Time
+	// noClock: answers carry no modification time; refuse: updates are
+	// refused; deletes counts Delete calls.
+	noClock bool
+	refuse  bool
+	deletes int
 }
 
 func newShop() *shop {
@@ -45,6 +50,9 @@ func (s *shop) save(r integration.Record) integration.Record {
 	r.ModifiedAt, r.URL = s.clock, "https://shop.example/products/"+r.Fields.(*integration.Product).Handle
 	r.RawRef = r.Fields.(*integration.Product).Handle
 	s.products[r.ExternalID] = r
+	if s.noClock {
+		r.ModifiedAt = time.Time{}
+	}
 	return r
 }
 
@@ -64,10 +72,18 @@ func (s *shop) Update(_ context.Context, _ connector.Connection, r integration.R
 	if _, ok := s.products[r.ExternalID]; !ok {
 		return integration.Record{}, &connector.Error{Kind: connector.ErrNotFound, Message: "no such product"}
 	}
+	if s.refuse {
+		return integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "Shopify refused the product."}
+	}
 	return s.save(r), nil
 }
 
-func (s *shop) Delete(context.Context, connector.Connection, string, string, bool) error { return nil }
+func (s *shop) Delete(context.Context, connector.Connection, string, string, bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletes++
+	return nil
+}
 
 func (s *shop) Get(_ context.Context, _ connector.Connection, _, id string) (integration.Record, error) {
 	s.mu.Lock()
@@ -261,5 +277,57 @@ func TestUnifiedPushConflict(t *testing.T) {
 	}
 	if got := s.writes[len(s.writes)-1].Fields.(*integration.Product); got.Title != "Edited in the shop" || got.Vendor != "Acme" {
 		t.Fatalf("applied %+v", got)
+	}
+}
+
+// Under manual, a push over an edit on the platform waits; resolved with
+// the local version, its fields are written over the stored record's.
+func TestUnifiedPushResolvedLocal(t *testing.T) {
+	h, s := shopHarness(t)
+	ctx := context.Background()
+	if _, err := h.service.Update(ctx, h.actor, h.it.ID, integration.PatchInput{ConfigPatch: map[string]any{"conflict_policy": "manual"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := h.pushProduct("sku-1", `{"title":"Tee","handle":"tee","vendor":"Acme"}`)
+	if got := h.applied(p); got.Status != integration.PushDone {
+		t.Fatalf("push: %+v", got)
+	}
+	s.edit("gid://shopify/Product/1", "Edited in the shop")
+	p, _ = h.pushProduct("sku-1", `{"title":"Mine"}`)
+	if got := h.applied(p); got.Status != integration.PushConflict {
+		t.Fatalf("push over an edit: %+v", got)
+	}
+	got, err := h.engine.ResolvePush(ctx, h.actor, h.it.ID, p.ID, syncer.UseLocal)
+	if err != nil || got.Status != integration.PushDone {
+		t.Fatalf("resolve: %+v %v", got, err)
+	}
+	if w := s.writes[len(s.writes)-1]; w.ExternalID != "gid://shopify/Product/1" || w.Fields.(*integration.Product).Title != "Mine" ||
+		w.Fields.(*integration.Product).Vendor != "Acme" {
+		t.Fatalf("applied %+v", w)
+	}
+}
+
+// A product whose later push fails for good stays on the platform, even
+// when the platform gives no modification times: only a content push's
+// own draft is ever deleted.
+func TestUnifiedPushFailureKeepsTheItem(t *testing.T) {
+	h, s := shopHarness(t)
+	s.noClock = true
+	p, _ := h.pushProduct("sku-1", `{"title":"Tee"}`)
+	if got := h.applied(p); got.Status != integration.PushDone {
+		t.Fatalf("push: %+v", got)
+	}
+	s.refuse = true
+	p, _ = h.pushProduct("sku-1", `{"title":"Tee 2"}`)
+	if got := h.applied(p); got.Status != integration.PushFailed || got.Error != "Shopify refused the product." {
+		t.Fatalf("refused push: %+v", got)
+	}
+	if s.deletes != 0 {
+		t.Fatalf("the product was deleted after a failed update")
+	}
+	s.refuse = false
+	p, _ = h.pushProduct("sku-1", `{"vendor":"Acme"}`)
+	if got := h.applied(p); got.Status != integration.PushDone || got.ExternalID != "gid://shopify/Product/1" || len(s.products) != 1 {
+		t.Fatalf("push after: %+v (%d products)", got, len(s.products))
 	}
 }
