@@ -130,6 +130,11 @@ func sampleRecords() []integration.Record {
 		{ExternalID: "20", Model: "page", Title: "About", BodyHTML: "x", Excerpt: "e", Slug: "about", Status: "draft", Parent: "19",
 			MenuOrder: intp(2), Author: &integration.Person{ExternalID: "1"}, FeaturedImage: img, CreatedAt: t0, ModifiedAt: t1},
 		{ExternalID: "21", Model: "page", MenuOrder: intp(0)},
+		// A site can give pages and media terms (a plugin registering the
+		// taxonomies for them): WordPress then lists them, and so do the
+		// records.
+		{ExternalID: "22", Model: "page", MenuOrder: intp(1), Categories: []integration.Term{{ExternalID: "3"}}, Tags: []integration.Term{{ExternalID: "4"}}},
+		{ExternalID: "32", Model: "media", Categories: []integration.Term{{ExternalID: "3"}}},
 		{ExternalID: "31", Model: "media", Title: "Cat", BodyHTML: "<p>a cat</p>", Excerpt: "caption", Slug: "cat", Status: "inherit",
 			URL: "https://blog.example/cat.jpg", Author: &integration.Person{ExternalID: "1"}, CreatedAt: t0, ModifiedAt: t1,
 			FeaturedImage: &integration.Image{ExternalID: "31", URL: "https://blog.example/cat.jpg", Alt: "A cat"}},
