@@ -33,6 +33,7 @@ FUNCTIONS := \
 	SchedulerFunction:sync-scheduler \
 	SyncWorkerFunction:sync-worker \
 	ListPlatformsFunction:platforms-list \
+	ListModelsFunction:models-list \
 	OAuthAuthorizeFunction:integrations-oauth-authorize \
 	OAuthCallbackFunction:oauth-callback \
 	OpenAPIFunction:openapi-get \

@@ -89,6 +89,9 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().AuthorizeOAuth()) }},
 	"OAuthCallbackFunction": {dir: "oauth-callback", env: []string{"SecretPrefix", "AppsSecret", "PublicURL"}, start: "app.OAuth().OAuthCallback()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().OAuthCallback()) }},
+	// The claims only, no AWS call: no permission beyond its logs.
+	"ListModelsFunction": {dir: "models-list", start: "lambda.Start(app.Models())", noAWS: true,
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.Models(e).Models()) }},
 	// No environment, no AWS call: no permission beyond its logs.
 	"OpenAPIFunction": {dir: "openapi-get", start: "lambda.Start(apigw.OpenAPI())", noAWS: true,
 		build: func(awsapp.Env) any { return apiHandler(apigw.OpenAPI()) }},
@@ -162,6 +165,11 @@ func runScenario(t interface {
 	want(resp, http.StatusOK, "platforms")
 	resp = h.api("OpenAPIFunction", "GET", "/v1/openapi.json", nil, nil, nil, nil)
 	want(resp, http.StatusOK, "openapi document")
+	// The unified models and their schemas.
+	resp = h.api("ListModelsFunction", "GET", "/v1/models", nil, nil, nil, nil)
+	want(resp, http.StatusOK, "models")
+	resp = h.api("ListModelsFunction", "GET", "/v1/models/{model}", map[string]string{"model": "product"}, nil, nil, nil)
+	want(resp, http.StatusOK, "model")
 
 	// Site keys.
 	resp = h.api("CreateSiteKeyFunction", "POST", "/v1/sites/{site_id}/keys", map[string]string{"site_id": "site-1"}, nil, map[string]string{"name": "plugin"}, nil)

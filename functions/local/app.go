@@ -351,6 +351,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	api := &apigw.API{Service: a.service, Claims: s.Claims, ServiceAccess: s.ServiceAccess, Log: log, Cursors: a.cursors,
 		WebhookURLs: map[string]string{"wordpress": s.PublicURL}}
 	platforms := &apigw.PlatformsAPI{API: api, Catalog: catalog, Apps: apps}
+	models := &apigw.ModelsAPI{API: api}
 	policy, err := safehttp.PolicyFromEnv()
 	if err != nil {
 		_ = a.Close()
@@ -414,6 +415,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	oapi := awsapp.OAuthRoutes(api, a.flow, a.origins.rewrite)
 	a.routes = []route{
 		{key: "GET /v1/platforms", authJWT: true, handler: platforms.ListPlatforms()},
+		{key: "GET /v1/models", authJWT: true, handler: models.ListModels()},
+		{key: "GET /v1/models/{model}", authJWT: true, handler: models.GetModel()},
 		{key: "GET /v1/integrations", authJWT: true, handler: api.ListIntegrations()},
 		{key: "POST /v1/integrations", authJWT: true, handler: api.CreateIntegration()},
 		{key: "GET /v1/integrations/{id}", authJWT: true, handler: api.GetIntegration()},

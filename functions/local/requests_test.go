@@ -93,6 +93,8 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 			"GET /v1/webhook_endpoints/{id}/deliveries":            "/v1/webhook_endpoints/" + endpointID + "/deliveries",
 			"GET /v1/webhook_endpoints/{id}/deliveries?status=…":   "/v1/webhook_endpoints/" + endpointID + "/deliveries?status=failed",
 			"GET /v1/openapi.json":                                 "/v1/openapi.json",
+			"GET /v1/models":                                       "/v1/models",
+			"GET /v1/models/{model}":                               "/v1/models/product",
 			// The platform's redirect back: its work is one conditional
 			// delete of the state whatever it carries (a forged one here).
 			"GET /v1/oauth/{platform}/callback": "/v1/oauth/slack/callback?code=c&state=forged-" + site,

@@ -67,6 +67,9 @@ echo json_encode(['parent' => $parent['term_id'], 'child' => $child['term_id'], 
 			if p := pages[str(ids.Top)]; p["parent"] != nil || p["menu_order"] != float64(0) {
 				t.Fatalf("top-level page: %v", p)
 			}
+			checkSchemas(t, "category", cats)
+			checkSchemas(t, "page", pages)
+			checkSchemas(t, "post", feedPages(t, r, editor, id, "model=post&limit=100"))
 			post := r.do("GET", fmt.Sprintf("/v1/integrations/%s/records/post/%d", id, ids.Post), editor, "")
 			want(t, post, http.StatusOK, "the post's record")
 			if post.body["title"] != "Don't Stop: Rock & Roll" || !strings.Contains(post.body["body_html"].(string), "<p>Tom &amp; Jerry</p>") ||

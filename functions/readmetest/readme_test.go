@@ -60,6 +60,7 @@ var runSections = []string{
 	"The two commands",
 	"A walk through the API",
 	"The OpenAPI document",
+	"Unified models and their schemas",
 	"Connecting WordPress",
 	"Syncing",
 	"Platforms: the catalog and app credentials",

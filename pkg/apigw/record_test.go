@@ -11,6 +11,7 @@ import (
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/embedded"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/models"
 	"github.com/joinery/joinery/pkg/syncer"
 )
 
@@ -109,6 +110,10 @@ func TestRecordFeedAndRecord(t *testing.T) {
 		body["changed_at"] != changed.Format(time.RFC3339Nano) {
 		t.Fatalf("record: %d %s", status, resp.Body)
 	}
+	// Every record carries the common field model, and fits its schema.
+	if err := models.Validate("post", []byte(resp.Body)); err != nil || body["model"] != "post" {
+		t.Fatalf("record %s: model %v, schema: %v", resp.Body, body["model"], err)
+	}
 	now = changed.Add(time.Minute)
 	if item := feed()[0]; !reflect.DeepEqual(item, any(body)) {
 		t.Fatalf("the record %v differs from its feed item %v", body, item)
@@ -146,7 +151,7 @@ func TestRecordFeedAndRecord(t *testing.T) {
 	if len(items) != 3 || items[0].(map[string]any)["title"] != "Post 1" || items[2].(map[string]any)["title"] != "Post 3" {
 		t.Fatalf("a damaged record failed its page: %v", items)
 	}
-	want := map[string]any{"external_id": "2", "type": "post", "unreadable": true, "message": "part 1 of 2 is missing",
+	want := map[string]any{"external_id": "2", "type": "post", "model": "post", "unreadable": true, "message": "part 1 of 2 is missing",
 		"deleted": false, "changed_at": changed.Add(time.Millisecond).Format(time.RFC3339Nano)}
 	if got := items[1]; !reflect.DeepEqual(got, any(want)) {
 		t.Fatalf("damaged record in the feed: %v, want %v", got, want)

@@ -303,6 +303,11 @@ func recordMap(r *integration.StoredRecord) (map[string]any, error) {
 	} else if err := json.Unmarshal(r.Data, &m); err != nil || m == nil {
 		return nil, fmt.Errorf("record %s %s is not a JSON object: %v", r.Model, r.ExternalID, err)
 	}
+	if _, ok := m["model"]; !ok {
+		// Stored content records name their model in "type" only; every
+		// record the API shows carries the common field "model".
+		m["model"] = r.Model
+	}
 	m["changed_at"] = r.ChangedAt.UTC().Format(time.RFC3339Nano)
 	m["deleted"] = r.Deleted
 	if r.LocalID != "" {
@@ -401,17 +406,23 @@ const MaxPushBodyBytes = 300_000
 func (a *SyncAPI) Push() Handler {
 	return a.route("POST /v1/integrations/{id}/records", integration.RoleEditor, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		var in struct {
-			Model   string           `json:"model"`
-			LocalID string           `json:"local_id"`
-			Data    *syncer.PushData `json:"data"`
+			Model   string          `json:"model"`
+			LocalID string          `json:"local_id"`
+			Data    json.RawMessage `json:"data"`
 		}
 		if err := decodeWithin(req, &in, MaxPushBodyBytes); err != nil {
 			return none, err
 		}
-		if in.Data == nil {
+		if len(in.Data) == 0 || string(in.Data) == "null" {
 			return none, integration.Invalid(map[string]string{"data": "required: the record to push"})
 		}
-		p, err := a.Engine.Push(ctx, actor, req.PathParameters["id"], in.Model, in.LocalID, *in.Data)
+		// The model says how to read the data: a unified model's own
+		// fields, or the content fields.
+		data, err := syncer.ReadPushData(in.Model, in.Data)
+		if err != nil {
+			return none, err
+		}
+		p, err := a.Engine.Push(ctx, actor, req.PathParameters["id"], in.Model, in.LocalID, data)
 		if err != nil {
 			return none, err
 		}

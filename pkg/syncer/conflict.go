@@ -113,7 +113,7 @@ func (e *Engine) ResolvePush(ctx context.Context, actor integration.Actor, id, p
 	if p.Status != integration.PushConflict {
 		return nil, notConflict(p)
 	}
-	if _, ok := e.Connectors[it.Platform].(Pusher); !ok {
+	if _, ok := pushModelsOf(e.Connectors[it.Platform]); !ok {
 		return nil, integration.Errorf(integration.EUNPROCESSABLE, "Pushing to %s is not available.", it.Platform)
 	}
 	if !it.IsActive {
@@ -205,7 +205,11 @@ func (e *Engine) keepTheirs(ctx context.Context, it *integration.Integration, m 
 		if err != nil {
 			return "", err
 		}
-		remote, err := c.(Pusher).Get(ctx, conn, p.Model, m.ExternalID)
+		g, ok := c.(connector.Getter)
+		if !ok {
+			return "", &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("%s cannot read one item: push again to settle it.", it.Platform)}
+		}
+		remote, err := g.Get(ctx, conn, p.Model, m.ExternalID)
 		if err != nil {
 			return "", err
 		}

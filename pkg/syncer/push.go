@@ -13,6 +13,7 @@ import (
 
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/integration"
+	"github.com/joinery/joinery/pkg/models"
 )
 
 // Pusher is what a connector needs beyond Connector to take pushes.
@@ -76,15 +77,18 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 		return nil, &integration.Error{Code: integration.ETOOLARGE, Message: "The push's data is too large.",
 			Fields: map[string]string{"data": fmt.Sprintf("must be at most %d bytes JSON-encoded, got %d", MaxPushData, len(data))}}
 	}
-	c, ok := e.Connectors[it.Platform].(Pusher)
+	pushModels, ok := pushModelsOf(e.Connectors[it.Platform])
 	fields := map[string]string{}
 	switch {
 	case !ok:
 		return nil, integration.Errorf(integration.EUNPROCESSABLE, "Pushing to %s is not available yet.", it.Platform)
 	case model == "":
-		fields["model"] = fmt.Sprintf("required: one of %v", c.PushModels())
-	case !slices.Contains(c.PushModels(), model):
-		fields["model"] = fmt.Sprintf("must be one of %v", c.PushModels())
+		fields["model"] = fmt.Sprintf("required: one of %v", pushModels)
+	case !slices.Contains(pushModels, model):
+		fields["model"] = fmt.Sprintf("must be one of %v", pushModels)
+	}
+	if err := checkUnified(model, d, fields); err != nil {
+		return nil, err
 	}
 	if !validLocalID(localID) {
 		fields["local_id"] = "required: 1-128 letters, digits, '.', '_', ':' or '-'"
@@ -109,6 +113,11 @@ func (e *Engine) Push(ctx context.Context, actor integration.Actor, id, model, l
 	}
 	if len(fields) > 0 {
 		return nil, integration.Invalid(fields)
+	}
+	if pc, ok := e.Connectors[it.Platform].(PushChecker); ok && d.Unified != nil {
+		if err := pc.CheckPush(it.Config, model, d.Unified); err != nil {
+			return nil, err
+		}
 	}
 	if !it.Credentials.HasCredentials() {
 		return nil, integration.Errorf(integration.EUNPROCESSABLE, "The integration has no credentials yet; set them first.")
@@ -255,8 +264,10 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 			e.lostConnection(ctx, it, "", integration.ConnectionReauthorizationNeeded, ce.Message)
 		}
 		p.Status, p.Error = integration.PushFailed, ce.Message
-		if m.ExternalID != "" && m.RemoteModified.IsZero() {
+		if m.ExternalID != "" && m.RemoteModified.IsZero() && !models.Unified(p.Model) {
 			// The push created a draft and never got its content through.
+			// (A unified model's item is created whole, in one call: one
+			// that exists is kept.)
 			if derr := e.dropDraft(ctx, it, m, owner); derr != nil {
 				p.Error += fmt.Sprintf(" The draft %s %s created for it could not be deleted (%s); delete it on the platform.", p.Model, m.ExternalID, jobError(derr).Message)
 			}
@@ -296,11 +307,17 @@ func (e *Engine) applyPush(ctx context.Context, it *integration.Integration, m *
 // second one. Everything that can be checked (terms, the featured image)
 // is checked before that draft is created.
 func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *integration.Mapping, p *integration.Push, owner string, overrule bool) (integration.PushStatus, integration.Record, error) {
+	if models.Unified(p.Model) {
+		return e.pushFields(ctx, it, m, p, owner, overrule)
+	}
 	conn, c, err := e.conn(ctx, it)
 	if err != nil {
 		return "", integration.Record{}, err
 	}
-	pusher := c.(Pusher)
+	pusher, ok := c.(Pusher)
+	if !ok {
+		return "", integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("Pushing %s to %s is not available.", p.Model, it.Platform)}
+	}
 	var d PushData
 	if err := json.Unmarshal(p.Data, &d); err != nil {
 		return "", integration.Record{}, &connector.Error{Kind: connector.ErrInvalid, Message: "The push's data could not be read."}
@@ -474,7 +491,7 @@ func (e *Engine) storeRecord(ctx context.Context, integrationID, localID string,
 // newer), and every local id with queued pushes gets a job, in case its
 // job was lost. It returns how many local ids it queued.
 func (e *Engine) repush(ctx context.Context, it *integration.Integration, run *integration.Run) (int, error) {
-	if _, ok := e.Connectors[it.Platform].(Pusher); !ok {
+	if _, ok := pushModelsOf(e.Connectors[it.Platform]); !ok {
 		return 0, nil
 	}
 	pushes, err := e.Store.ListPushes(ctx, it.ID, integration.PushQueued, integration.PushFailed)

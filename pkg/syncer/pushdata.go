@@ -46,6 +46,10 @@ type PushData struct {
 	Tags             Field[[]string]
 	FeaturedImageURL Field[string]
 	FeaturedImageAlt Field[string]
+	// Unified is the data of a push of a unified model (product, task …):
+	// its own fields, as sent (see ReadPushData). The content fields are
+	// then unset.
+	Unified json.RawMessage
 }
 
 // pushFields names the data's fields, as sent, in the order they are written.
@@ -69,6 +73,12 @@ func (d *PushData) fields() []struct {
 // markup keeps its size.
 func (d PushData) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
+	if d.Unified != nil {
+		if err := json.Compact(&buf, d.Unified); err != nil {
+			return nil, integration.Invalid(map[string]string{"data": "must be a JSON object"})
+		}
+		return buf.Bytes(), nil
+	}
 	buf.WriteByte('{')
 	first := true
 	for _, f := range d.fields() {
