@@ -56,7 +56,7 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 		want(t, created, http.StatusCreated, "create")
 		id := created.body["id"].(string)
 		start := time.Now()
-		pushID, err := store.Seed(context.Background(), "acct-req", id, "post", n, time.Now().UTC().Add(-time.Hour))
+		pushID, err := store.Seed(context.Background(), "acct-req", site, id, "post", n, time.Now().UTC().Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
