@@ -169,3 +169,20 @@ func TestSiteFeed(t *testing.T) {
 		})
 	}
 }
+
+// The site feed waits for the safety window as the integration's feed
+// does: records written just now are not listed yet.
+func TestSiteFeedWaitsForTheSafetyWindow(t *testing.T) {
+	modified := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	r, _ := startRunnerOpts(t, "embedded", runnerOptions{feedSafety: "300", setup: func(a *app) {
+		a.engine.Connectors["wordpress"] = &stubConnector{model: "post", prefix: "wp", n: 2, modified: modified}
+	}})
+	editor := r.token("acct-sitefeed-w", "editor", "")
+	created := r.do("POST", "/v1/integrations", editor, `{"site_id":"site-1","platform":"wordpress","external_site_url":"https://blog.example.com","credentials":{"username":"admin","app_password":"`+secretPassword+`"}}`)
+	want(t, created, http.StatusCreated, "create")
+	id := created.body["id"].(string)
+	finishRun(t, r, editor, id, startRun(t, r, editor, id, `{"direction":"from_external"}`))
+	if items, _ := siteFeed(t, r, editor, "site-1", "model=post"); len(items) != 0 {
+		t.Fatalf("the site feed lists records changed less than W ago: %v", items)
+	}
+}
