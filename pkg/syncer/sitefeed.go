@@ -30,6 +30,11 @@ func (e *Engine) withSite(ctx context.Context, scope integration.WriteScope, rec
 		return scope, nil
 	}
 	id := recs[0].IntegrationID
+	for _, r := range recs {
+		if r.IntegrationID != id {
+			return scope, nil // a scope names one site: the engine writes one integration's records at a time
+		}
+	}
 	siteRefsMu.Lock()
 	ref := siteRefs[id]
 	siteRefsMu.Unlock()
