@@ -20,6 +20,7 @@ FUNCTIONS := \
 	SyncStatusFunction:integrations-sync-status \
 	SyncHealthFunction:integrations-sync-health \
 	RecordsFunction:integrations-records \
+	SiteRecordsFunction:sites-records \
 	RecordGetFunction:integrations-record-get \
 	EventsFunction:integrations-events \
 	RunsFunction:integrations-runs-list \

@@ -53,6 +53,8 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SyncHealth()) }},
 	"RecordsFunction": {dir: "integrations-records", env: []string{"FeedSafety", "CursorKeySecret"}, start: "app.Sync().Records()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Records()) }},
+	"SiteRecordsFunction": {dir: "sites-records", env: []string{"FeedSafety", "CursorKeySecret"}, start: "app.Sync().SiteRecords()",
+		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().SiteRecords()) }},
 	"RecordGetFunction": {dir: "integrations-record-get", start: "app.Sync().Record()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Sync().Record()) }},
 	"EventsFunction": {dir: "integrations-events", env: []string{"CursorKeySecret"}, start: "app.Sync().Events()",
@@ -231,6 +233,12 @@ func runScenario(t interface {
 	h.pages("EventsFunction", "GET", "/v1/integrations/{id}/events", id, nil)
 	h.pages("RunsFunction", "GET", "/v1/integrations/{id}/runs", id, nil)
 	h.pages("RecordsFunction", "GET", "/v1/integrations/{id}/records", id, map[string]string{"model": "post"})
+	resp = h.api("SiteRecordsFunction", "GET", "/v1/sites/{site_id}/records", map[string]string{"site_id": "site-1"}, map[string]string{"model": "post"}, nil, nil)
+	decodeBody(h.t, resp, &page)
+	if len(page.Items) == 0 {
+		t.Fatalf("the site feed lists none of the records: %d %s", resp.StatusCode, resp.Body)
+	}
+	h.pages("SiteRecordsFunction", "GET", "/v1/sites/{site_id}/records", map[string]string{"site_id": "site-1"}, map[string]string{"model": "post"})
 	h.notifications(t, it.ID)
 	h.posts.Store(2)
 	resp = h.api("RecordGetFunction", "GET", "/v1/integrations/{id}/records/{model}/{external_id}",

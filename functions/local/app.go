@@ -431,6 +431,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		{key: "GET /v1/integrations/{id}/sync_status", authJWT: true, handler: sapi.SyncStatus()},
 		{key: "GET /v1/integrations/{id}/sync_health", authJWT: true, handler: sapi.SyncHealth()},
 		{key: "GET /v1/integrations/{id}/records", authJWT: true, handler: sapi.Records()},
+		{key: "GET /v1/sites/{site_id}/records", authJWT: true, handler: sapi.SiteRecords()},
 		{key: "GET /v1/integrations/{id}/records/{model}/{external_id}", authJWT: true, handler: sapi.Record()},
 		{key: "GET /v1/integrations/{id}/events", authJWT: true, handler: sapi.Events()},
 		{key: "GET /v1/integrations/{id}/runs", authJWT: true, handler: sapi.Runs()},

@@ -56,7 +56,7 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 		want(t, created, http.StatusCreated, "create")
 		id := created.body["id"].(string)
 		start := time.Now()
-		pushID, err := store.Seed(context.Background(), "acct-req", id, "post", n, time.Now().UTC().Add(-time.Hour))
+		pushID, err := store.Seed(context.Background(), "acct-req", site, id, "post", n, time.Now().UTC().Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,6 +75,8 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 			"GET /v1/integrations/{id}/records":                    "/v1/integrations/" + id + "/records?model=post",
 			"GET /v1/integrations/{id}/records?modified_after":     "/v1/integrations/" + id + "/records?model=post&modified_after=" + changed,
 			"GET /v1/integrations/{id}/records/{model}/{ext}":      "/v1/integrations/" + id + "/records/post/1",
+			"GET /v1/sites/{site_id}/records":                      "/v1/sites/" + site + "/records?model=post",
+			"GET /v1/sites/{site_id}/records?modified_after":       "/v1/sites/" + site + "/records?model=post&modified_after=" + changed,
 			"GET /v1/integrations/{id}/events":                     "/v1/integrations/" + id + "/events",
 			"GET /v1/integrations/{id}/events?status=error":        "/v1/integrations/" + id + "/events?status=error",
 			"GET /v1/integrations/{id}/events?status=warning":      "/v1/integrations/" + id + "/events?status=warning",
@@ -129,7 +131,7 @@ func countRouteRequests(t testing.TB, stretch time.Duration, sizes ...int) []rou
 			got := r.do("GET", path, token, "")
 			counts[name] = counter.n.Load() - before
 			want(t, got, status, name)
-			if strings.Contains(name, "events?") {
+			if strings.Contains(name, "events?") || name == "GET /v1/sites/{site_id}/records" {
 				if items, _ := got.body["items"].([]any); len(items) == 0 {
 					t.Fatalf("%s listed nothing: %s", name, got.raw)
 				}

@@ -252,6 +252,7 @@ func TestSyncStore(t *testing.T, newStore func(t *testing.T) integration.SyncSto
 	})
 
 	testRecordPagesEndWhereTheCallerSays(t, newStore, now)
+	testSiteFeed(t, newStore, now)
 
 	t.Run("events newest first, filtered", func(t *testing.T) {
 		s, id := newStore(t), uniq("int")

@@ -5,6 +5,8 @@ package dynamostore
 //	record       INT#<id>#REC / <model>#<external id>
 //	             (fmt=2, hash, data or parts_hash+parts, gz, deleted, changed_at, modified_at, local_id)
 //	             GSI1: INT#<id>#FEED#<model> / <changed at>#<external id>   (the change feed)
+//	             GSI2: ACCT#<account>#SITE#<site>#FEED#<model> / <changed at>#<id>#<external id>
+//	                   (the site feed, sitefeed.go: written when the write names the site)
 //	record part  INT#<id>#RECPART / <model>#<external id>#<parts_hash>#<n>  (data too big for one item)
 //	outbox       INT#<id>#OUTBOX / <model>#<external id>#<changed at>       (type; TTL)
 //	job deltas   INT#<id>#RUN#<run>#DELTA / <job id>                        (d_<model>, v: applied by CompleteJob, or swept when the run stops)
@@ -95,6 +97,8 @@ type recState struct {
 	parts      int64
 	partsHash  string
 	localID    string
+	// sitePK is the site feed the record is in ("": none).
+	sitePK string
 }
 
 func stateOf(it map[string]types.AttributeValue) recState {
@@ -103,7 +107,7 @@ func stateOf(it map[string]types.AttributeValue) recState {
 	}
 	return recState{exists: true, counted: numAttr(it, "fmt") == recordFormat, deleted: boolAttr(it, "deleted"), hash: strAttr(it, "hash"),
 		changedAt: strAttr(it, "changed_at"), modifiedAt: strAttr(it, "modified_at"), parts: numAttr(it, "parts"), partsHash: strAttr(it, "parts_hash"),
-		localID: strAttr(it, "local_id")}
+		localID: strAttr(it, "local_id"), sitePK: strAttr(it, "GSI2PK")}
 }
 
 // partKeys are the keys of the parts the stored record names.
@@ -152,7 +156,7 @@ func parseFeedTime(s string) time.Time {
 }
 
 var stateNames = map[string]string{"#pk": "PK", "#sk": "SK", "#h": "hash", "#ca": "changed_at", "#ma": "modified_at", "#f": "fmt",
-	"#p": "parts", "#ph": "parts_hash", "#d": "deleted", "#l": "local_id"}
+	"#p": "parts", "#ph": "parts_hash", "#d": "deleted", "#l": "local_id", "#g2": "GSI2PK"}
 
 // readStates reads the stored state of records by sort key, strongly
 // consistent, 100 keys a request. Absent records are left out.
@@ -163,7 +167,7 @@ func (s *Store) readStates(ctx context.Context, integrationID string, sks []stri
 		for _, sk := range sks[i:min(i+100, len(sks))] {
 			keys = append(keys, pk(recPK(integrationID), sk))
 		}
-		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ProjectionExpression: aws.String("#pk, #sk, #h, #ca, #ma, #f, #p, #ph, #d, #l"),
+		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ProjectionExpression: aws.String("#pk, #sk, #h, #ca, #ma, #f, #p, #ph, #d, #l, #g2"),
 			ExpressionAttributeNames: stateNames, ConsistentRead: aws.Bool(true)}}
 		for attempt := 0; len(pending[s.table].Keys) > 0; attempt++ {
 			if attempt > 0 {
@@ -196,6 +200,7 @@ type recWrite struct {
 	gz        bool
 	parts     [][]byte
 	partsHash string
+	site      *integration.SiteRef // the site feed it joins (nil: none)
 }
 
 func (w *recWrite) encode() error {
@@ -237,6 +242,10 @@ func (w *recWrite) item(integrationID string) map[string]types.AttributeValue {
 	item["deleted"] = &types.AttributeValueMemberBOOL{Value: r.Deleted}
 	item["changed_at"] = str(feedTime(r.ChangedAt))
 	item["GSI1PK"], item["GSI1SK"] = str(feedPK(integrationID, r.Model)), str(feedSK(r.ChangedAt, r.ExternalID))
+	// A write that names no site keeps the record in the site feed it is in.
+	if sitePK := w.sitePK(); sitePK != "" {
+		item["GSI2PK"], item["GSI2SK"] = str(sitePK), str(siteFeedSK(r.ChangedAt, integrationID, r.ExternalID))
+	}
 	item["gz"] = &types.AttributeValueMemberBOOL{Value: w.gz}
 	item["parts"] = num(int64(len(w.parts)))
 	item["fmt"] = num(recordFormat)
@@ -326,7 +335,7 @@ func (s *Store) putRound(ctx context.Context, scope integration.WriteScope, inte
 	var res integration.PutResult
 	all := make([]*recWrite, len(recs))
 	for i, r := range recs {
-		all[i] = &recWrite{rec: r, sk: recSK(r.Model, r.ExternalID)}
+		all[i] = &recWrite{rec: r, sk: recSK(r.Model, r.ExternalID), site: scope.Site}
 	}
 	sks := make([]string, len(all))
 	for i, w := range all {
@@ -336,7 +345,7 @@ func (s *Store) putRound(ctx context.Context, scope integration.WriteScope, inte
 	if err != nil {
 		return res, err
 	}
-	var pending []*recWrite
+	var pending, joins []*recWrite
 	for _, w := range all {
 		w.st = states[w.sk]
 		switch decide(w.st, &w.rec) {
@@ -347,7 +356,14 @@ func (s *Store) putRound(ctx context.Context, scope integration.WriteScope, inte
 				return res, err
 			}
 			pending = append(pending, w)
+		case vUnchanged:
+			if w.site != nil && w.st.sitePK == "" {
+				joins = append(joins, w)
+			}
 		}
+	}
+	if err := s.joinSiteFeed(ctx, integrationID, joins); err != nil {
+		return res, err
 	}
 	to := writeTo{scope: scope}
 	if len(pending) > 0 && scope.RunID != "" && scope.JobID != "" {

@@ -19,10 +19,11 @@ import (
 // Seed is for request-count tests and benchmarks, not the product: it
 // writes n small records of model (counted), n events (every tenth an
 // item_failed error, every 25th a schedule warning) and n queued pushes
-// for an integration, in this release's formats, with BatchWriteItem —
+// for an integration of site, in this release's formats (the records in
+// the site feed too), with BatchWriteItem —
 // the way to fill a table with 100,000 of each in minutes. It returns
 // the id of one push.
-func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string, n int, at time.Time) (string, error) {
+func (s *Store) Seed(ctx context.Context, accountID, siteID, integrationID, model string, n int, at time.Time) (string, error) {
 	reqs := make([]types.WriteRequest, 0, 3*n)
 	put := func(item map[string]types.AttributeValue) {
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
@@ -35,7 +36,7 @@ func (s *Store) Seed(ctx context.Context, accountID, integrationID, model string
 		data, _ := json.Marshal(map[string]any{"external_id": ext, "type": model, "title": "Post " + ext, "status": "publish"})
 		sum := sha256.Sum256(data)
 		w := &recWrite{rec: integration.StoredRecord{IntegrationID: integrationID, Model: model, ExternalID: ext, Hash: hex.EncodeToString(sum[:8]),
-			Data: data, ChangedAt: changed, ModifiedAt: changed}, sk: recSK(model, ext)}
+			Data: data, ChangedAt: changed, ModifiedAt: changed}, sk: recSK(model, ext), site: &integration.SiteRef{AccountID: accountID, SiteID: siteID}}
 		if err := w.encode(); err != nil {
 			return "", err
 		}

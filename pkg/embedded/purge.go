@@ -57,6 +57,11 @@ func (s *Store) PurgeSyncData(_ context.Context, integrationID string, limit int
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(doomed) < budget; k, _ = c.Next() {
 				doomed = append(doomed, append([]byte{}, k...))
 			}
+			if bytes.Equal(b, bucketRecords) {
+				if err := leaveSiteFeed(tx, doomed); err != nil {
+					return err
+				}
+			}
 			// Deleted after the walk: a cursor does not survive its bucket changing.
 			for _, k := range doomed {
 				if err := bk.Delete(k); err != nil {

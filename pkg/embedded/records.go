@@ -20,6 +20,8 @@ type storedRecord struct {
 	ChangedAt  time.Time `json:"changed_at"`
 	ModifiedAt time.Time `json:"modified_at"`
 	LocalID    string    `json:"local_id,omitempty"`
+	// Site is the site feed the record is in (nil: none).
+	Site *siteOfRecord `json:"site,omitempty"`
 }
 
 // outboxEntry is the value of an outbox key; the key holds the rest.
@@ -59,7 +61,7 @@ func (s *Store) PutRecords(_ context.Context, scope integration.WriteScope, recs
 		}
 		deltas := map[string]map[string]int64{} // integration → model → delta
 		for _, r := range recs {
-			change, delta, stale, err := putRecord(tx, &r)
+			change, delta, stale, err := putRecord(tx, &r, scope.Site)
 			if err != nil {
 				return err
 			}
@@ -129,7 +131,7 @@ func writable(tx *bolt.Tx, integrationID, runID string) error {
 // putRecord writes one record unless it is unchanged or older than the
 // stored one, setting its ChangedAt to the stamp it is written with. It returns the change written ("": none) and the change of
 // the count of records not deleted.
-func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta int64, stale bool, err error) {
+func putRecord(tx *bolt.Tx, r *integration.StoredRecord, site *integration.SiteRef) (change string, delta int64, stale bool, err error) {
 	k := key(r.IntegrationID, r.Model, r.ExternalID)
 	raw := tx.Bucket(bucketRecords).Get(k)
 	exists := raw != nil
@@ -138,7 +140,7 @@ func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta i
 	// repairs it. It counted as not deleted.
 	readable := exists && json.Unmarshal(raw, &old) == nil
 	if readable && old.Hash == r.Hash && (r.LocalID == "" || r.LocalID == old.LocalID) {
-		return "", 0, false, nil
+		return "", 0, false, joinSiteFeed(tx, r, old, site)
 	}
 	if readable && r.LocalID == "" {
 		r.LocalID = old.LocalID // a write without a local id keeps the one stored
@@ -154,7 +156,16 @@ func putRecord(tx *bolt.Tx, r *integration.StoredRecord) (change string, delta i
 			return "", 0, false, err
 		}
 	}
-	if err := putJSON(tx, bucketRecords, k, storedRecord{Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt, LocalID: r.LocalID}); err != nil {
+	var prev *storedRecord
+	if readable {
+		prev = &old
+	}
+	feedSite, err := moveInSiteFeed(tx, r, prev, site)
+	if err != nil {
+		return "", 0, false, err
+	}
+	if err := putJSON(tx, bucketRecords, k, storedRecord{Hash: r.Hash, Data: r.Data, Deleted: r.Deleted, ChangedAt: r.ChangedAt, ModifiedAt: r.ModifiedAt, LocalID: r.LocalID,
+		Site: feedSite}); err != nil {
 		return "", 0, false, fmt.Errorf("store record %s %s: %w", r.Model, r.ExternalID, err)
 	}
 	if err := tx.Bucket(bucketFeed).Put(key(r.IntegrationID, r.Model, feedTime(r.ChangedAt), r.ExternalID), nil); err != nil {

@@ -55,6 +55,9 @@ func (s *Store) initSync() error {
 		if _, err := tx.CreateBucketIfNotExists(bucketPurged); err != nil {
 			return err
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketSiteFeed); err != nil {
+			return err
+		}
 		if countRecords {
 			return initCounts(tx)
 		}

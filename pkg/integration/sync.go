@@ -115,6 +115,8 @@ type WriteScope struct {
 	// AccountID is the integration's account, given by a write with no
 	// run or push to name it (a webhook's): its notifications need it.
 	AccountID string
+	// Site, when set, is the site whose feed the records join (SiteFeed).
+	Site *SiteRef
 }
 
 // PutResult is what PutRecords did.
@@ -343,6 +345,7 @@ type SyncStore interface {
 	PushConflicts
 	SkippedModels
 	SeenIndex
+	SiteFeed
 	// StartRun stores run as the integration's active run unless another
 	// run is active (and not older than staleAfter): then it returns that
 	// run and false. A stale run it takes over is finished as error in the

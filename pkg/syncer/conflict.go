@@ -216,7 +216,7 @@ func (e *Engine) keepTheirs(ctx context.Context, it *integration.Integration, m 
 		if remote.ModifiedAt.After(m.RemoteModified) {
 			m.RemoteModified = remote.ModifiedAt
 		}
-		return remote.ExternalID, e.storeRecord(ctx, it.ID, p.LocalID, remote)
+		return remote.ExternalID, e.storeRecord(ctx, it, p.LocalID, remote)
 	}
 	if err != nil {
 		return "", err
@@ -231,7 +231,7 @@ func (e *Engine) keepTheirs(ctx context.Context, it *integration.Integration, m 
 	sum := sha256.Sum256(r.Data)
 	// As stored by a sync: the same bytes and hash, so a later sync that
 	// reads the same version writes nothing.
-	_, err = e.put(ctx, integration.WriteScope{}, []integration.StoredRecord{{IntegrationID: it.ID, Model: p.Model, ExternalID: head.ExternalID,
+	_, err = e.put(ctx, integration.WriteScope{Site: integration.SiteOf(it)}, []integration.StoredRecord{{IntegrationID: it.ID, Model: p.Model, ExternalID: head.ExternalID,
 		Hash: hex.EncodeToString(sum[:]), Data: r.Data, Deleted: head.Deleted, ModifiedAt: r.ModifiedAt}})
 	if r.ModifiedAt.After(m.RemoteModified) {
 		m.RemoteModified = r.ModifiedAt

@@ -414,7 +414,7 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 			// until the host app resolves it.
 			m.RemoteModified = remote.ModifiedAt
 			if policy == RemoteWins {
-				if err := e.storeRecord(ctx, it.ID, p.LocalID, remote); err != nil {
+				if err := e.storeRecord(ctx, it, p.LocalID, remote); err != nil {
 					return "", integration.Record{}, err
 				}
 			}
@@ -437,7 +437,7 @@ func (e *Engine) pushOne(ctx context.Context, it *integration.Integration, m *in
 	if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
 		return "", integration.Record{}, err
 	}
-	if err := e.storeRecord(ctx, it.ID, p.LocalID, updated); err != nil {
+	if err := e.storeRecord(ctx, it, p.LocalID, updated); err != nil {
 		return "", integration.Record{}, err
 	}
 	return integration.PushDone, updated, nil
@@ -475,13 +475,13 @@ func (e *Engine) dropDraft(ctx context.Context, it *integration.Integration, m *
 
 // storeRecord writes a platform item a push created as the integration's
 // record, with the push's local id.
-func (e *Engine) storeRecord(ctx context.Context, integrationID, localID string, r integration.Record) error {
+func (e *Engine) storeRecord(ctx context.Context, it *integration.Integration, localID string, r integration.Record) error {
 	data, hash, err := Encode(r)
 	if err != nil {
 		return err
 	}
 	// No run: the record's count changes with the write.
-	_, err = e.put(ctx, integration.WriteScope{}, []integration.StoredRecord{{IntegrationID: integrationID, Model: r.Model, ExternalID: r.ExternalID,
+	_, err = e.put(ctx, integration.WriteScope{Site: integration.SiteOf(it)}, []integration.StoredRecord{{IntegrationID: it.ID, Model: r.Model, ExternalID: r.ExternalID,
 		Hash: hash, Data: data, Deleted: r.Deleted, ModifiedAt: r.ModifiedAt, LocalID: localID}})
 	return err
 }

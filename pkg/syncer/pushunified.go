@@ -112,7 +112,7 @@ func (e *Engine) pushFields(ctx context.Context, it *integration.Integration, m 
 				// As for content: see pushOne.
 				m.RemoteModified = remote.ModifiedAt
 				if conflictPolicy(it) == RemoteWins {
-					if err := e.storeRecord(ctx, it.ID, p.LocalID, remote); err != nil {
+					if err := e.storeRecord(ctx, it, p.LocalID, remote); err != nil {
 						return "", integration.Record{}, err
 					}
 				}
@@ -146,7 +146,7 @@ func (e *Engine) pushFields(ctx context.Context, it *integration.Integration, m 
 	if err := e.Store.SaveMapping(ctx, m, owner); err != nil {
 		return "", integration.Record{}, err
 	}
-	if err := e.storeRecord(ctx, it.ID, p.LocalID, out); err != nil {
+	if err := e.storeRecord(ctx, it, p.LocalID, out); err != nil {
 		return "", integration.Record{}, err
 	}
 	return integration.PushDone, out, nil

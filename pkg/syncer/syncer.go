@@ -774,6 +774,10 @@ const writeBatch = 25
 // stamp after one whose write is still under way.
 func (e *Engine) put(ctx context.Context, scope integration.WriteScope, recs []integration.StoredRecord) (integration.PutResult, error) {
 	var out integration.PutResult
+	scope, err := e.withSite(ctx, scope, recs)
+	if err != nil {
+		return out, err
+	}
 	for len(recs) > 0 {
 		batch := recs[:min(len(recs), writeBatch)]
 		recs = recs[len(batch):]
