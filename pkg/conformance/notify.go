@@ -282,4 +282,5 @@ func TestNotifyStore(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 			t.Fatal("an expired slot was not taken over")
 		}
 	})
+	testNotifyBatch(t, newStore)
 }

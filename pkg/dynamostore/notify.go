@@ -331,16 +331,25 @@ func deliveryPK(accountID, endpointID string) string {
 
 // PutNotifyDelivery implements integration.NotifyStore.
 func (s *Store) PutNotifyDelivery(ctx context.Context, d *integration.NotifyDelivery) error {
-	raw, err := json.Marshal(d)
+	item, err := deliveryItem(d)
 	if err != nil {
 		return err
 	}
-	item := pk(deliveryPK(d.AccountID, d.EndpointID), d.ID)
-	item["delivery"], item["status"], item["expires_at"] = str(string(raw)), str(d.Status), expiresIn(integration.NotifyRetention)
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("store delivery %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// deliveryItem is a delivery as stored; it expires after the retention.
+func deliveryItem(d *integration.NotifyDelivery) (map[string]types.AttributeValue, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	item := pk(deliveryPK(d.AccountID, d.EndpointID), d.ID)
+	item["delivery"], item["status"], item["expires_at"] = str(string(raw)), str(d.Status), expiresIn(integration.NotifyRetention)
+	return item, nil
 }
 
 func deliveryOf(it map[string]types.AttributeValue) (*integration.NotifyDelivery, error) {

@@ -215,6 +215,7 @@ type NotifyDeliveryQuery struct {
 // NotifyStore keeps the outbound events not yet fanned out, the host's
 // endpoints, their deliveries and their in-flight slots.
 type NotifyStore interface {
+	NotifyDeliveriesWriter
 	// PendingEvents returns up to limit changes not yet acknowledged, in no
 	// particular order.
 	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
