@@ -50,7 +50,7 @@ func testNotifyBatch(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := s.TakeEndpointSlot(ctx, ep, fmt.Sprint("h", i), 2, t0, until)
+				ok, _, err := s.TakeEndpointSlot(ctx, ep, fmt.Sprint("h", i), 2, t0, until)
 				if err != nil {
 					t.Error(err)
 				}
@@ -64,7 +64,7 @@ func testNotifyBatch(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 			t.Fatalf("%d slots granted, want 2", n)
 		}
 		// Another endpoint's slots are its own.
-		if ok, err := s.TakeEndpointSlot(ctx, integration.NewID(), "h0", 2, t0, until); err != nil || !ok {
+		if ok, _, err := s.TakeEndpointSlot(ctx, integration.NewID(), "h0", 2, t0, until); err != nil || !ok {
 			t.Fatalf("another endpoint: %v %v", ok, err)
 		}
 	})

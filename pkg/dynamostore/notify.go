@@ -427,14 +427,17 @@ func slotKey(endpointID string, n int) map[string]types.AttributeValue {
 
 // TakeEndpointSlot implements integration.NotifyStore: slot items 0…n-1,
 // each taken by a conditional put (free, expired or already holder's).
-func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, error) {
+func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, time.Time, error) {
+	var freeAt time.Time
 	for i := range slots {
 		item := slotKey(endpointID, i)
 		item["holder"], item["until"], item["expires_at"] = str(holder), num(until.UnixNano()), num(until.Add(time.Hour).Unix())
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item,
 			ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u <= :now OR holder = :h"),
 			ExpressionAttributeNames:  map[string]string{"#u": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":h": str(holder)}})
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":h": str(holder)},
+			// A busy slot's lease comes back with the refusal, at no cost.
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 		var ccf *types.ConditionalCheckFailedException
 		switch {
 		case err == nil:
@@ -443,12 +446,17 @@ func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string,
 				_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: slotKey(endpointID, j),
 					ConditionExpression: aws.String("holder = :h"), ExpressionAttributeValues: map[string]types.AttributeValue{":h": str(holder)}})
 			}
-			return true, nil
+			return true, time.Time{}, nil
 		case !errors.As(err, &ccf):
-			return false, fmt.Errorf("take a slot of endpoint %s: %w", endpointID, err)
+			return false, time.Time{}, fmt.Errorf("take a slot of endpoint %s: %w", endpointID, err)
+		}
+		if u := numAttr(ccf.Item, "until"); u > 0 {
+			if t := time.Unix(0, u).UTC(); freeAt.IsZero() || t.Before(freeAt) {
+				freeAt = t
+			}
 		}
 	}
-	return false, nil
+	return false, freeAt, nil
 }
 
 // ReleaseEndpointSlot implements integration.NotifyStore.

@@ -18,22 +18,26 @@ type endpointSlots struct {
 }
 
 // TakeEndpointSlot implements integration.NotifyStore.
-func (s *Store) TakeEndpointSlot(_ context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, error) {
+func (s *Store) TakeEndpointSlot(_ context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, time.Time, error) {
 	es := &s.slots
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	held := es.held[endpointID]
 	busy := 0
+	var freeAt time.Time
 	for h, t := range held {
 		switch {
 		case !t.After(now):
 			delete(held, h)
 		case h != holder:
 			busy++
+			if freeAt.IsZero() || t.Before(freeAt) {
+				freeAt = t
+			}
 		}
 	}
 	if busy >= slots {
-		return false, nil
+		return false, freeAt, nil
 	}
 	if held == nil {
 		if es.held == nil {
@@ -43,7 +47,7 @@ func (s *Store) TakeEndpointSlot(_ context.Context, endpointID, holder string, s
 		es.held[endpointID] = held
 	}
 	held[holder] = until
-	return true, nil
+	return true, time.Time{}, nil
 }
 
 // ReleaseEndpointSlot implements integration.NotifyStore.
