@@ -132,7 +132,7 @@ func TestNotifyVolume(t *testing.T) {
 		}
 		bin := filepath.Join(t.TempDir(), "syncer.test")
 		began := time.Now()
-		build := exec.Command(goCmd, "test", "-c", "-o", bin, ".")
+		build := exec.Command(goCmd, "test", "-c", "-race=false", "-o", bin, ".")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build without the race detector: %v\n%s", err, out)
 		}
