@@ -132,6 +132,8 @@ bench: build
 	@echo "    a full sync of 100,000 records through the engine, its queue and workers (Sync100k: records/s, and ddb-req/record on moto)"
 	@echo "    (JOINERY_BENCH_RECORDS=n: n records for the sync and the moto purge, for a quicker measure)"
 	@echo "    outbound webhooks in-process (Notify: record events emitted/s and delivered/s to one endpoint; JOINERY_BENCH_EVENTS=n)"
+	@echo "    SyncNotify: the full sync on embedded with notifications off, then on (an endpoint subscribed to every event, fanned out"
+	@echo "    and delivered while the sync runs): records/s-off, records/s-on, the sync's slowdown-% with them on, and delivered-during-sync"
 	@echo "    inbound webhooks: VerifyParse is verify and parse alone per platform, on every core (deliveries/s; target 20,000/s on 2 cores)"
 	@echo "    ReceiveEmbedded: a webhook function end to end (verify, route, durable dedupe, queue, count) on embedded, 256 deliveries in flight (deliveries/s; target 5,000/s on 2 cores);"
 	@echo "    ReceiveMoto: one delivery's handler latency against DynamoDB and SQS on moto (p50, p99 in ms: moto's, compare rather than quote)"

@@ -258,28 +258,29 @@ func TestNotifyStore(t *testing.T, newStore func(t *testing.T) NotifyStores) {
 		s, ep := newStore(t), integration.NewID()
 		until := t0.Add(30 * time.Second)
 		for _, h := range []string{"a", "b"} {
-			if ok, err := s.TakeEndpointSlot(ctx, ep, h, 2, t0, until); err != nil || !ok {
+			if ok, _, err := s.TakeEndpointSlot(ctx, ep, h, 2, t0, until); err != nil || !ok {
 				t.Fatalf("take %s: %v %v", h, ok, err)
 			}
 		}
-		if ok, err := s.TakeEndpointSlot(ctx, ep, "c", 2, t0, until); err != nil || ok {
-			t.Fatalf("third take: %v %v, want refused", ok, err)
+		if ok, freeAt, err := s.TakeEndpointSlot(ctx, ep, "c", 2, t0, until); err != nil || ok || !freeAt.Equal(until) {
+			t.Fatalf("third take: %v %v (free at %v), want refused until %v", ok, err, freeAt, until)
 		}
 		// Holding one already, a holder takes it again.
-		if ok, err := s.TakeEndpointSlot(ctx, ep, "a", 2, t0, until); err != nil || !ok {
+		if ok, _, err := s.TakeEndpointSlot(ctx, ep, "a", 2, t0, until); err != nil || !ok {
 			t.Fatalf("retake: %v %v", ok, err)
 		}
 		if err := s.ReleaseEndpointSlot(ctx, ep, "a"); err != nil {
 			t.Fatal(err)
 		}
-		if ok, _ := s.TakeEndpointSlot(ctx, ep, "c", 2, t0, until); !ok {
+		if ok, _, _ := s.TakeEndpointSlot(ctx, ep, "c", 2, t0, until); !ok {
 			t.Fatal("a released slot was not free")
 		}
-		if ok, _ := s.TakeEndpointSlot(ctx, ep, "d", 2, t0, until); ok {
+		if ok, _, _ := s.TakeEndpointSlot(ctx, ep, "d", 2, t0, until); ok {
 			t.Fatal("a fourth holder got a slot")
 		}
-		if ok, _ := s.TakeEndpointSlot(ctx, ep, "d", 2, until, until.Add(time.Minute)); !ok {
+		if ok, _, _ := s.TakeEndpointSlot(ctx, ep, "d", 2, until, until.Add(time.Minute)); !ok {
 			t.Fatal("an expired slot was not taken over")
 		}
 	})
+	testNotifyBatch(t, newStore)
 }

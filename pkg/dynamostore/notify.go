@@ -331,16 +331,25 @@ func deliveryPK(accountID, endpointID string) string {
 
 // PutNotifyDelivery implements integration.NotifyStore.
 func (s *Store) PutNotifyDelivery(ctx context.Context, d *integration.NotifyDelivery) error {
-	raw, err := json.Marshal(d)
+	item, err := deliveryItem(d)
 	if err != nil {
 		return err
 	}
-	item := pk(deliveryPK(d.AccountID, d.EndpointID), d.ID)
-	item["delivery"], item["status"], item["expires_at"] = str(string(raw)), str(d.Status), expiresIn(integration.NotifyRetention)
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("store delivery %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// deliveryItem is a delivery as stored; it expires after the retention.
+func deliveryItem(d *integration.NotifyDelivery) (map[string]types.AttributeValue, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	item := pk(deliveryPK(d.AccountID, d.EndpointID), d.ID)
+	item["delivery"], item["status"], item["expires_at"] = str(string(raw)), str(d.Status), expiresIn(integration.NotifyRetention)
+	return item, nil
 }
 
 func deliveryOf(it map[string]types.AttributeValue) (*integration.NotifyDelivery, error) {
@@ -418,14 +427,17 @@ func slotKey(endpointID string, n int) map[string]types.AttributeValue {
 
 // TakeEndpointSlot implements integration.NotifyStore: slot items 0…n-1,
 // each taken by a conditional put (free, expired or already holder's).
-func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, error) {
+func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, time.Time, error) {
+	var freeAt time.Time
 	for i := range slots {
 		item := slotKey(endpointID, i)
 		item["holder"], item["until"], item["expires_at"] = str(holder), num(until.UnixNano()), num(until.Add(time.Hour).Unix())
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item,
 			ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u <= :now OR holder = :h"),
 			ExpressionAttributeNames:  map[string]string{"#u": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":h": str(holder)}})
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixNano()), ":h": str(holder)},
+			// A busy slot's lease comes back with the refusal, at no cost.
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 		var ccf *types.ConditionalCheckFailedException
 		switch {
 		case err == nil:
@@ -434,12 +446,17 @@ func (s *Store) TakeEndpointSlot(ctx context.Context, endpointID, holder string,
 				_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: slotKey(endpointID, j),
 					ConditionExpression: aws.String("holder = :h"), ExpressionAttributeValues: map[string]types.AttributeValue{":h": str(holder)}})
 			}
-			return true, nil
+			return true, time.Time{}, nil
 		case !errors.As(err, &ccf):
-			return false, fmt.Errorf("take a slot of endpoint %s: %w", endpointID, err)
+			return false, time.Time{}, fmt.Errorf("take a slot of endpoint %s: %w", endpointID, err)
+		}
+		if u := numAttr(ccf.Item, "until"); u > 0 {
+			if t := time.Unix(0, u).UTC(); freeAt.IsZero() || t.Before(freeAt) {
+				freeAt = t
+			}
 		}
 	}
-	return false, nil
+	return false, freeAt, nil
 }
 
 // ReleaseEndpointSlot implements integration.NotifyStore.

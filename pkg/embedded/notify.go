@@ -22,7 +22,6 @@ var (
 	bucketNotifyEvents  = []byte("notify_events")     // event id → nothing (written once)
 	bucketEndpoints     = []byte("endpoints")         // account \x00 endpoint id → endpoint
 	bucketNotifyDeliver = []byte("notify_deliveries") // account \x00 endpoint \x00 delivery id → delivery
-	bucketEndpointSlots = []byte("endpoint_slots")    // endpoint \x00 holder → until
 )
 
 type pendingEntry struct {
@@ -329,53 +328,4 @@ func validDeliveryCursor(c string) bool {
 		}
 	}
 	return true
-}
-
-// TakeEndpointSlot implements integration.NotifyStore; bbolt's one writer
-// makes counting the slots and taking one a single atomic step.
-func (s *Store) TakeEndpointSlot(_ context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, error) {
-	ok := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := notifyBucket(tx, bucketEndpointSlots)
-		if err != nil {
-			return err
-		}
-		prefix := key(endpointID, "")
-		busy := 0
-		var expired [][]byte
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var t time.Time
-			if err := t.UnmarshalText(v); err != nil || !t.After(now) {
-				expired = append(expired, append([]byte{}, k...))
-				continue
-			}
-			if string(k[len(prefix):]) != holder {
-				busy++
-			}
-		}
-		for _, k := range expired {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		if busy >= slots {
-			return nil
-		}
-		ok = true
-		raw, _ := until.UTC().MarshalText()
-		return b.Put(key(endpointID, holder), raw)
-	})
-	return ok, err
-}
-
-// ReleaseEndpointSlot implements integration.NotifyStore.
-func (s *Store) ReleaseEndpointSlot(_ context.Context, endpointID, holder string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := notifyBucket(tx, bucketEndpointSlots)
-		if err != nil {
-			return err
-		}
-		return b.Delete(key(endpointID, holder))
-	})
 }

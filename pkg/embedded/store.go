@@ -28,7 +28,10 @@ var (
 
 // Store keeps integrations in one bbolt file. Every write is one bbolt
 // transaction, which makes uniqueness and version checks atomic.
-type Store struct{ db *bolt.DB }
+type Store struct {
+	db    *bolt.DB
+	slots endpointSlots
+}
 
 var _ integration.Store = (*Store)(nil)
 

@@ -215,6 +215,7 @@ type NotifyDeliveryQuery struct {
 // NotifyStore keeps the outbound events not yet fanned out, the host's
 // endpoints, their deliveries and their in-flight slots.
 type NotifyStore interface {
+	NotifyDeliveriesWriter
 	// PendingEvents returns up to limit changes not yet acknowledged, in no
 	// particular order.
 	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
@@ -248,7 +249,9 @@ type NotifyStore interface {
 
 	// TakeEndpointSlot takes one of an endpoint's slots slots for holder
 	// until until, if one is free or expired at now or already holder's.
-	TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (bool, error)
+	// When none is, freeAt is the soonest a busy one's lease ends (zero
+	// if the store cannot tell).
+	TakeEndpointSlot(ctx context.Context, endpointID, holder string, slots int, now, until time.Time) (ok bool, freeAt time.Time, err error)
 	// ReleaseEndpointSlot frees holder's slot; another's is left alone.
 	ReleaseEndpointSlot(ctx context.Context, endpointID, holder string) error
 }

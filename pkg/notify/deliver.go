@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,9 @@ const (
 	slotWait = time.Second
 	// maxSlotWaitShift bounds those waits at 8 s.
 	maxSlotWaitShift = 3
+	// slotLease is how long a slot is held at most: an attempt's time,
+	// and a margin for recording it.
+	slotLease = AttemptTimeout + 30*time.Second
 	// maxRetryAfter bounds the wait an endpoint's Retry-After may ask for.
 	maxRetryAfter = 24 * time.Hour
 )
@@ -120,14 +124,14 @@ func (d *Deliverer) Handle(ctx context.Context, body string) error {
 		return d.send(ctx, m, wait)
 	}
 	holder := fmt.Sprintf("%s#%d", m.DeliveryID, m.Attempt)
-	ok, err := d.Store.TakeEndpointSlot(ctx, e.ID, holder, SlotsPerEndpoint, now, now.Add(AttemptTimeout+30*time.Second))
+	ok, freeAt, err := d.Store.TakeEndpointSlot(ctx, e.ID, holder, SlotsPerEndpoint, now, now.Add(slotLease))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		// The endpoint has its deliveries in flight: ask again shortly,
 		// as a new message, so this one does not hold up the others.
-		wait := slotWait << min(m.Waits, maxSlotWaitShift)
+		wait := busyWait(m, e, freeAt, now)
 		m.Waits++
 		return d.send(ctx, m, wait)
 	}
@@ -139,6 +143,35 @@ func (d *Deliverer) Handle(ctx context.Context, body string) error {
 		d.log().WarnContext(ctx, "endpoint's failure count not kept", "endpoint_id", e.ID, "err", err)
 	}
 	return d.record(ctx, m, dl, res)
+}
+
+// busyWait is how long an attempt that found its endpoint's slots taken
+// waits before it asks again: a second, doubling to 8 s; or, when the
+// soonest-ending slot (its lease ends at freeAt) has been held for a
+// second or more or the endpoint is failing, until that attempt times
+// out, and a share of the timeout more, the same for a delivery each
+// time but spread across deliveries. A hanging endpoint's backlog then
+// asks about once per attempt timeout, a few at a time, instead of all
+// of it every few seconds (each ask costs store and queue requests, and
+// a burst of them delays other endpoints' deliveries on a busy queue);
+// a fast, healthy endpoint's holders are never that old.
+func busyWait(m Message, e *integration.Endpoint, freeAt, now time.Time) time.Duration {
+	wait := slotWait << min(m.Waits, maxSlotWaitShift)
+	if freeAt.IsZero() {
+		return wait
+	}
+	since := freeAt.Add(-slotLease)
+	if now.Sub(since) < slotWait && e.Failures == 0 {
+		return wait
+	}
+	return max(wait, since.Add(AttemptTimeout).Sub(now)+spread(m.DeliveryID))
+}
+
+// spread is a delivery's share of half the attempt timeout, from its id.
+func spread(deliveryID string) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(deliveryID))
+	return time.Duration(h.Sum32()%uint32(AttemptTimeout/2/time.Millisecond)) * time.Millisecond
 }
 
 // Endpoint health.

@@ -122,6 +122,7 @@ func (d *Dispatcher) drainOnce(ctx context.Context) (int, error) {
 	}
 	ints := map[string]*integration.Integration{} // integration id → it (nil: gone)
 	eps := map[string][]*integration.Endpoint{}   // account → its endpoints
+	var dls []*integration.NotifyDelivery
 	var msgs []integration.Message
 	var bus []BusEvent
 	keys := make([]string, 0, len(pend))
@@ -149,15 +150,19 @@ func (d *Dispatcher) drainOnce(ctx context.Context) (int, error) {
 			if !e.Wants(ev) {
 				continue
 			}
-			_, m, err := newDelivery(ctx, d.Store, e, ev, body, d.now())
+			dl, m, err := pendingDelivery(e, ev, body, d.now())
 			if err != nil {
 				return 0, err
 			}
-			msgs = append(msgs, m)
+			dls, msgs = append(dls, dl), append(msgs, m)
 		}
 		bus = append(bus, BusEvent{Type: ev.Type, Detail: string(body)})
 	}
 	if len(msgs) > 0 {
+		// Logged before queued: an attempt reads its delivery.
+		if err := d.Store.PutNotifyDeliveries(ctx, dls); err != nil {
+			return 0, fmt.Errorf("log deliveries: %w", err)
+		}
 		if err := d.Queue.Send(ctx, msgs); err != nil {
 			return 0, fmt.Errorf("queue deliveries: %w", err)
 		}
@@ -234,11 +239,21 @@ func (d *Dispatcher) integration(ctx context.Context, accountID, id string, ints
 // newDelivery logs a delivery of ev to e as pending and returns it with
 // the message of its first attempt.
 func newDelivery(ctx context.Context, store integration.NotifyStore, e *integration.Endpoint, ev *integration.NotifyEvent, body []byte, now time.Time) (*integration.NotifyDelivery, integration.Message, error) {
-	dl := &integration.NotifyDelivery{ID: "dlv_" + integration.NewID(), AccountID: e.AccountID, EndpointID: e.ID, EventID: ev.ID, EventType: ev.Type,
-		Event: string(body), Status: integration.NotifyPending, CreatedAt: now, UpdatedAt: now, NextAttemptAt: now}
+	dl, msg, err := pendingDelivery(e, ev, body, now)
+	if err != nil {
+		return nil, integration.Message{}, err
+	}
 	if err := store.PutNotifyDelivery(ctx, dl); err != nil {
 		return nil, integration.Message{}, err
 	}
+	return dl, msg, nil
+}
+
+// pendingDelivery is a new delivery of ev to e, not yet logged, and the
+// message of its first attempt.
+func pendingDelivery(e *integration.Endpoint, ev *integration.NotifyEvent, body []byte, now time.Time) (*integration.NotifyDelivery, integration.Message, error) {
+	dl := &integration.NotifyDelivery{ID: "dlv_" + integration.NewID(), AccountID: e.AccountID, EndpointID: e.ID, EventID: ev.ID, EventType: ev.Type,
+		Event: string(body), Status: integration.NotifyPending, CreatedAt: now, UpdatedAt: now, NextAttemptAt: now}
 	msg, err := Message{DeliveryID: dl.ID, EndpointID: e.ID, AccountID: e.AccountID, Attempt: 1}.queued(0)
 	return dl, msg, err
 }

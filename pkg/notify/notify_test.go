@@ -422,7 +422,7 @@ func TestAnEndpointHasAtMostTwoDeliveriesInFlight(t *testing.T) {
 	ctx := context.Background()
 	// Two attempts are under way (their slots are taken).
 	for _, h := range []string{"x#1", "y#1"} {
-		if ok, err := f.store.TakeEndpointSlot(ctx, e.ID, h, SlotsPerEndpoint, t0, t0.Add(time.Minute)); err != nil || !ok {
+		if ok, _, err := f.store.TakeEndpointSlot(ctx, e.ID, h, SlotsPerEndpoint, t0, t0.Add(time.Minute)); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
 	}
@@ -448,9 +448,15 @@ func TestAnEndpointHasAtMostTwoDeliveriesInFlight(t *testing.T) {
 	if again.Delay != slotWait || again.Group != e.ID {
 		t.Fatalf("sent on with %v in %q", again.Delay, again.Group)
 	}
-	// Busy again, it waits longer each time, up to 8 s.
+	// Busy again (with attempts just begun, as a fast endpoint's are),
+	// it waits longer each time, up to 8 s.
 	var waits []time.Duration
 	for range 5 {
+		for _, h := range []string{"x#1", "y#1"} {
+			if ok, _, err := f.store.TakeEndpointSlot(ctx, e.ID, h, SlotsPerEndpoint, f.clock.Now(), f.clock.Now().Add(slotLease)); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}
 		if err := f.dlv.Handle(ctx, again.Body); err != nil {
 			t.Fatal(err)
 		}
@@ -747,5 +753,73 @@ func TestAnEndpointFailingInARowBacksOffAndIsDisabledAfterFiveDays(t *testing.T)
 	enabled := false
 	if got, err := f.eps.Update(ctx, f.admin, e.ID, EndpointInput{Disabled: &enabled}); err != nil || got.Failures != 0 || !got.BackoffUntil.IsZero() {
 		t.Fatalf("enabled: %+v %v", got, err)
+	}
+}
+
+func TestABacklogAsksAHangingEndpointOncePerAttemptTimeout(t *testing.T) {
+	f := newFixture(t, "0s")
+	e, _ := f.endpoint(t, "http://127.0.0.1:1/", nil, nil)
+	ctx := context.Background()
+	// Two attempts began at t0 and hang.
+	for _, h := range []string{"x#1", "y#1"} {
+		if ok, _, err := f.store.TakeEndpointSlot(ctx, e.ID, h, SlotsPerEndpoint, t0, t0.Add(slotLease)); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if _, err := f.eps.Test(ctx, f.admin, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Just after they began, the endpoint may be fast: ask again soon.
+	m, _ := f.queue.next()
+	if err := f.dlv.Handle(ctx, m.Body); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := f.queue.next()
+	if again.Delay != slotWait {
+		t.Fatalf("first wait %v, want %v", again.Delay, slotWait)
+	}
+	// Held for a second or more: ask again when the first times out, and
+	// a share of the timeout more, its own.
+	f.clock.Set(t0.Add(4 * time.Second))
+	if err := f.dlv.Handle(ctx, again.Body); err != nil {
+		t.Fatal(err)
+	}
+	again, _ = f.queue.next()
+	var msg Message
+	if err := json.Unmarshal([]byte(again.Body), &msg); err != nil {
+		t.Fatal(err)
+	}
+	share := spread(msg.DeliveryID)
+	if want := AttemptTimeout - 4*time.Second + share; again.Delay != want || share >= AttemptTimeout/2 {
+		t.Fatalf("wait behind a hanging attempt %v, want %v", again.Delay, want)
+	}
+	if spread("dlv_a") == spread("dlv_b") && spread("dlv_b") == spread("dlv_c") {
+		t.Fatal("deliveries' shares are not spread")
+	}
+}
+
+func TestAFailingEndpointsBacklogWaitsForItsAttemptsEvenFresh(t *testing.T) {
+	f := newFixture(t, "0s")
+	e, _ := f.endpoint(t, "http://127.0.0.1:1/", nil, nil)
+	ctx := context.Background()
+	e.Failures = 1
+	if err := f.store.UpdateEndpoint(ctx, e, e.Version); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"x#1", "y#1"} {
+		if ok, _, err := f.store.TakeEndpointSlot(ctx, e.ID, h, SlotsPerEndpoint, t0, t0.Add(slotLease)); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if _, err := f.eps.Test(ctx, f.admin, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := f.queue.next()
+	if err := f.dlv.Handle(ctx, m.Body); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := f.queue.next()
+	if again.Delay < AttemptTimeout {
+		t.Fatalf("waited %v behind a failing endpoint's attempts, want their timeout or more", again.Delay)
 	}
 }
