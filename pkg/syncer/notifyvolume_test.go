@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,9 +120,6 @@ func TestNotifyVolume(t *testing.T) {
 	t.Run("100,000 records, without the race detector", func(t *testing.T) {
 		goCmd, err := exec.LookPath("go")
 		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		if _, err := os.Stat(goCmd); err != nil {
 			t.Log("SKIPPED (real dependency missing): the go command, to build this package without the race detector")
 			if os.Getenv("CI") == "true" {
 				t.Fatal("CI=true: a skipped test is a failure")
