@@ -486,7 +486,7 @@ func (e *Engine) connFor(ctx context.Context, it *integration.Integration, reque
 		hc = e.Limits.Client(it.ID, e.HTTP, maxInFlight(it))
 	}
 	hc = e.rateClient(it, hc, requests)
-	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc}, c, nil
+	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc, Budget: e.costBudget(it)}, c, nil
 }
 
 // maxInFlight is config.max_concurrency, or 4.
