@@ -20,6 +20,7 @@ import (
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/shopify"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/integration"
@@ -185,7 +186,7 @@ func (a *App) httpClient() *http.Client {
 }
 
 func (a *App) connectors() map[string]connector.Connector {
-	return map[string]connector.Connector{"wordpress": wordpress.New()}
+	return map[string]connector.Connector{"wordpress": wordpress.New(), "shopify": shopify.New()}
 }
 
 // Connections is the API that talks to the platforms.
