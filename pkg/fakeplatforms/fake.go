@@ -94,6 +94,7 @@ type Server struct {
 	refreshes int
 	revokes   int
 	consented map[string]bool // Google: accounts that consented before (refresh token on first consent only)
+	shopify   *shopifyState   // the Shopify fake's shop
 }
 
 type grant struct {

@@ -523,7 +523,7 @@ func TestShopifyFlowAndQuirks(t *testing.T) {
 	if a := call(t, "POST", tokenURL, map[string]any{"client_id": "cid", "client_secret": "csecret", "code": cb.Get("code"), "expiring": "1"}, nil); a.status != 400 {
 		t.Fatalf("reused code: %d %s", a.status, a.raw)
 	}
-	gql := s.URL() + "/admin/api/2025-10/graphql.json"
+	gql := s.URL() + "/admin/api/" + ShopifyAPIVersion() + "/graphql.json"
 	a = call(t, "POST", gql, map[string]any{"query": "{ shop { name myshopifyDomain } }"}, map[string]string{"X-Shopify-Access-Token": tok})
 	if a.status != 200 || a.str("data.shop.myshopifyDomain") != "acme.myshopify.com" {
 		t.Fatalf("graphql: %d %s", a.status, a.raw)
@@ -573,7 +573,7 @@ func TestShopifyNonExpiringAndThrottle(t *testing.T) {
 		t.Fatalf("without expiring: %s", a.raw)
 	}
 	s.RateLimitAPI(1)
-	a = call(t, "POST", s.URL()+"/admin/api/2025-10/graphql.json", map[string]any{"query": "{ shop { name } }"}, map[string]string{"X-Shopify-Access-Token": a.str("access_token")})
+	a = call(t, "POST", s.URL()+"/admin/api/"+ShopifyAPIVersion()+"/graphql.json", map[string]any{"query": "{ shop { name } }"}, map[string]string{"X-Shopify-Access-Token": a.str("access_token")})
 	if a.status != 200 || !strings.Contains(a.str("errors"), "THROTTLED") {
 		t.Fatalf("throttled: %d %s", a.status, a.raw)
 	}
@@ -651,7 +651,7 @@ func TestFailToken(t *testing.T) {
 func TestClientReachesTheFake(t *testing.T) {
 	s, _ := start(t, "shopify")
 	tok := s.Mint()
-	req, _ := http.NewRequest("POST", "https://acme.myshopify.com/admin/api/2025-10/graphql.json", strings.NewReader(`{"query":"{ shop { name } }"}`))
+	req, _ := http.NewRequest("POST", "https://acme.myshopify.com/admin/api/"+ShopifyAPIVersion()+"/graphql.json", strings.NewReader(`{"query":"{ shop { name } }"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Shopify-Access-Token", tok.AccessToken)
 	resp, err := s.Client().Do(req)
@@ -659,7 +659,7 @@ func TestClientReachesTheFake(t *testing.T) {
 		t.Fatalf("%v %v", resp, err)
 	}
 	resp.Body.Close()
-	req, _ = http.NewRequest("POST", "https://other.myshopify.com/admin/api/2025-10/graphql.json", strings.NewReader(`{}`))
+	req, _ = http.NewRequest("POST", "https://other.myshopify.com/admin/api/"+ShopifyAPIVersion()+"/graphql.json", strings.NewReader(`{}`))
 	resp, err = s.Client().Do(req)
 	if err != nil || resp.StatusCode != 404 {
 		t.Fatalf("another shop: %v %v", resp, err)

@@ -31,6 +31,7 @@ func (s *Server) routesShopify() {
 	s.mux.HandleFunc("GET /admin/oauth/authorize", s.shopifyAuthorize)
 	s.mux.HandleFunc("POST /admin/oauth/access_token", s.shopifyToken)
 	s.mux.HandleFunc("POST /admin/api/{version}/graphql.json", s.shopifyGraphQL)
+	s.shopify = newShopifyState()
 }
 
 func (s *Server) shopDomain() string { return s.opts.Shop + ".myshopify.com" }
@@ -176,6 +177,9 @@ func (s *Server) shopifyToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// shopifyGraphQL serves the Admin GraphQL API: the pinned version only,
+// a valid access token, then the query parsed, validated, priced and run
+// against the shop under the cost bucket (see shopify_gql.go).
 func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 	if s.wrongShop(w, r) {
 		return
@@ -183,50 +187,98 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := takeFail(&s.failAPI); st != 0 {
-		if st == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "2.0")
-		}
-		writeJSON(w, st, map[string]any{"errors": http.StatusText(st)})
+	st := s.shopify
+	if r.PathValue("version") != st.version {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotFound, map[string]any{"errors": "Not Found"})
 		return
 	}
-	if _, st := s.useAccess(r.Header.Get("X-Shopify-Access-Token")); st != tokOK {
+	if code := takeFail(&s.failAPI); code != 0 {
+		s.mu.Unlock()
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "2.0")
+		}
+		writeJSON(w, code, map[string]any{"errors": http.StatusText(code)})
+		return
+	}
+	if _, ts := s.useAccess(r.Header.Get("X-Shopify-Access-Token")); ts != tokOK {
+		s.mu.Unlock()
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
 		return
 	}
-	cost := map[string]any{"requestedQueryCost": 1, "actualQueryCost": 1,
-		"throttleStatus": map[string]any{"maximumAvailable": 2000.0, "currentlyAvailable": 1999, "restoreRate": 100.0}}
-	if s.takeRate() {
-		cost["actualQueryCost"] = nil
-		cost["throttleStatus"].(map[string]any)["currentlyAvailable"] = 0
-		writeJSON(w, http.StatusOK, map[string]any{"errors": []map[string]any{{"message": "Throttled",
-			"extensions": map[string]any{"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}},
-			"extensions": map[string]any{"cost": cost}})
-		return
+	st.calls++
+	status, answer, out := s.shopifyAnswer(raw, mt)
+	s.mu.Unlock()
+	s.sendLater(out)
+	writeJSON(w, status, answer)
+}
+
+// shopifyAnswer runs one GraphQL request (callers hold s.mu) and returns
+// the answer and the webhook deliveries it triggered.
+func (s *Server) shopifyAnswer(raw []byte, mt string) (int, map[string]any, []outgoing) {
+	st := s.shopify
+	now := s.now()
+	cost := func(requested int, actual any) map[string]any {
+		return map[string]any{"cost": map[string]any{"requestedQueryCost": requested, "actualQueryCost": actual,
+			"throttleStatus": st.bucket.status(now)}}
 	}
 	var req struct {
-		Query string `json:"query"`
+		Query         string         `json:"query"`
+		OperationName string         `json:"operationName"`
+		Variables     map[string]any `json:"variables"`
 	}
 	switch mt {
 	case "application/json":
 		if json.Unmarshal(raw, &req) != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"errors": "Bad Request"})
-			return
+			return http.StatusBadRequest, map[string]any{"errors": "Bad Request"}, nil
 		}
 	case "application/graphql":
 		req.Query = string(raw)
 	default:
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]any{"errors": "Unsupported Media Type"})
-		return
+		return http.StatusUnsupportedMediaType, map[string]any{"errors": "Unsupported Media Type"}, nil
 	}
-	data := map[string]any{}
-	if strings.Contains(req.Query, "shop") {
-		name := s.shopDomain()
-		if len(s.accounts) > 0 && s.accounts[0].Name != "" {
-			name = s.accounts[0].Name
-		}
-		data["shop"] = map[string]any{"name": name, "myshopifyDomain": s.shopDomain()}
+	q, errs := parseGQL(req.Query, req.OperationName, req.Variables)
+	if errs != nil {
+		return http.StatusOK, map[string]any{"errors": errs, "extensions": cost(0, 0)}, nil
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": data, "extensions": map[string]any{"cost": cost}})
+	requested, errs := q.requestedCost()
+	if errs != nil {
+		return http.StatusOK, map[string]any{"errors": errs, "extensions": cost(0, 0)}, nil
+	}
+	if requested > shopifyMaxQueryCost {
+		msg := fmt.Sprintf("Query cost is %d, which exceeds the single query max cost limit (%d).\n\n"+
+			"See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n"+
+			"cost of a query is calculated.\n\nTo query larger amounts of data with fewer limits, bulk operations should be used instead.\n"+
+			"See https://shopify.dev/tutorials/perform-bulk-operations-with-admin-api for usage details.\n", requested, shopifyMaxQueryCost)
+		return http.StatusOK, map[string]any{"errors": []map[string]any{gqlErr(msg, map[string]any{"code": "MAX_COST_EXCEEDED",
+			"cost": requested, "maxCost": shopifyMaxQueryCost})}, "extensions": cost(requested, nil)}, nil
+	}
+	if s.takeRate() || float64(requested) > st.bucket.level(now) {
+		st.throttled++
+		return http.StatusOK, map[string]any{"errors": []map[string]any{gqlErr("Throttled", map[string]any{"code": "THROTTLED",
+			"documentation": "https://shopify.dev/api/usage/rate-limits"})}, "extensions": cost(requested, nil)}, nil
+	}
+	// The requested cost is taken before the query runs and the
+	// difference to the actual cost given back after it.
+	st.bucket.avail -= float64(requested)
+	root := &shopifyRoot{s: s, st: st, now: now, mutation: q.op.Operation == "mutation"}
+	data, actual := q.run(root)
+	st.bucket.avail = min(st.bucket.max, st.bucket.avail+float64(requested-actual))
+	answer := map[string]any{"data": data}
+	if len(q.errs) > 0 {
+		answer["errors"] = q.errs
+	}
+	ext := cost(requested, actual)
+	if len(root.search) > 0 {
+		ext["search"] = root.search
+	}
+	answer["extensions"] = ext
+	var out []outgoing
+	if st.apiHooks {
+		out = s.prepare(root.events)
+	}
+	return http.StatusOK, answer, out
 }
+
+// shopifyMaxQueryCost is the most a single query may cost.
+const shopifyMaxQueryCost = 1000
