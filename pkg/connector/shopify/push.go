@@ -2,6 +2,8 @@ package shopify
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -80,15 +82,17 @@ var pushedFields = strings.Replace(productFields, "selectedOptions { name value 
 var productSetMutation = `mutation ProductSet($input: ProductSetInput!) {
 productSet(input: $input, synchronous: true) { product { ` + pushedFields + ` } userErrors { field message code } } }`
 
-const inventoryMutation = `mutation SetQuantities($input: InventorySetQuantitiesInput!) {
-inventorySetQuantities(input: $input) { inventoryAdjustmentGroup { id } userErrors { field message code } } }`
+// inventoryMutation sets quantities as API versions since 2026-04 want
+// it: under an idempotency key, each quantity with changeFromQuantity
+// (null: set whatever it was, as a push means to).
+const inventoryMutation = `mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
+inventorySetQuantities(input: $input) @idempotent(key: $key) { inventoryAdjustmentGroup { id } userErrors { field message code } } }`
 
 const deleteMutation = `mutation ProductDelete($input: ProductDeleteInput!) {
-productDelete(input: $input) { deletedProductId userErrors { field message code } } }`
+productDelete(input: $input) { deletedProductId userErrors { field message } } }`
 
-// mutationCost is a mutation's expected requested cost: Shopify charges
-// 10 a mutation, plus what its answer selects.
-const mutationCost = 10 + estimatedItemCost
+// mutationCost is a mutation's requested cost.
+const mutationCost = 10
 
 // Create creates a product, its options and variants in one productSet
 // call, then sets its variants' quantities.
@@ -270,12 +274,13 @@ func (c *Connector) setQuantities(ctx context.Context, conn connector.Connection
 		if !ok || got.Variants.Nodes[at].InventoryItem == nil {
 			return &connector.Error{Kind: connector.ErrInvalid, Message: fmt.Sprintf("variants[%d]: Shopify has no such variant of the product to set its quantity on.", i)}
 		}
-		qs = append(qs, map[string]any{"inventoryItemId": got.Variants.Nodes[at].InventoryItem.ID, "locationId": loc, "quantity": *v.InventoryQuantity})
+		qs = append(qs, map[string]any{"inventoryItemId": got.Variants.Nodes[at].InventoryItem.ID, "locationId": loc, "quantity": *v.InventoryQuantity,
+			"changeFromQuantity": nil})
 		q := *v.InventoryQuantity
 		got.Variants.Nodes[at].InventoryQuantity = &q
 	}
-	input := map[string]any{"name": "available", "reason": "correction", "ignoreCompareQuantity": true, "quantities": qs}
-	res, err := c.call(ctx, conn, inventoryMutation, map[string]any{"input": input}, 10+len(qs))
+	input := map[string]any{"name": "available", "reason": "correction", "quantities": qs}
+	res, err := c.call(ctx, conn, inventoryMutation, map[string]any{"input": input, "key": idempotencyKey()}, mutationCost)
 	if err != nil {
 		return err
 	}
@@ -300,7 +305,7 @@ func (c *Connector) Delete(ctx context.Context, conn connector.Connection, model
 	if gid == "" {
 		return &connector.Error{Kind: connector.ErrInvalid, Message: "external_id: not a Shopify product id (gid://shopify/Product/N)."}
 	}
-	res, err := c.call(ctx, conn, deleteMutation, map[string]any{"input": map[string]any{"id": gid}}, 10)
+	res, err := c.call(ctx, conn, deleteMutation, map[string]any{"input": map[string]any{"id": gid}}, mutationCost)
 	if err != nil {
 		return err
 	}
@@ -320,4 +325,11 @@ func (c *Connector) Delete(ctx context.Context, conn connector.Connection, model
 		return userErrors("deletion", errs)
 	}
 	return nil
+}
+
+// idempotencyKey is a fresh key: one push's quantities are one change.
+func idempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

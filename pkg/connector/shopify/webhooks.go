@@ -52,27 +52,25 @@ func (c *Connector) WebhookObjectID(model, id string) string {
 // Revoked says a delivery means the store took Joinery's access away.
 func (c *Connector) Revoked(event string) bool { return event == EventUninstalled }
 
-const subscriptionsQuery = `query Subscriptions($first: Int!) {
-webhookSubscriptions(first: $first) { nodes { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } } } }`
+const subscriptionsQuery = `query Subscriptions($first: Int!, $uri: String) {
+webhookSubscriptions(first: $first, uri: $uri) { nodes { id topic uri } } }`
 
 const subscribeMutation = `mutation Subscribe($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {
-webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) { webhookSubscription { id } userErrors { field message code } } }`
+webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) { webhookSubscription { id } userErrors { field message } } }`
 
 const unsubscribeMutation = `mutation Unsubscribe($id: ID!) {
-webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message code } } }`
+webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } } }`
 
 type subscription struct {
-	ID       string `json:"id"`
-	Topic    string `json:"topic"`
-	Endpoint struct {
-		CallbackURL string `json:"callbackUrl"`
-	} `json:"endpoint"`
+	ID    string `json:"id"`
+	Topic string `json:"topic"`
+	URI   string `json:"uri"`
 }
 
-// subscriptions lists the app's subscriptions on the store; ok false
-// when the store would not list them.
-func (c *Connector) subscriptions(ctx context.Context, conn connector.Connection) ([]subscription, bool, error) {
-	res, err := c.call(ctx, conn, subscriptionsQuery, map[string]any{"first": 50}, 3+50)
+// subscriptions lists the app's subscriptions to uri on the store; ok
+// false when the store would not list them.
+func (c *Connector) subscriptions(ctx context.Context, conn connector.Connection, uri string) ([]subscription, bool, error) {
+	res, err := c.call(ctx, conn, subscriptionsQuery, map[string]any{"first": 50, "uri": uri}, 2+50)
 	var ce *connector.Error
 	if errors.As(err, &ce) && ce.Kind == connector.ErrInvalid {
 		return nil, false, nil
@@ -95,22 +93,22 @@ func (c *Connector) subscriptions(ctx context.Context, conn connector.Connection
 // subscriptions' ids. Idempotent: a topic already subscribed to the URL
 // (an earlier attempt) is kept, not subscribed twice.
 func (c *Connector) Subscribe(ctx context.Context, conn connector.Connection, callbackURL string) ([]string, error) {
-	existing, listed, err := c.subscriptions(ctx, conn)
+	existing, listed, err := c.subscriptions(ctx, conn, callbackURL)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, topic := range Topics {
-		i := slices.IndexFunc(existing, func(s subscription) bool { return s.Topic == topic && s.Endpoint.CallbackURL == callbackURL })
+		i := slices.IndexFunc(existing, func(s subscription) bool { return s.Topic == topic && s.URI == callbackURL })
 		if i >= 0 {
 			ids = append(ids, existing[i].ID)
 			continue
 		}
-		sub := map[string]any{"callbackUrl": callbackURL, "format": "JSON"}
+		sub := map[string]any{"uri": callbackURL, "format": "JSON"}
 		if strings.HasPrefix(topic, "PRODUCTS_") {
 			sub["includeFields"] = includeFields
 		}
-		res, err := c.call(ctx, conn, subscribeMutation, map[string]any{"topic": topic, "sub": sub}, 10)
+		res, err := c.call(ctx, conn, subscribeMutation, map[string]any{"topic": topic, "sub": sub}, mutationCost)
 		if err != nil {
 			return ids, err
 		}
@@ -143,7 +141,7 @@ func (c *Connector) Subscribe(ctx context.Context, conn connector.Connection, ca
 // error.
 func (c *Connector) Unsubscribe(ctx context.Context, conn connector.Connection, ids []string) error {
 	for _, id := range ids {
-		res, err := c.call(ctx, conn, unsubscribeMutation, map[string]any{"id": id}, 10)
+		res, err := c.call(ctx, conn, unsubscribeMutation, map[string]any{"id": id}, mutationCost)
 		if err != nil {
 			return err
 		}
