@@ -389,6 +389,8 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 		Connectors: map[string]connector.Connector{"wordpress": wordpress.New(), "shopify": a.shopify},
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, FeedSafety: feedSafety, Limits: &syncer.Limits{},
 		Rates: &syncer.Rates{},
+		// The runner serves /webhooks/... itself, on its public URL.
+		WebhookURLs: map[string]string{"shopify": s.PublicURL},
 	}
 	if a.tokens != nil {
 		engine.Tokens = a.tokens

@@ -68,6 +68,9 @@ type Env struct {
 	// WebhookURLWordPress is the base WordPress sites post their webhooks
 	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
 	WebhookURLWordPress string
+	// WebhookURLShopify is the base Shopify stores are subscribed to post
+	// their webhooks to (JOINERY_WEBHOOK_URL_SHOPIFY), for the sync worker.
+	WebhookURLShopify string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -210,6 +213,9 @@ func (a *App) Engine() *syncer.Engine {
 			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{},
 			// Each platform's rate, shared by every worker through the table.
 			Rates: &syncer.Rates{}}
+		if a.Env.WebhookURLShopify != "" {
+			a.engine.WebhookURLs = map[string]string{"shopify": a.Env.WebhookURLShopify}
+		}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}

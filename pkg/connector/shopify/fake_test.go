@@ -185,12 +185,14 @@ func TestAgainstTheFake(t *testing.T) {
 			t.Fatalf("subscribe: %v %v", ids, err)
 		}
 	}
-	subs := s.WebhookSubscriptions()
-	if len(subs) != 4 {
-		t.Fatalf("%d subscriptions", len(subs))
+	if subs := s.WebhookSubscriptions(); len(subs) != 4 || subs[0].IncludeFields == nil {
+		t.Fatalf("subscriptions %+v", subs)
 	}
-	ids, _ := c.Subscribe(context.Background(), conn, url)
-	if err := c.Unsubscribe(context.Background(), conn, ids); err != nil || len(s.WebhookSubscriptions()) != 0 {
+	other := "https://other.example.com/webhooks/shopify/int-2"
+	if _, err := c.Subscribe(context.Background(), conn, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unsubscribe(context.Background(), conn, "/webhooks/shopify/int-1"); err != nil || len(s.WebhookSubscriptions()) != 4 {
 		t.Fatalf("unsubscribe: %v, %d left", err, len(s.WebhookSubscriptions()))
 	}
 	if s.Throttled() != before {

@@ -70,7 +70,11 @@ type subscription struct {
 // subscriptions lists the app's subscriptions to uri on the store; ok
 // false when the store would not list them.
 func (c *Connector) subscriptions(ctx context.Context, conn connector.Connection, uri string) ([]subscription, bool, error) {
-	res, err := c.call(ctx, conn, subscriptionsQuery, map[string]any{"first": 50, "uri": uri}, 2+50)
+	vars := map[string]any{"first": 100}
+	if uri != "" {
+		vars["uri"] = uri
+	}
+	res, err := c.call(ctx, conn, subscriptionsQuery, vars, 2+100)
 	var ce *connector.Error
 	if errors.As(err, &ce) && ce.Kind == connector.ErrInvalid {
 		return nil, false, nil
@@ -137,11 +141,22 @@ func (c *Connector) Subscribe(ctx context.Context, conn connector.Connection, ca
 	return ids, nil
 }
 
-// Unsubscribe deletes subscriptions by id; one already gone is not an
-// error.
-func (c *Connector) Unsubscribe(ctx context.Context, conn connector.Connection, ids []string) error {
-	for _, id := range ids {
-		res, err := c.call(ctx, conn, unsubscribeMutation, map[string]any{"id": id}, mutationCost)
+// Unsubscribe deletes the app's subscriptions whose URL ends with
+// hookPath (an integration's /webhooks/shopify/<id>, whatever host it
+// was registered on); one already gone is not an error.
+func (c *Connector) Unsubscribe(ctx context.Context, conn connector.Connection, hookPath string) error {
+	subs, listed, err := c.subscriptions(ctx, conn, "")
+	if err != nil {
+		return err
+	}
+	if !listed {
+		return &connector.Error{Kind: connector.ErrUnavailable, Message: "Shopify would not list the app's webhook subscriptions."}
+	}
+	for _, sub := range subs {
+		if hookPath == "" || !strings.HasSuffix(sub.URI, hookPath) {
+			continue
+		}
+		res, err := c.call(ctx, conn, unsubscribeMutation, map[string]any{"id": sub.ID}, mutationCost)
 		if err != nil {
 			return err
 		}
