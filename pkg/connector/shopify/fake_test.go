@@ -3,6 +3,7 @@ package shopify_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -99,7 +100,21 @@ func listAll(t *testing.T, c *shopify.Connector, conn connector.Connection, sinc
 // with its quantities, updated, read and deleted.
 func TestAgainstTheFake(t *testing.T) {
 	s, conn, clock := startFake(t)
-	s.SeedProducts(120)
+	s.SeedProducts(119)
+	// One product with more variants and images than a listing's first
+	// page of them.
+	big := fakeplatforms.ShopifyProduct{Title: "Many sizes", Status: "ACTIVE", Options: []fakeplatforms.ShopifyOption{{Name: "Size"}}}
+	for i := range 13 {
+		size := fmt.Sprintf("S%02d", i)
+		big.Options[0].Values = append(big.Options[0].Values, fakeplatforms.ShopifyOptionValue{Name: size})
+		big.Variants = append(big.Variants, fakeplatforms.ShopifyVariant{SKU: "MS-" + size, Price: "5.00", SelectedOptions: []fakeplatforms.ShopifySelectedOption{{Name: "Size", Value: size}}})
+		if i < 7 {
+			big.Images = append(big.Images, fakeplatforms.ShopifyImage{URL: fmt.Sprintf("https://cdn.example/%d.jpg", i)})
+		}
+	}
+	if _, err := s.AddProduct(big); err != nil {
+		t.Fatal(err)
+	}
 	// Without a budget, pages back to back (each asking 958 points, using
 	// 189) run the Standard plan's 2000 dry by the sixth.
 	naive := shopify.New()
@@ -118,6 +133,18 @@ func TestAgainstTheFake(t *testing.T) {
 	recs := listAll(t, c, conn, time.Time{})
 	if len(recs) != 120 || s.Throttled() != before {
 		t.Fatalf("%d records, %d throttled", len(recs), s.Throttled()-before)
+	}
+	found := false
+	for _, r := range recs {
+		if p := r.Fields.(*integration.Product); p.Title == "Many sizes" {
+			found = true
+			if len(p.Variants) != 13 || len(p.Images) != 7 || p.Variants[12].SKU != "MS-S12" {
+				t.Errorf("a product of 13 variants and 7 images read as %d and %d", len(p.Variants), len(p.Images))
+			}
+		}
+	}
+	if !found {
+		t.Error("the product of 13 variants was not listed")
 	}
 	p := recs[0].Fields.(*integration.Product)
 	if recs[0].RawRef == "" || p.Status != "active" || len(p.Variants) != 2 || p.Variants[1].CompareAtPrice != "15.00" || len(p.Images) != 1 {

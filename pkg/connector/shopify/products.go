@@ -12,11 +12,13 @@ import (
 	"github.com/joinery/joinery/pkg/integration"
 )
 
-// Of each product a listing reads this many variants and images: most
-// products have fewer, and a page's cost grows with both.
+// Of each product a listing reads this many variants and images at
+// first: most products have fewer, and a page's cost, so the number of
+// products a page can hold, grows with both. A product with more is read
+// further on its own (moreOf).
 const (
-	variantsPage = 20
-	imagesPage   = 10
+	variantsPage = 10
+	imagesPage   = 5
 	// estimatedItemCost is a listed product's requested cost before a
 	// store's first answer says: the product, its options, its variants
 	// (each with its selected options) and its images.
@@ -30,10 +32,83 @@ const (
 const overlap = time.Minute
 
 // productFields are the fields of a product Joinery reads.
+const (
+	variantFields = `id sku title price compareAtPrice inventoryQuantity selectedOptions { name value }`
+	imageFields   = `id url altText`
+)
+
 var productFields = fmt.Sprintf(`id handle title descriptionHtml vendor productType status tags createdAt updatedAt onlineStoreUrl
 options { id name values }
-variants(first: %d) { nodes { id sku title price compareAtPrice inventoryQuantity selectedOptions { name value } } }
-images(first: %d) { nodes { id url altText } }`, variantsPage, imagesPage)
+variants(first: %d) { nodes { %s } pageInfo { hasNextPage endCursor } }
+images(first: %d) { nodes { %s } pageInfo { hasNextPage endCursor } }`, variantsPage, variantFields, imagesPage, imageFields)
+
+// The rest of a product's variants or images, a page at a time.
+const (
+	moreVariants     = 100
+	moreImages       = 50
+	moreVariantsCost = 1 + connectionCost + moreVariants*2
+	moreImagesCost   = 1 + connectionCost + moreImages
+)
+
+var (
+	moreVariantsQuery = fmt.Sprintf(`query MoreVariants($id: ID!, $after: String) { product(id: $id) { variants(first: %d, after: $after) { nodes { %s } pageInfo { hasNextPage endCursor } } } }`, moreVariants, variantFields)
+	moreImagesQuery   = fmt.Sprintf(`query MoreImages($id: ID!, $after: String) { product(id: $id) { images(first: %d, after: $after) { nodes { %s } pageInfo { hasNextPage endCursor } } } }`, moreImages, imageFields)
+)
+
+// pageInfo is a connection's paging.
+type pageInfo struct {
+	HasNextPage bool   `json:"hasNextPage"`
+	EndCursor   string `json:"endCursor"`
+}
+
+type gqlImage struct {
+	ID      string  `json:"id"`
+	URL     string  `json:"url"`
+	AltText *string `json:"altText"`
+}
+
+// moreOf reads the variants and images of p beyond its first page.
+func (c *Connector) moreOf(ctx context.Context, conn connector.Connection, p *gqlProduct) error {
+	for p.Variants.PageInfo.HasNextPage && p.Variants.PageInfo.EndCursor != "" {
+		res, err := c.call(ctx, conn, moreVariantsQuery, map[string]any{"id": p.ID, "after": p.Variants.PageInfo.EndCursor}, moreVariantsCost)
+		if err != nil {
+			return err
+		}
+		var d struct {
+			Product *struct {
+				Variants struct {
+					Nodes    []gqlVariant `json:"nodes"`
+					PageInfo pageInfo     `json:"pageInfo"`
+				} `json:"variants"`
+			} `json:"product"`
+		}
+		if err := json.Unmarshal(res.data, &d); err != nil || d.Product == nil {
+			return &connector.Error{Kind: connector.ErrUnavailable, Message: "Shopify answered with variants Joinery could not read.", Err: err}
+		}
+		p.Variants.Nodes = append(p.Variants.Nodes, d.Product.Variants.Nodes...)
+		p.Variants.PageInfo = d.Product.Variants.PageInfo
+	}
+	for p.Images.PageInfo.HasNextPage && p.Images.PageInfo.EndCursor != "" {
+		res, err := c.call(ctx, conn, moreImagesQuery, map[string]any{"id": p.ID, "after": p.Images.PageInfo.EndCursor}, moreImagesCost)
+		if err != nil {
+			return err
+		}
+		var d struct {
+			Product *struct {
+				Images struct {
+					Nodes    []gqlImage `json:"nodes"`
+					PageInfo pageInfo   `json:"pageInfo"`
+				} `json:"images"`
+			} `json:"product"`
+		}
+		if err := json.Unmarshal(res.data, &d); err != nil || d.Product == nil {
+			return &connector.Error{Kind: connector.ErrUnavailable, Message: "Shopify answered with images Joinery could not read.", Err: err}
+		}
+		p.Images.Nodes = append(p.Images.Nodes, d.Product.Images.Nodes...)
+		p.Images.PageInfo = d.Product.Images.PageInfo
+	}
+	return nil
+}
 
 var productsQuery = `query Products($first: Int!, $after: String, $query: String) {
 products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -61,14 +136,12 @@ type gqlProduct struct {
 		Values []string `json:"values"`
 	} `json:"options"`
 	Variants struct {
-		Nodes []gqlVariant `json:"nodes"`
+		Nodes    []gqlVariant `json:"nodes"`
+		PageInfo pageInfo     `json:"pageInfo"`
 	} `json:"variants"`
 	Images struct {
-		Nodes []struct {
-			ID      string  `json:"id"`
-			URL     string  `json:"url"`
-			AltText *string `json:"altText"`
-		} `json:"nodes"`
+		Nodes    []gqlImage `json:"nodes"`
+		PageInfo pageInfo   `json:"pageInfo"`
 	} `json:"images"`
 }
 
@@ -176,6 +249,9 @@ func (c *Connector) List(ctx context.Context, conn connector.Connection, req con
 	}
 	page := connector.ListPage{Total: -1, TotalPages: -1, ServerTime: res.serverTime}
 	for _, p := range d.Products.Nodes {
+		if err := c.moreOf(ctx, conn, &p); err != nil {
+			return connector.ListPage{}, err
+		}
 		r := p.record()
 		page.Records = append(page.Records, r)
 		if r.ModifiedAt.After(page.MaxModified) {
@@ -209,6 +285,9 @@ func (c *Connector) Get(ctx context.Context, conn connector.Connection, model, e
 	}
 	if d.Product == nil {
 		return integration.Record{}, &connector.Error{Kind: connector.ErrNotFound, Message: "The product " + gid + " does not exist on the store (deleted)."}
+	}
+	if err := c.moreOf(ctx, conn, d.Product); err != nil {
+		return integration.Record{}, err
 	}
 	return d.Product.record(), nil
 }

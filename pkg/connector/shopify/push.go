@@ -77,7 +77,8 @@ func userErrors(what string, errs []userError) error {
 
 // pushedFields are productFields with each variant's inventory item, which
 // quantities are set on.
-var pushedFields = strings.Replace(productFields, "selectedOptions { name value }", "selectedOptions { name value } inventoryItem { id }", 1)
+var pushedFields = strings.Replace(strings.Replace(productFields, "selectedOptions { name value }", "selectedOptions { name value } inventoryItem { id }", 1),
+	fmt.Sprintf("variants(first: %d)", variantsPage), fmt.Sprintf("variants(first: %d)", moreVariants), 1)
 
 var productSetMutation = `mutation ProductSet($input: ProductSetInput!) {
 productSet(input: $input, synchronous: true) { product { ` + pushedFields + ` } userErrors { field message code } } }`

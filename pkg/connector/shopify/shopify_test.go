@@ -233,16 +233,16 @@ func TestBudgetLearnsFromAnswers(t *testing.T) {
 		}
 	}
 	// First: the Standard plan's numbers and the estimate (half of 2000
-	// at 56 a product: 17 products). Then the store's: half of 400 at 3
+	// at 31 a product: 32 products). Then the store's: half of 400 at 3
 	// a product: 66 products, 200 points.
-	if firsts[0] != float64(17) || firsts[1] != float64(66) {
+	if firsts[0] != float64(32) || firsts[1] != float64(66) {
 		t.Errorf("page sizes %v", firsts)
 	}
-	if b.takes[0] != [3]float64{2 + 17*56, 100, 2000} || b.takes[1] != [3]float64{200, 20, 400} {
+	if b.takes[0] != [3]float64{2 + 32*31, 100, 2000} || b.takes[1] != [3]float64{200, 20, 400} {
 		t.Errorf("takes %v", b.takes)
 	}
-	// 53 points asked with 50 left: held until 3 more are restored.
-	if len(b.holds) == 0 || !b.holds[0].Equal(time.Unix(1000, 0).Add(150*time.Millisecond)) {
+	// 98 points asked with 50 left: held until 48 more are restored.
+	if len(b.holds) == 0 || !b.holds[0].Equal(time.Unix(1000, 0).Add(2400*time.Millisecond)) {
 		t.Errorf("holds %v", b.holds)
 	}
 }
