@@ -194,8 +194,13 @@ func New(platform string, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the fake.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops the fake, after the webhook deliveries under way.
+func (s *Server) Close() {
+	s.srv.Close()
+	if s.shopify != nil {
+		s.shopify.inflight.Wait()
+	}
+}
 
 // URL is the fake's origin, e.g. http://127.0.0.1:PORT.
 func (s *Server) URL() string { return s.srv.URL }

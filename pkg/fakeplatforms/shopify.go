@@ -26,6 +26,16 @@ import (
 // replacement, at most 30 days from its own first use and never beyond
 // its 90 days. A cancelled install redirecting with error=access_denied
 // rests on a secondary source. The fake serves one shop, Options.Shop.
+//
+// The Admin GraphQL API (POST /admin/api/{version}/graphql.json, the
+// version the catalog pins, X-Shopify-Access-Token) runs on a declared
+// subset of Shopify's schema (shopify_schema.go): queries are parsed and
+// validated (unknown fields and arguments are HTTP 200 with top-level
+// errors, as Shopify answers), priced by Shopify's cost rules against a
+// leaky bucket on the fake's clock (THROTTLED when short, over 1000
+// refused), then run on the shop's products and webhook subscriptions.
+// Mutations answer userErrors as Shopify does; writes, whether through
+// the API or the helpers (shopify_helpers.go), send signed webhooks.
 
 func (s *Server) routesShopify() {
 	s.mux.HandleFunc("GET /admin/oauth/authorize", s.shopifyAuthorize)
@@ -201,13 +211,16 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, map[string]any{"errors": http.StatusText(code)})
 		return
 	}
-	if _, ts := s.useAccess(r.Header.Get("X-Shopify-Access-Token")); ts != tokOK {
+	tok, ts := s.useAccess(r.Header.Get("X-Shopify-Access-Token"))
+	if ts != tokOK {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
 		return
 	}
 	st.calls++
-	status, answer, out := s.shopifyAnswer(raw, mt)
+	status, answer, out := s.shopifyAnswer(raw, mt, tok.grant.scopes)
+	w.Header().Set("X-Shopify-API-Version", st.version)
+	w.Header().Set("X-Request-Id", s.uuid())
 	s.mu.Unlock()
 	s.sendLater(out)
 	writeJSON(w, status, answer)
@@ -215,7 +228,7 @@ func (s *Server) shopifyGraphQL(w http.ResponseWriter, r *http.Request) {
 
 // shopifyAnswer runs one GraphQL request (callers hold s.mu) and returns
 // the answer and the webhook deliveries it triggered.
-func (s *Server) shopifyAnswer(raw []byte, mt string) (int, map[string]any, []outgoing) {
+func (s *Server) shopifyAnswer(raw []byte, mt string, scopes []string) (int, map[string]any, []outgoing) {
 	st := s.shopify
 	now := s.now()
 	cost := func(requested int, actual any) map[string]any {
@@ -261,7 +274,7 @@ func (s *Server) shopifyAnswer(raw []byte, mt string) (int, map[string]any, []ou
 	// The requested cost is taken before the query runs and the
 	// difference to the actual cost given back after it.
 	st.bucket.avail -= float64(requested)
-	root := &shopifyRoot{s: s, st: st, now: now, mutation: q.op.Operation == "mutation"}
+	root := &shopifyRoot{s: s, st: st, now: now, mutation: q.op.Operation == "mutation", scopes: scopes}
 	data, actual := q.run(root)
 	st.bucket.avail = min(st.bucket.max, st.bucket.avail+float64(requested-actual))
 	answer := map[string]any{"data": data}

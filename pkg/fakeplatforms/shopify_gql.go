@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -82,6 +83,12 @@ type gqlRequest struct {
 	errs   []map[string]any // field errors met while running
 }
 
+// gqlMessage is an error whose text is the message Shopify answers with,
+// capitals and full stop included.
+type gqlMessage string
+
+func (m gqlMessage) Error() string { return string(m) }
+
 // gqlErr is a top-level error as Shopify writes them.
 func gqlErr(msg string, ext map[string]any) map[string]any {
 	e := map[string]any{"message": msg}
@@ -91,6 +98,13 @@ func gqlErr(msg string, ext map[string]any) map[string]any {
 	return e
 }
 
+var (
+	undefinedFieldRE = regexp.MustCompile(`^Cannot query field "([^"]+)" on type "([^"]+)"`)
+	unknownArgRE     = regexp.MustCompile(`^Unknown argument "([^"]+)" on field "(?:[^".]+\.)?([^"]+)"`)
+)
+
+// gqlErrList writes validation errors in Shopify's words where they
+// differ from the library's (unknown fields and arguments).
 func gqlErrList(list gqlerror.List) []map[string]any {
 	out := make([]map[string]any, 0, len(list))
 	for _, e := range list {
@@ -101,16 +115,17 @@ func gqlErrList(list gqlerror.List) []map[string]any {
 		if len(e.Path) > 0 {
 			m["path"] = e.Path
 		}
-		code := "GRAPHQL_VALIDATION_FAILED"
-		switch {
-		case e.Rule == "FieldsOnCorrectType":
-			code = "undefinedField"
-		case e.Rule == "KnownArgumentNames":
-			code = "argumentNotAccepted"
-		case e.Rule == "" && len(e.Locations) > 0 && strings.HasPrefix(e.Message, "Unexpected") || strings.HasPrefix(e.Message, "Expected"):
-			code = "syntaxError"
+		ext := map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+		if g := undefinedFieldRE.FindStringSubmatch(e.Message); g != nil {
+			m["message"] = fmt.Sprintf("Field '%s' doesn't exist on type '%s'", g[1], g[2])
+			ext = map[string]any{"code": "undefinedField", "typeName": g[2], "fieldName": g[1]}
+		} else if g := unknownArgRE.FindStringSubmatch(e.Message); g != nil {
+			m["message"] = fmt.Sprintf("Field '%s' doesn't accept argument '%s'", g[2], g[1])
+			ext = map[string]any{"code": "argumentNotAccepted", "name": g[2], "typeName": "Field", "argumentName": g[1]}
+		} else if e.Rule == "" {
+			ext["code"] = "syntaxError"
 		}
-		m["extensions"] = map[string]any{"code": code}
+		m["extensions"] = ext
 		out = append(out, m)
 	}
 	return out
@@ -123,7 +138,7 @@ func parseGQL(query, opName string, vars map[string]any) (*gqlRequest, []map[str
 	if strings.TrimSpace(query) == "" {
 		return nil, []map[string]any{gqlErr("No query string was present", nil)}
 	}
-	doc, errs := gqlparser.LoadQuery(schema, query)
+	doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
 	if len(errs) > 0 {
 		return nil, gqlErrList(errs)
 	}
@@ -359,8 +374,12 @@ func (q *gqlRequest) field(f *ast.Field, obj gqlObject, path []any) (any, int) {
 	}
 	v, err := obj.gqlField(f.Name, args)
 	if err != nil {
-		q.errs = append(q.errs, map[string]any{"message": err.Error(), "path": path,
-			"locations": []map[string]int{{"line": f.Position.Line, "column": f.Position.Column}}})
+		e := map[string]any{"message": err.Error(), "path": path,
+			"locations": []map[string]int{{"line": f.Position.Line, "column": f.Position.Column}}}
+		if x, ok := err.(interface{ extensions() map[string]any }); ok {
+			e["extensions"] = x.extensions()
+		}
+		q.errs = append(q.errs, e)
 		return nil, 0
 	}
 	return q.complete(f, f.Definition.Type, v, path)

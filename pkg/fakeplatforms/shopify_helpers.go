@@ -1,9 +1,12 @@
 package fakeplatforms
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Test helpers of the Shopify fake: they act as the merchant would in the
@@ -26,6 +29,18 @@ func (s *Server) SetCostBucket(maximumAvailable, restoreRate float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shop().bucket = costBucket{max: maximumAvailable, rate: restoreRate}
+}
+
+// SetSearchLag makes product search (products with a query, such as
+// updated_at:>='…') see a write only d after it, as Shopify's search
+// index lags behind writes: meanwhile a query matches and orders the
+// product as it was before (a new one not at all), while the data
+// returned is current. Queries without a query argument are not
+// affected. Default 0.
+func (s *Server) SetSearchLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shop().searchLag = d
 }
 
 // CostAvailable is what the cost bucket holds now.
@@ -98,7 +113,7 @@ func (s *Server) SeedProducts(n int) []ShopifyProduct {
 			Images: []ShopifyImage{{URL: fmt.Sprintf("https://cdn.shopify.com/s/files/1/fake/product-%d.jpg", k), AltText: fmt.Sprintf("Product %d", k)}},
 		}
 		st.normalize(p, now)
-		st.put(p)
+		st.put(p, now)
 		out = append(out, cloneProduct(p))
 	}
 	return out
@@ -116,7 +131,7 @@ func (s *Server) AddProduct(p ShopifyProduct) (ShopifyProduct, error) {
 		return ShopifyProduct{}, fmt.Errorf("product %d exists", np.ID)
 	}
 	st.normalize(&np, s.now())
-	st.put(&np)
+	st.put(&np, s.now())
 	out := s.prepare([]shopifyEvent{{topic: "PRODUCTS_CREATE", payload: s.restProduct(&np)}})
 	c := cloneProduct(&np)
 	s.mu.Unlock()
@@ -172,7 +187,7 @@ func (s *Server) EditProduct(id int64, edit func(*ShopifyProduct)) (ShopifyProdu
 		np.Variants[i].UpdatedAt = np.UpdatedAt
 	}
 	st.normalize(&np, s.now())
-	st.put(&np)
+	st.put(&np, s.now())
 	out := s.prepare([]shopifyEvent{{topic: "PRODUCTS_UPDATE", payload: s.restProduct(&np)}})
 	c := cloneProduct(&np)
 	s.mu.Unlock()
@@ -253,5 +268,21 @@ func (s *Server) DeliverWebhook(topic, callbackURL string, payload any, secret s
 	s.opts.ClientSecret = saved
 	s.mu.Unlock()
 	done, err := s.send([]outgoing{out})
+	return done[0], err
+}
+
+// Redeliver sends a recorded delivery again, same headers and body (the
+// webhook and event ids included), as Shopify's retries do.
+func (s *Server) Redeliver(d ShopifyDelivery) (ShopifyDelivery, error) {
+	h, body := d.Header.Clone(), slices.Clone(d.Body)
+	d.Status, d.Err = 0, nil
+	done, err := s.send([]outgoing{{d: d, req: func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, d.URL, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = h.Clone()
+		return req, nil
+	}}})
 	return done[0], err
 }

@@ -195,38 +195,17 @@ func (s *Server) uuid() string {
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
-// includeOnly keeps the payload's fields a subscription's includeFields
-// name ("variants.price" keeps that field of each variant); none: all.
+// includeOnly keeps the payload's top-level fields a subscription's
+// includeFields names (Shopify documents top-level fields only: a name
+// that is not one, like "variants.price", keeps nothing); none: all.
 func includeOnly(payload map[string]any, include []string) map[string]any {
 	if len(include) == 0 {
 		return payload
 	}
 	out := map[string]any{}
-	nested := map[string][]string{}
 	for _, f := range include {
-		top, sub, ok := strings.Cut(f, ".")
-		if _, has := payload[top]; !has {
-			continue
-		}
-		if !ok {
-			out[top] = payload[top]
-			continue
-		}
-		nested[top] = append(nested[top], sub)
-	}
-	for top, subs := range nested {
-		if _, whole := out[top]; whole {
-			continue
-		}
-		switch v := payload[top].(type) {
-		case map[string]any:
-			out[top] = includeOnly(v, subs)
-		case []map[string]any:
-			list := make([]map[string]any, len(v))
-			for i, e := range v {
-				list[i] = includeOnly(e, subs)
-			}
-			out[top] = list
+		if v, ok := payload[f]; ok {
+			out[f] = v
 		}
 	}
 	return out

@@ -239,7 +239,7 @@ func (r *shopifyRoot) productSet(args map[string]any) gqlObject {
 
 	// Variants.
 	varsIn, varsGiven := in["variants"].([]any)
-	if varsGiven && create && !optsGiven {
+	if varsGiven && !optsGiven {
 		add("Product options input is required when updating variants.", "PRODUCT_OPTIONS_INPUT_MISSING", "productOptions")
 	}
 	if len(varsIn) > 2048 {
@@ -404,7 +404,7 @@ func (r *shopifyRoot) productSet(args map[string]any) gqlObject {
 		np.CreatedAt = r.now
 	}
 	st.normalize(&np, r.now)
-	st.put(&np)
+	st.put(&np, r.now)
 	p := st.products[np.ID]
 	topic := "PRODUCTS_UPDATE"
 	if create {
@@ -448,7 +448,7 @@ var inventoryReasons = []string{"correction", "cycle_count_available", "damaged"
 func (r *shopifyRoot) inventorySetQuantities(args map[string]any) (any, error) {
 	key, _ := args["@idempotent"].(string)
 	if key == "" {
-		return nil, fmt.Errorf("The @idempotent directive is required for this mutation.")
+		return nil, gqlMessage("The @idempotent directive is required for this mutation.")
 	}
 	if prev, ok := r.st.idempotent[key]; ok {
 		return prev, nil

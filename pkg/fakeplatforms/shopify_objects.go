@@ -19,6 +19,44 @@ type shopifyRoot struct {
 	mutation bool
 	events   []shopifyEvent // webhooks the mutations trigger
 	search   []map[string]any
+	scopes   []string // the access token's
+}
+
+// fieldScopes are the access scopes the root fields need; a write scope
+// grants its read scope too.
+var fieldScopes = map[string]string{
+	"product": "read_products", "productByHandle": "read_products", "products": "read_products",
+	"productsCount": "read_products", "productVariant": "read_products",
+	"productSet": "write_products", "productDelete": "write_products",
+	"inventorySetQuantities": "write_inventory",
+	"location":               "read_locations", "locations": "read_locations",
+}
+
+// accessDenied is Shopify's answer to a field the token's scopes do not
+// cover: the field is null and an ACCESS_DENIED error names the scope.
+type accessDenied struct{ field, scope string }
+
+func (e accessDenied) Error() string {
+	return "Access denied for " + e.field + " field. Required access: `" + e.scope + "` access scope."
+}
+
+func (e accessDenied) extensions() map[string]any {
+	return map[string]any{"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes",
+		"requiredAccess": "`" + e.scope + "` access scope."}
+}
+
+func (r *shopifyRoot) allowed(field string) error {
+	need, ok := fieldScopes[field]
+	if !ok {
+		return nil
+	}
+	write := "write_" + strings.TrimPrefix(need, "read_")
+	for _, sc := range r.scopes {
+		if sc == need || sc == write {
+			return nil
+		}
+	}
+	return accessDenied{field: field, scope: need}
 }
 
 func (r *shopifyRoot) gqlType() string {
@@ -48,6 +86,9 @@ func (r *shopifyRoot) location() gqlObject {
 }
 
 func (r *shopifyRoot) gqlField(name string, args map[string]any) (any, error) {
+	if err := r.allowed(name); err != nil {
+		return nil, err
+	}
 	if r.mutation {
 		return r.mutate(name, args)
 	}
@@ -79,7 +120,7 @@ func (r *shopifyRoot) gqlField(name string, args map[string]any) (any, error) {
 		match, _ := parseProductSearch(q)
 		n := 0
 		for _, p := range r.st.products {
-			if match(p) {
+			if seen, ok := r.st.searchView(p, r.now); q == "" && match(p) || q != "" && ok && match(seen) {
 				n++
 			}
 		}
@@ -142,11 +183,18 @@ func (r *shopifyRoot) products(args map[string]any) (any, error) {
 	var items []gqlObject
 	var keys []pageKey
 	for _, p := range r.st.products {
-		if !match(p) {
+		seen := p
+		if q != "" {
+			var ok bool
+			if seen, ok = r.st.searchView(p, r.now); !ok {
+				continue
+			}
+		}
+		if !match(seen) {
 			continue
 		}
 		items = append(items, r.product(p))
-		keys = append(keys, pageKey{ID: p.ID, Value: productSortValue(p, sortKey)})
+		keys = append(keys, pageKey{ID: p.ID, Value: productSortValue(seen, sortKey)})
 	}
 	return paginate("ProductConnection", items, keys, args)
 }

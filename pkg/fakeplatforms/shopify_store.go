@@ -134,6 +134,10 @@ type shopifyState struct {
 	throttled int
 	calls     int
 	apiHooks  bool // API writes send webhooks, as Shopify does
+	// searchLag: how long the search index (products with a query) takes
+	// to see a write; unindexed: what it sees meanwhile
+	searchLag time.Duration
+	unindexed map[int64]indexEntry
 	// idempotent: answers of inventorySetQuantities by idempotency key
 	idempotent map[string]gqlObject
 
@@ -144,7 +148,7 @@ type shopifyState struct {
 func newShopifyState() *shopifyState {
 	return &shopifyState{version: ShopifyAPIVersion(), nextID: 8100000000000,
 		products: map[int64]*ShopifyProduct{}, byHandle: map[string]int64{},
-		bucket: costBucket{max: 2000, rate: 100}, apiHooks: true, idempotent: map[string]gqlObject{}}
+		bucket: costBucket{max: 2000, rate: 100}, apiHooks: true, idempotent: map[string]gqlObject{}, unindexed: map[int64]indexEntry{}}
 }
 
 func (st *shopifyState) id() int64 { st.nextID++; return st.nextID }
@@ -270,15 +274,52 @@ func (st *shopifyState) normalize(p *ShopifyProduct, now time.Time) {
 	}
 }
 
-func (st *shopifyState) put(p *ShopifyProduct) {
-	if old, ok := st.products[p.ID]; ok && old.Handle != p.Handle {
+func (st *shopifyState) put(p *ShopifyProduct, now time.Time) {
+	old, had := st.products[p.ID]
+	if had && old.Handle != p.Handle {
 		delete(st.byHandle, old.Handle)
+	}
+	if st.searchLag > 0 {
+		// The search index keeps what it had until the lag has passed
+		// since the latest write.
+		e, pending := st.unindexed[p.ID]
+		if !pending || !now.Before(e.readyAt) {
+			e.prev = nil
+			if had {
+				c := cloneProduct(old)
+				e.prev = &c
+			}
+		}
+		e.readyAt = now.Add(st.searchLag)
+		st.unindexed[p.ID] = e
 	}
 	st.products[p.ID] = p
 	st.byHandle[p.Handle] = p.ID
 }
 
+// indexEntry is a product the search index has not caught up with: prev
+// is what it still sees (nil: nothing) until readyAt.
+type indexEntry struct {
+	prev    *ShopifyProduct
+	readyAt time.Time
+}
+
+// searchView is a product as product search sees it at now (false: not
+// found by search yet).
+func (st *shopifyState) searchView(p *ShopifyProduct, now time.Time) (*ShopifyProduct, bool) {
+	e, ok := st.unindexed[p.ID]
+	if !ok {
+		return p, true
+	}
+	if !now.Before(e.readyAt) {
+		delete(st.unindexed, p.ID)
+		return p, true
+	}
+	return e.prev, e.prev != nil
+}
+
 func (st *shopifyState) remove(id int64) bool {
+	delete(st.unindexed, id)
 	p, ok := st.products[id]
 	if !ok {
 		return false
@@ -398,7 +439,7 @@ func paginate(typ string, items []gqlObject, keys []pageKey, args map[string]any
 	if s, _ := args["after"].(string); s != "" {
 		k, ok := decodeCursor(s)
 		if !ok {
-			return nil, fmt.Errorf("Invalid cursor for current pagination sort.")
+			return nil, gqlMessage("Invalid cursor for current pagination sort.")
 		}
 		for lo < hi && !before(k, keys[idx[lo]]) {
 			lo++
@@ -407,7 +448,7 @@ func paginate(typ string, items []gqlObject, keys []pageKey, args map[string]any
 	if s, _ := args["before"].(string); s != "" {
 		k, ok := decodeCursor(s)
 		if !ok {
-			return nil, fmt.Errorf("Invalid cursor for current pagination sort.")
+			return nil, gqlMessage("Invalid cursor for current pagination sort.")
 		}
 		for hi > lo && !before(keys[idx[hi-1]], k) {
 			hi--

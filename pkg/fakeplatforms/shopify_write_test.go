@@ -102,6 +102,8 @@ func TestShopifyProductSet(t *testing.T) {
 			"variants":       []any{map[string]any{"id": "gid://shopify/ProductVariant/1", "optionValues": []any{map[string]any{"optionName": "Size", "name": "S"}}}}}}},
 		{"variants without options on create", `["input","productOptions"]`, "PRODUCT_OPTIONS_INPUT_MISSING", map[string]any{"input": map[string]any{"title": "x",
 			"variants": []any{map[string]any{"price": "1", "optionValues": []any{}}}}}},
+		{"variants without options on update", `["input","productOptions"]`, "PRODUCT_OPTIONS_INPUT_MISSING", map[string]any{"input": map[string]any{"id": pid,
+			"variants": []any{map[string]any{"id": vS, "price": "1", "optionValues": []any{map[string]any{"optionName": "Size", "name": "S"}}}}}}},
 		{"unknown product", `["input","id"]`, "PRODUCT_DOES_NOT_EXIST", map[string]any{"input": map[string]any{"id": "gid://shopify/Product/1", "title": "x"}}},
 		{"handle taken", `["input","handle"]`, "HANDLE_NOT_UNIQUE", map[string]any{"input": map[string]any{"title": "Other", "handle": "tee"}}},
 	} {
@@ -127,10 +129,20 @@ func TestShopifyProductSet(t *testing.T) {
 }
 
 func TestShopifyDeleteAndInventory(t *testing.T) {
-	s, _, tok := startShop(t)
+	s, _ := start(t, "shopify")
 	p := s.SeedProducts(2)[0]
+	// Scopes: a write needs its write scope (read_products alone: denied).
+	readOnly := s.Mint("read_products").AccessToken
+	a := gqlPost(t, s, readOnly, `mutation { productDelete(input: {id: "`+ShopifyGID("Product", p.ID)+`"}) { deletedProductId } }`, nil)
+	if a.str("errors.0.extensions.code") != "ACCESS_DENIED" || a.get("data.productDelete") != nil || s.ProductCount() != 2 {
+		t.Fatalf("read_products deleting: %s", a.raw)
+	}
+	if a := gqlPost(t, s, readOnly, `{ products(first: 1) { nodes { id } } }`, nil); a.get("errors") != nil {
+		t.Fatalf("read_products reading: %s", a.raw)
+	}
+	tok := s.Mint("read_products", "write_products", "write_inventory").AccessToken
 	const del = `mutation($id: ID!) { productDelete(input: {id: $id}) { deletedProductId userErrors { field message } } }`
-	a := gqlPost(t, s, tok, del, map[string]any{"id": ShopifyGID("Product", p.ID)})
+	a = gqlPost(t, s, tok, del, map[string]any{"id": ShopifyGID("Product", p.ID)})
 	if a.str("data.productDelete.deletedProductId") != ShopifyGID("Product", p.ID) || s.ProductCount() != 1 {
 		t.Fatalf("delete: %s", a.raw)
 	}
@@ -150,6 +162,12 @@ func TestShopifyDeleteAndInventory(t *testing.T) {
 		return map[string]any{"input": map[string]any{"name": "available", "reason": "correction", "quantities": []any{q}}}
 	}
 	withKey := func(k string) string { return strings.Replace(set, "KEY", `"`+k+`"`, 1) }
+	// Inventory needs write_inventory, which read_products, write_products
+	// does not give.
+	a = gqlPost(t, s, s.Mint("read_products", "write_products").AccessToken, withKey("k0"), input(9, nil))
+	if a.str("errors.0.extensions.code") != "ACCESS_DENIED" || a.str("errors.0.extensions.requiredAccess") != "`write_inventory` access scope." {
+		t.Fatalf("without write_inventory: %s", a.raw)
+	}
 	// Without @idempotent: an error, nothing set.
 	a = gqlPost(t, s, tok, strings.Replace(set, " @idempotent(key: KEY)", "", 1), input(9, nil))
 	if a.get("errors") == nil || s.Products()[0].Variants[0].InventoryQuantity != v.InventoryQuantity {
@@ -220,7 +238,7 @@ func TestShopifyWebhooks(t *testing.T) {
 	for _, topic := range []string{"PRODUCTS_CREATE", "PRODUCTS_UPDATE", "PRODUCTS_DELETE", "APP_UNINSTALLED"} {
 		sub := map[string]any{"callbackUrl": hookURL, "format": "JSON"}
 		if topic == "PRODUCTS_UPDATE" {
-			sub["includeFields"] = []string{"id", "title", "handle", "updated_at", "variants.id", "variants.price"}
+			sub["includeFields"] = []string{"id", "title", "handle", "updated_at", "variants", "options.name"}
 		}
 		a := gqlPost(t, s, tok, create, map[string]any{"topic": topic, "sub": sub})
 		if a.str("data.webhookSubscriptionCreate.webhookSubscription.topic") != topic || a.num("extensions.cost.requestedQueryCost") != 10 {
@@ -282,8 +300,17 @@ func TestShopifyWebhooks(t *testing.T) {
 		body["updated_at"] != clk.Now().UTC().Format("2006-01-02T15:04:05-07:00") {
 		t.Fatalf("payload %s", got[0].Body)
 	}
-	if v := body["variants"].([]any)[0].(map[string]any); v["price"] != "99.00" || len(v) != 2 {
+	if v := body["variants"].([]any)[0].(map[string]any); v["price"] != "99.00" || v["id"] != float64(p.Variants[0].ID) {
 		t.Fatalf("variants %v", v)
+	}
+	// A retry: the same ids and body, still verifying.
+	first := s.Deliveries()[0]
+	again, err := s.Redeliver(first)
+	if got := rc.take(); err != nil || again.Status != 200 || len(got) != 1 || string(got[0].Body) != string(first.Body) ||
+		got[0].Header.Get("X-Shopify-Event-Id") != first.EventID || got[0].Header.Get("X-Shopify-Webhook-Id") != first.WebhookID {
+		t.Fatalf("redelivery: %v %v", err, got)
+	} else {
+		verify(got[0], "products/update")
 	}
 	if err := s.DeleteProduct(p.ID); err != nil {
 		t.Fatal(err)
@@ -339,7 +366,7 @@ func TestShopifyWebhooks(t *testing.T) {
 	if a := gqlPost(t, s, tok, `{ shop { name } }`, nil); a.status != 401 || len(s.WebhookSubscriptions()) != 0 {
 		t.Fatalf("after uninstall: %d %s", a.status, a.raw)
 	}
-	if n := len(s.Deliveries()); n != 7 {
+	if n := len(s.Deliveries()); n != 8 {
 		t.Fatalf("%d deliveries recorded", n)
 	}
 }
