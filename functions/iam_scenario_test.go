@@ -136,7 +136,7 @@ var iamFunctions = map[string]iamFunction{
 			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}
 			return w.Handle
 		}},
-	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret"}, start: "w.Handle",
+	"SyncWorkerFunction": {dir: "sync-worker", env: []string{"QueueURL", "MaxReceives", "FeedSafety", "SecretPrefix", "AppsSecret", "WebhookURLShopify"}, start: "w.Handle",
 		build: func(e awsapp.Env) any {
 			app := awsapp.New(e)
 			w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue()}

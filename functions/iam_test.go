@@ -758,6 +758,8 @@ func TestIAMCoversCalls(t *testing.T) {
 				e.WebhookQueueURL = env.WebhookQueueURL
 			case "WebhookURLWordPress":
 				e.WebhookURLWordPress = "https://hooks.example.com"
+			case "WebhookURLShopify":
+				e.WebhookURLShopify = "https://hooks.example.com"
 			case "MaxReceives":
 				e.MaxReceives = env.MaxReceives
 			case "AppsSecret":

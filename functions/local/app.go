@@ -20,6 +20,7 @@ import (
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/shopify"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/embedded"
@@ -122,6 +123,8 @@ type app struct {
 	consume func(ctx context.Context, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) error
 	worker  *sqsworker.Worker
 	engine  *syncer.Engine
+	// shopify is the engine's Shopify connector (tests set its clock).
+	shopify *shopify.Connector
 	// deadLetters takes what the sync queue dead-lettered; dlq keeps it,
 	// as the dead-letter queue's function does in AWS.
 	deadLetters func(ctx context.Context) ([]string, error)
@@ -366,7 +369,7 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	}
 	tester := &connector.Tester{
 		Integrations: a.service,
-		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New()},
+		Connectors:   map[string]connector.ConnectionTester{"wordpress": wordpress.New(), "shopify": shopify.New()},
 		// The stand-ins are reachable, and only by their platforms' requests.
 		HTTP: a.origins.client(safehttp.New(safehttp.Options{Policy: a.origins.policy(policy)})),
 	}
@@ -381,11 +384,14 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	conn := &apigw.ConnectionAPI{API: api, Tester: tester, Onboarding: &connector.Onboarding{Integrations: a.service, Tester: tester,
 		// The runner serves /webhooks/... itself, on its public URL.
 		WebhookURL: s.PublicURL}}
+	a.shopify = shopify.New()
 	engine := &syncer.Engine{
 		Integrations: a.service, Store: syncStore, Queue: a.queue,
-		Connectors: map[string]connector.Connector{"wordpress": wordpress.New()},
+		Connectors: map[string]connector.Connector{"wordpress": wordpress.New(), "shopify": a.shopify},
 		HTTP:       tester.HTTP, MaxReceives: maxReceives, FeedSafety: feedSafety, Limits: &syncer.Limits{},
 		Rates: &syncer.Rates{},
+		// The runner serves /webhooks/... itself, on its public URL.
+		WebhookURLs: map[string]string{"shopify": s.PublicURL},
 	}
 	if a.tokens != nil {
 		engine.Tokens = a.tokens

@@ -27,6 +27,8 @@ func main() {
 		// jobs that use them.
 		SecretPrefix: os.Getenv("JOINERY_SECRET_PREFIX"),
 		AppsSecret:   os.Getenv("JOINERY_APPS_SECRET"),
+		// Shopify stores are subscribed to post their webhooks here.
+		WebhookURLShopify: os.Getenv("JOINERY_WEBHOOK_URL_SHOPIFY"),
 	})
 	w := &sqsworker.Worker{Engine: app.Engine(), Visibility: app.Queue(), Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	lambda.Start(w.Handle)

@@ -23,6 +23,10 @@ type RateLimit struct {
 	MaxInFlight       int     `json:"max_in_flight"`       // concurrent requests per integration
 	RetryAfterHeader  string  `json:"retry_after_header"`  // header carrying the wait on 429 ("": Retry-After)
 	Note              string  `json:"note,omitempty"`      // where the numbers come from
+	// CostBased: the platform limits by query cost (Shopify's GraphQL
+	// Admin API): the engine gives its connector the integration's shared
+	// cost budget, which it keeps to instead of a request rate.
+	CostBased bool `json:"cost_based,omitempty"`
 }
 
 // Field is a credential, app credential or config key a platform declares.

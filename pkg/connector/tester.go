@@ -50,9 +50,7 @@ func (t *Tester) Test(ctx context.Context, actor integration.Actor, id string) (
 // Run tests an integration without recording anything.
 func (t *Tester) Run(ctx context.Context, it *integration.Integration) (TestResult, error) {
 	if e, ok := t.catalog().Entry(it.Platform); ok && e.AuthMode == integration.AuthOAuth2 && t.Tokens != nil {
-		if _, own := t.Connectors[it.Platform]; !own {
-			return t.runOAuth(ctx, it, e)
-		}
+		return t.runOAuth(ctx, it, e)
 	}
 	if _, ok := t.Connectors[it.Platform]; !ok {
 		return TestResult{}, integration.Errorf(integration.EUNPROCESSABLE, "Connection tests are not available for %s yet.", it.Platform)

@@ -53,7 +53,8 @@ func (e *Engine) rateClient(it *integration.Integration, hc *http.Client, reques
 		return hc
 	}
 	entry, ok := rateCatalog.Entry(it.Platform)
-	if !ok || entry.RateLimit.RequestsPerSecond <= 0 {
+	// A cost-based platform's connector keeps to its cost budget instead.
+	if !ok || entry.RateLimit.RequestsPerSecond <= 0 || entry.RateLimit.CostBased {
 		return hc
 	}
 	r := e.Rates

@@ -135,6 +135,10 @@ type Engine struct {
 	// are (nil: the catalog's OAuth platforms).
 	Tokens        AccessTokens
 	OAuthPlatform func(platform string) bool
+	// WebhookURLs are the bases platforms post webhooks to, by platform
+	// (JOINERY_WEBHOOK_URL_<PLATFORM>): a platform subscribed by API
+	// (webhooksubs.go) is subscribed to <base>/webhooks/<platform>/<id>.
+	WebhookURLs map[string]string
 
 	migration migrationWatch
 }
@@ -486,7 +490,7 @@ func (e *Engine) connFor(ctx context.Context, it *integration.Integration, reque
 		hc = e.Limits.Client(it.ID, e.HTTP, maxInFlight(it))
 	}
 	hc = e.rateClient(it, hc, requests)
-	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc}, c, nil
+	return connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: creds, HTTP: hc, Budget: e.costBudget(it)}, c, nil
 }
 
 // maxInFlight is config.max_concurrency, or 4.
@@ -510,6 +514,7 @@ func (e *Engine) plan(ctx context.Context, it *integration.Integration, run *int
 	if err != nil {
 		return integration.JobResult{}, err
 	}
+	e.subscribeWebhooks(ctx, it, run, conn, c)
 	var res integration.JobResult
 	if run.Direction == integration.DirectionMetadata || run.Direction == integration.DirectionBoth {
 		s, err := c.Structure(ctx, conn)

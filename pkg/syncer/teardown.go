@@ -27,6 +27,9 @@ type Teardown struct {
 	SiteID        string `json:"site_id,omitempty"`
 	SecretName    string `json:"secret_name,omitempty"`
 	SecretVersion string `json:"secret_version,omitempty"`
+	// SiteURL is the integration's site, where its webhook subscriptions
+	// are removed (webhooksubs.go).
+	SiteURL string `json:"site_url,omitempty"`
 	// Remains, on the purge jobs that follow a revocation that failed for
 	// good, says what is left at the platform; the last purge job records
 	// it as an event, so the purge does not take it away.
@@ -41,10 +44,12 @@ const defaultRevokeAttempts = 5
 // has a grant to revoke (Service.TeardownLater): revoke, delete the
 // secret, then purge. false: nothing to revoke here.
 func (e *Engine) QueueTeardown(ctx context.Context, it *integration.Integration) (bool, error) {
-	if e.Revoker == nil || e.Queue == nil || !it.Credentials.HasCredentials() || !e.Revoker.Revokes(it.Platform) {
+	revokes := e.Revoker != nil && e.Revoker.Revokes(it.Platform)
+	if e.Queue == nil || !it.Credentials.HasCredentials() || !(revokes || e.subscribes(it.Platform)) {
 		return false, nil
 	}
-	td := &Teardown{Platform: it.Platform, SiteID: it.SiteID, SecretName: it.Credentials.SecretName, SecretVersion: it.Credentials.VersionID}
+	td := &Teardown{Platform: it.Platform, SiteID: it.SiteID, SecretName: it.Credentials.SecretName, SecretVersion: it.Credentials.VersionID,
+		SiteURL: it.ExternalSiteURL}
 	if err := e.send(ctx, []Job{{Kind: "revoke", AccountID: it.AccountID, IntegrationID: it.ID, JobID: "revoke", Teardown: td}}); err != nil {
 		return false, err
 	}
@@ -68,13 +73,20 @@ func (e *Engine) revoke(ctx context.Context, job Job, attempt int) error {
 	case err != nil:
 		return fmt.Errorf("read the tokens of %s: %w", job.IntegrationID, err)
 	}
+	last := e.MaxReceives
+	if last <= 0 {
+		last = defaultRevokeAttempts
+	}
+	if err := e.unsubscribeWebhooks(ctx, job, td, tokens); err != nil {
+		// Tried again while the platform is only busy; otherwise its
+		// deliveries for the integration find no route, and are answered.
+		if ce := jobError(err); attempt < last && (ce.Kind == connector.ErrUnavailable || ce.Kind == connector.ErrRateLimited) {
+			return &Retry{After: e.backoff()(attempt, ce.RetryAfter), Err: err}
+		}
+	}
 	remains := ""
-	if tokens != nil && e.Revoker != nil {
+	if tokens != nil && e.Revoker != nil && e.Revoker.Revokes(td.Platform) {
 		if rerr := e.Revoker.Revoke(ctx, td.Platform, tokens); rerr != nil {
-			last := e.MaxReceives
-			if last <= 0 {
-				last = defaultRevokeAttempts
-			}
 			var ce *connector.Error
 			isCE := errors.As(rerr, &ce)
 			// An expired token (Slack's rotated tokens after 12 hours) will

@@ -51,8 +51,19 @@ func (e *Engine) webhook(ctx context.Context, job Job, attempt int) error {
 		ev.ExternalID = w.ObjectIDs[0]
 	}
 	ev.Message = fmt.Sprintf("%s %s received", w.Platform, w.Event)
+	if r, ok := e.Connectors[it.Platform].(WebhookRevoker); ok && r.Revoked(w.Event) {
+		// The platform took the grant away (Shopify's app/uninstalled):
+		// nothing works until the user connects again.
+		e.lostConnection(ctx, it, "", integration.ConnectionReauthorizationNeeded, revokedMessage)
+		ev.Status, ev.Message = "warning", fmt.Sprintf("%s %s: %s", w.Platform, w.Event, revokedMessage)
+		return e.Store.AddEvents(ctx, []integration.SyncEvent{ev})
+	}
 	if g, model, ok := e.webhookGetter(it, w); ok {
-		written, stale, gone, err := e.webhookRecords(ctx, it, g, model, w.ObjectIDs)
+		ids := webhookObjectIDs(g, model, w.ObjectIDs)
+		if len(ids) == 1 {
+			ev.ExternalID = ids[0]
+		}
+		written, stale, gone, err := e.webhookRecords(ctx, it, g, model, ids)
 		if errors.Is(err, integration.ErrRunStopped) {
 			return nil // the integration is being deleted
 		}
@@ -86,9 +97,10 @@ func (e *Engine) webhook(ctx context.Context, job Job, attempt int) error {
 
 // webhookGetter is the connector's reader of the delivery's model, when
 // the platform's deliveries map to records (WordPress, for a model it
-// syncs); ok false: the delivery is only recorded.
+// syncs; a WebhookMapper's, as it says); ok false: the delivery is only
+// recorded.
 func (e *Engine) webhookGetter(it *integration.Integration, w *WebhookJob) (connector.Getter, string, bool) {
-	if w.Platform != "wordpress" || len(w.ObjectIDs) == 0 {
+	if len(w.ObjectIDs) == 0 {
 		return nil, "", false
 	}
 	c, ok := e.Connectors[it.Platform]
@@ -100,8 +112,17 @@ func (e *Engine) webhookGetter(it *integration.Integration, w *WebhookJob) (conn
 		return nil, "", false
 	}
 	model := w.Model
-	if m, ok := webhookModels[model]; ok {
-		model = m
+	switch m, mapper := c.(WebhookMapper); {
+	case mapper:
+		if model, ok = m.WebhookModel(w.Event, w.Model); !ok {
+			return nil, "", false
+		}
+	case w.Platform != "wordpress":
+		return nil, "", false
+	default:
+		if m, ok := webhookModels[model]; ok {
+			model = m
+		}
 	}
 	if !slices.Contains(c.Models(), model) {
 		return nil, "", false

@@ -20,6 +20,7 @@ import (
 	"github.com/joinery/joinery/pkg/apigw"
 	"github.com/joinery/joinery/pkg/appcreds"
 	"github.com/joinery/joinery/pkg/connector"
+	"github.com/joinery/joinery/pkg/connector/shopify"
 	"github.com/joinery/joinery/pkg/connector/wordpress"
 	"github.com/joinery/joinery/pkg/dynamostore"
 	"github.com/joinery/joinery/pkg/integration"
@@ -67,6 +68,9 @@ type Env struct {
 	// WebhookURLWordPress is the base WordPress sites post their webhooks
 	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
 	WebhookURLWordPress string
+	// WebhookURLShopify is the base Shopify stores are subscribed to post
+	// their webhooks to (JOINERY_WEBHOOK_URL_SHOPIFY), for the sync worker.
+	WebhookURLShopify string
 }
 
 // FeedSafety reads JOINERY_FEED_SAFETY_SECONDS's value. A bad value stops
@@ -185,7 +189,7 @@ func (a *App) httpClient() *http.Client {
 }
 
 func (a *App) connectors() map[string]connector.Connector {
-	return map[string]connector.Connector{"wordpress": wordpress.New()}
+	return map[string]connector.Connector{"wordpress": wordpress.New(), "shopify": shopify.New()}
 }
 
 // Connections is the API that talks to the platforms.
@@ -209,6 +213,9 @@ func (a *App) Engine() *syncer.Engine {
 			HTTP: a.httpClient(), MaxReceives: a.Env.MaxReceives, FeedSafety: a.Env.FeedSafety, Limits: &syncer.Limits{},
 			// Each platform's rate, shared by every worker through the table.
 			Rates: &syncer.Rates{}}
+		if a.Env.WebhookURLShopify != "" {
+			a.engine.WebhookURLs = map[string]string{"shopify": a.Env.WebhookURLShopify}
+		}
 		if a.Env.QueueURL != "" {
 			a.engine.Queue = a.Queue()
 		}
