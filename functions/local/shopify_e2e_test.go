@@ -14,7 +14,6 @@ import (
 	"github.com/joinery/joinery/pkg/connector"
 	"github.com/joinery/joinery/pkg/connector/shopify"
 	"github.com/joinery/joinery/pkg/fakeplatforms"
-	"github.com/joinery/joinery/pkg/integration"
 )
 
 // shopRunner is a runner whose Shopify is the fake, on one virtual clock
@@ -124,6 +123,7 @@ func TestShopifyEndToEnd(t *testing.T) {
 			if one == nil || one["model"] != "product" || one["status"] != "active" || one["raw_ref"] == "" || len(one["variants"].([]any)) != 2 {
 				t.Fatalf("a product record: %v", one)
 			}
+			checkSchemas(t, "product", recs)
 			subs := s.fake.WebhookSubscriptions()
 			if len(subs) != 4 || !strings.HasSuffix(subs[0].URI, "/webhooks/shopify/"+id) {
 				t.Fatalf("subscriptions after the first run: %+v", subs)
@@ -178,26 +178,39 @@ func TestShopifyEndToEnd(t *testing.T) {
 			gid2 := fakeplatforms.ShopifyGID("Product", second)
 			shopEventually(t, "the webhook's edit", func() bool { return record(gid2)["title"] == "Edited for the webhook" })
 
-			// A push: created, then updated, through the connector; both
-			// come back by the store's webhooks.
+			// A push through the API: created, then updated (the same local
+			// id), with its quantity set at the configured location; the
+			// record is the product as Shopify has it.
 			s.fake.WebhooksOnAPIWrites(true)
-			conn.Credentials["access_token"] = s.fake.Mint().AccessToken
-			q := 6
-			made, err := c.Create(context.Background(), conn, integration.Record{Model: "product", Fields: &integration.Product{Title: "Pushed tee", Status: "draft",
-				Options:  []integration.ProductOption{{Name: "Size", Values: []string{"S"}}},
-				Variants: []integration.Variant{{SKU: "PT-S", Price: "25.00", InventoryQuantity: &q, OptionValues: []integration.OptionValue{{Name: "Size", Value: "S"}}}}}})
-			if err != nil {
-				t.Fatal(err)
+			push := func(data string) map[string]any {
+				got := s.do("POST", "/v1/integrations/"+id+"/records", editor, `{"model":"product","local_id":"tee-1","data":`+data+`}`)
+				want(t, got, http.StatusAccepted, "push")
+				return waitPush(t, s.runner, editor, id, got.body["push_id"].(string))
 			}
-			made.Fields.(*integration.Product).Title = "Pushed tee, updated"
-			if _, err := c.Update(context.Background(), conn, made); err != nil {
-				t.Fatal(err)
+			// Schema errors first, naming the field.
+			bad := s.do("POST", "/v1/integrations/"+id+"/records", editor, `{"model":"product","local_id":"tee-1","data":{"title":7,"variants":[{"price":"cheap","inventory_quantity":1}]}}`)
+			if bad.status != http.StatusBadRequest || !strings.Contains(bad.raw, "data.title") || !strings.Contains(bad.raw, "data.variants[0].price") {
+				t.Fatalf("a push not fitting the schema: %d %s", bad.status, bad.raw)
+			}
+			made := push(`{"title":"Pushed tee","status":"draft","options":[{"name":"Size","values":["S"]}],
+				"variants":[{"sku":"PT-S","price":"25.00","inventory_quantity":6,"option_values":[{"name":"Size","value":"S"}]}]}`)
+			if made["status"] != "done" || made["external_id"] == nil {
+				t.Fatalf("the creating push: %v", made)
+			}
+			madeID := made["external_id"].(string)
+			if upd := push(`{"title":"Pushed tee, updated"}`); upd["status"] != "done" || upd["external_id"] != madeID {
+				t.Fatalf("the updating push: %v (created %s)", upd, madeID)
+			}
+			if n := s.fake.ProductCount(); n != products+1 {
+				t.Fatalf("the store has %d products after a create and an update", n)
 			}
 			s.fake.WaitDeliveries()
-			shopEventually(t, "the pushed product", func() bool { return record(made.ExternalID)["title"] == "Pushed tee, updated" })
-			if v := record(made.ExternalID)["variants"].([]any)[0].(map[string]any); v["inventory_quantity"] != float64(6) {
-				t.Fatalf("pushed variant: %v", v)
+			shopEventually(t, "the pushed product", func() bool { return record(madeID)["title"] == "Pushed tee, updated" })
+			pushed := record(madeID)
+			if v := pushed["variants"].([]any)[0].(map[string]any); v["inventory_quantity"] != float64(6) || v["price"] != "25.00" || pushed["status"] != "draft" {
+				t.Fatalf("pushed product: %v", pushed)
 			}
+			checkSchemas(t, "product", map[string]map[string]any{madeID: pushed, gid: record(gid)})
 
 			// A delete is marked deleted.
 			third := s.fake.Products()[2].ID

@@ -53,7 +53,7 @@ type Product struct {
 	BodyHTML    string          `json:"body_html,omitempty"`
 	Vendor      string          `json:"vendor,omitempty"`
 	ProductType string          `json:"product_type,omitempty"`
-	Status      string          `json:"status,omitempty"` // active, draft, archived
+	Status      string          `json:"status,omitempty"` // active, draft, archived, unlisted
 	Tags        []string        `json:"tags,omitempty"`
 	Handle      string          `json:"handle,omitempty"`
 	Options     []ProductOption `json:"options,omitempty"`

@@ -334,3 +334,20 @@ func idempotencyKey() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// PushModels: products are pushed through Create and Update.
+func (c *Connector) PushModels() []string { return []string{integration.ModelProduct} }
+
+// CheckPush refuses, when it is taken, a product push carrying inventory
+// quantities for an integration without config.inventory_location_id.
+// The data already fits the product's push schema.
+func (c *Connector) CheckPush(config map[string]any, model string, data json.RawMessage) error {
+	if model != integration.ModelProduct {
+		return nil
+	}
+	var p integration.Product
+	if json.Unmarshal(data, &p) != nil {
+		return nil // the schema check names what is wrong
+	}
+	return CheckPush(config, &p)
+}
