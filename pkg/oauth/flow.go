@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,7 +41,18 @@ type Flow struct {
 	ReturnOrigins []string
 	Now           func() time.Time
 	Rand          io.Reader
+	// Connected, when set, is called once a grant is stored and the
+	// integration connected (a first connect or a reauthorization), with
+	// the integration as stored and the tokens granted: Shopify's webhooks
+	// are subscribed there. Best effort, within ConnectedTimeout: its
+	// error is logged, never the callback's outcome.
+	Connected func(ctx context.Context, it *integration.Integration, tokens map[string]string) error
+	// Log is where a failed Connected is told (nil: slog's default).
+	Log *slog.Logger
 }
+
+// ConnectedTimeout bounds Flow.Connected: the user waits on the callback.
+const ConnectedTimeout = 10 * time.Second
 
 // AuthorizeResult is where to send the user to consent, and until when.
 type AuthorizeResult struct {
@@ -413,14 +425,43 @@ func (c *callback) finish(ctx context.Context) (string, error) {
 		rec.Status, rec.Message = integration.ConnectionActionRequired, "The authorization covers several sites: choose one with config."+integration.OAuthSiteConfigKey+"."
 		status = StatusActionRequired
 	}
-	_, err = c.f.Integrations.RecordOAuthGrant(ctx, c.actor, c.it.ID, rec)
+	it, err := c.f.Integrations.RecordOAuthGrant(ctx, c.actor, c.it.ID, rec)
 	if errors.Is(err, errMismatch) {
 		return c.fail(ctx, ErrAccountMismatch, "the authorization is for another account than the one connected")
 	}
 	if err != nil {
 		return "", err
 	}
+	if rec.Status == integration.ConnectionConnected {
+		c.f.connected(ctx, it, rec.Tokens)
+	}
 	return c.back(status, ""), nil
+}
+
+// connected calls the Connected hook, if any, within ConnectedTimeout; a
+// failure is logged with the integration's ids and the hook's message,
+// any token in it masked, and the user is sent back connected all the
+// same.
+func (f *Flow) connected(ctx context.Context, it *integration.Integration, tokens map[string]string) {
+	if f.Connected == nil || it == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConnectedTimeout)
+	defer cancel()
+	if err := f.Connected(ctx, it, tokens); err != nil {
+		log := f.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		msg := err.Error()
+		for _, k := range []string{FieldAccessToken, FieldRefreshToken} {
+			if v := tokens[k]; v != "" {
+				msg = strings.ReplaceAll(msg, v, "[redacted]")
+			}
+		}
+		log.Warn("after connecting, setting up the integration failed; its next run tries again",
+			"platform", it.Platform, "account_id", it.AccountID, "integration_id", it.ID, "error", msg)
+	}
 }
 
 var errMismatch = errors.New("oauth: another account")

@@ -12,8 +12,9 @@ import (
 )
 
 // Platforms that post one app's webhooks for every account (Shopify) are
-// subscribed by API: each run of an integration first makes sure the
-// platform has its subscriptions, to <base>/webhooks/<platform>/<id>
+// subscribed by API: on connect (the OAuth callback), and at the start
+// of each run of an integration, which makes sure the platform has its
+// subscriptions, to <base>/webhooks/<platform>/<id>
 // (Engine.WebhookURLs), and that the deliveries, which name the account,
 // route to it. Subscribing is idempotent and costs one listing when
 // nothing is missing, so it also mends subscriptions the platform dropped
@@ -39,18 +40,51 @@ func hookPath(platform, integrationID string) string {
 // webhooks to Joinery and that they route to it. A failure is a warning
 // on the run, never its end: the run's own calls say what is wrong.
 func (e *Engine) subscribeWebhooks(ctx context.Context, it *integration.Integration, run *integration.Run, conn connector.Connection, c connector.Connector) {
+	if err := e.subscribe(ctx, it, conn, c); err != nil {
+		msg := "Subscribing to the platform's webhooks failed, the next run tries again: " + err.Error()
+		if errors.Is(err, errRoute) {
+			msg = "The webhook route could not be stored: deliveries wait for the next run."
+		}
+		_ = e.event(ctx, run, "webhooks", "warning", "", msg, nil)
+	}
+}
+
+// SubscribeOnConnect subscribes a just connected integration's platform
+// to post its webhooks to Joinery, with the tokens just granted, so that
+// they come before its first run; each run checks them again. Nothing to
+// do (nil) for a platform not subscribed by API. The error says what
+// failed and is safe to log: it carries no credentials.
+func (e *Engine) SubscribeOnConnect(ctx context.Context, it *integration.Integration, tokens map[string]string) error {
+	c, ok := e.Connectors[it.Platform]
+	if !ok || len(tokens) == 0 {
+		return nil
+	}
+	// The integration's cost budget, shared with its runs' workers: a
+	// reconnect during a run does not overdraw the store's points. The
+	// few calls of a subscription never wait long for them.
+	conn := connector.Connection{SiteURL: it.ExternalSiteURL, Config: it.Config, Credentials: tokens, HTTP: e.HTTP, Budget: e.costBudget(it)}
+	return e.subscribe(ctx, it, conn, c)
+}
+
+// errRoute is a failure to store an integration's webhook route.
+var errRoute = errors.New("the webhook route could not be stored")
+
+// subscribe stores the route the platform's deliveries for it take and
+// subscribes the platform's topics; nil when the platform is not
+// subscribed by API or has no webhook base. Its errors are errRoute or
+// the connector's message (never its credentials).
+func (e *Engine) subscribe(ctx context.Context, it *integration.Integration, conn connector.Connection, c connector.Connector) error {
 	s, ok := c.(WebhookSubscriber)
 	base := e.WebhookURLs[it.Platform]
 	if !ok || base == "" {
-		return
+		return nil
 	}
 	key := routeKey(it)
 	if key == "" {
-		return
+		return nil
 	}
 	if err := e.Integrations.Store.PutWebhookRoute(ctx, integration.WebhookRoute{Platform: it.Platform, Key: key, AccountID: it.AccountID, IntegrationID: it.ID}); err != nil {
-		_ = e.event(ctx, run, "webhooks", "warning", "", "The webhook route could not be stored: deliveries wait for the next run.", nil)
-		return
+		return errRoute
 	}
 	if _, err := s.Subscribe(ctx, conn, connector.WebhookURL(base, it.Platform, it.ID)); err != nil {
 		msg := "an internal error"
@@ -58,8 +92,9 @@ func (e *Engine) subscribeWebhooks(ctx context.Context, it *integration.Integrat
 		if errors.As(err, &ce) {
 			msg = ce.Message
 		}
-		_ = e.event(ctx, run, "webhooks", "warning", "", "Subscribing to the platform's webhooks failed, the next run tries again: "+msg, nil)
+		return errors.New(msg)
 	}
+	return nil
 }
 
 // routeKey is what the platform's deliveries name the integration's

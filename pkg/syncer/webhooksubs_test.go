@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,49 @@ func TestDeleteRemovesTheStoresSubscriptions(t *testing.T) {
 	}
 	if !h.secretGone(it) {
 		t.Error("the tokens are still there")
+	}
+}
+
+// A Shopify integration just connected is subscribed with the tokens just
+// granted, its deliveries routed to it, before any run; again is a no-op,
+// and a failure says why without the tokens.
+func TestConnectSubscribesTheStoresWebhooks(t *testing.T) {
+	h := newDirectHarness(t, newPlatform(1))
+	fake := fakeplatforms.Start(t, "shopify", fakeplatforms.Options{})
+	ctx := context.Background()
+	tok := fake.Mint()
+	h.engine.Connectors = map[string]connector.Connector{"shopify": shopify.New(), "wordpress": h.engine.Connectors["wordpress"]}
+	h.engine.HTTP = fake.Client()
+	h.engine.WebhookURLs = map[string]string{"shopify": "https://hooks.example.com"}
+	it := &integration.Integration{ID: "shop-1", AccountID: h.actor.AccountID, SiteID: "site-3", Platform: "shopify", ExternalSiteURL: fake.URL(),
+		OAuth: &integration.OAuthInfo{ExternalAccountID: "Acme.myshopify.com"}}
+	tokens := map[string]string{"access_token": tok.AccessToken, "refresh_token": tok.RefreshToken}
+	for range 2 {
+		if err := h.engine.SubscribeOnConnect(ctx, it, tokens); err != nil {
+			t.Fatal(err)
+		}
+		subs := fake.WebhookSubscriptions()
+		if len(subs) != 4 {
+			t.Fatalf("%d subscriptions, want 4", len(subs))
+		}
+		for _, s := range subs {
+			if s.URI != "https://hooks.example.com/webhooks/shopify/shop-1" {
+				t.Errorf("subscribed %s", s.URI)
+			}
+		}
+	}
+	routes, err := h.service.Store.WebhookRoutes(ctx, "shopify", "acme.myshopify.com", 10)
+	if err != nil || len(routes) != 1 || routes[0].IntegrationID != "shop-1" || routes[0].AccountID != it.AccountID {
+		t.Fatalf("routes %+v %v", routes, err)
+	}
+
+	bad := map[string]string{"access_token": "shpat-not-a-token-of-the-store"}
+	err = h.engine.SubscribeOnConnect(ctx, &integration.Integration{ID: "shop-2", AccountID: it.AccountID, Platform: "shopify", ExternalSiteURL: fake.URL()}, bad)
+	if err == nil || strings.Contains(err.Error(), bad["access_token"]) {
+		t.Fatalf("with a bad token: %v", err)
+	}
+	// A platform not subscribed by API: nothing to do.
+	if err := h.engine.SubscribeOnConnect(ctx, &integration.Integration{ID: "wp-1", AccountID: it.AccountID, Platform: "wordpress", ExternalSiteURL: "https://wp.example.com"}, tokens); err != nil {
+		t.Fatal(err)
 	}
 }
