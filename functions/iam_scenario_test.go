@@ -89,7 +89,7 @@ var iamFunctions = map[string]iamFunction{
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).Platforms().ListPlatforms()) }},
 	"OAuthAuthorizeFunction": {dir: "integrations-oauth-authorize", env: []string{"AppsSecret", "PublicURL", "ReturnOrigins"}, start: "app.OAuth().AuthorizeOAuth()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().AuthorizeOAuth()) }},
-	"OAuthCallbackFunction": {dir: "oauth-callback", env: []string{"SecretPrefix", "AppsSecret", "PublicURL"}, start: "app.OAuth().OAuthCallback()",
+	"OAuthCallbackFunction": {dir: "oauth-callback", env: []string{"SecretPrefix", "AppsSecret", "PublicURL", "WebhookURLShopify"}, start: "app.OAuth().OAuthCallback()",
 		build: func(e awsapp.Env) any { return apiHandler(awsapp.New(e).OAuth().OAuthCallback()) }},
 	// The claims only, no AWS call: no permission beyond its logs.
 	"ListModelsFunction": {dir: "models-list", start: "lambda.Start(app.Models())", noAWS: true,

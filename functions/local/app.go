@@ -416,7 +416,9 @@ func newApp(ctx context.Context, s settings, log *slog.Logger) (*app, error) {
 	a.dlq = &sqsworker.DeadLetters{Engine: engine, Log: log}
 	sapi := &apigw.SyncAPI{API: api, Engine: engine}
 	a.flow = &oauth.Flow{Integrations: a.service, States: store, Secrets: secrets, Apps: apps, Catalog: catalog,
-		HTTP: tester.HTTP, PublicURL: s.PublicURL, ReturnOrigins: s.ReturnOrigins}
+		HTTP: tester.HTTP, PublicURL: s.PublicURL, ReturnOrigins: s.ReturnOrigins,
+		// A store just connected posts its webhooks before its first run.
+		Connected: engine.SubscribeOnConnect, Log: log}
 	// The consent link handed out goes to the platform's stand-in, if any.
 	oapi := awsapp.OAuthRoutes(api, a.flow, a.origins.rewrite)
 	a.routes = []route{

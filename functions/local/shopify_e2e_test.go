@@ -101,6 +101,16 @@ func TestShopifyEndToEnd(t *testing.T) {
 			if loc := resp.Header.Get("Location"); !strings.Contains(loc, "status=connected") {
 				t.Fatalf("callback: %d %s", resp.StatusCode, loc)
 			}
+			// Connected: the store posts its webhooks to Joinery before any run.
+			subs := s.fake.WebhookSubscriptions()
+			if len(subs) != 4 {
+				t.Fatalf("subscriptions after connecting: %+v", subs)
+			}
+			for _, sub := range subs {
+				if !strings.HasSuffix(sub.URI, "/webhooks/shopify/"+id) {
+					t.Fatalf("subscribed after connecting: %+v", sub)
+				}
+			}
 			test := s.do("POST", "/v1/integrations/"+id+"/test_connection", editor, "")
 			if test.body["ok"] != true || !strings.Contains(test.body["message"].(string), "acme.myshopify.com") {
 				t.Fatalf("test_connection: %s", test.raw)
@@ -124,7 +134,7 @@ func TestShopifyEndToEnd(t *testing.T) {
 				t.Fatalf("a product record: %v", one)
 			}
 			checkSchemas(t, "product", recs)
-			subs := s.fake.WebhookSubscriptions()
+			subs = s.fake.WebhookSubscriptions()
 			if len(subs) != 4 || !strings.HasSuffix(subs[0].URI, "/webhooks/shopify/"+id) {
 				t.Fatalf("subscriptions after the first run: %+v", subs)
 			}

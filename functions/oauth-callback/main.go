@@ -17,6 +17,9 @@ func main() {
 		SecretPrefix: os.Getenv("JOINERY_SECRET_PREFIX"),
 		AppsSecret:   os.Getenv("JOINERY_APPS_SECRET"),
 		PublicURL:    os.Getenv("JOINERY_PUBLIC_URL"),
+		// A Shopify store just connected is subscribed to post its
+		// webhooks here.
+		WebhookURLShopify: os.Getenv("JOINERY_WEBHOOK_URL_SHOPIFY"),
 	})
 	lambda.Start(app.OAuth().OAuthCallback())
 }

@@ -69,7 +69,8 @@ type Env struct {
 	// to (JOINERY_WEBHOOK_URL_WORDPRESS), for onboarding to answer.
 	WebhookURLWordPress string
 	// WebhookURLShopify is the base Shopify stores are subscribed to post
-	// their webhooks to (JOINERY_WEBHOOK_URL_SHOPIFY), for the sync worker.
+	// their webhooks to (JOINERY_WEBHOOK_URL_SHOPIFY), for the sync worker
+	// and the OAuth callback.
 	WebhookURLShopify string
 }
 

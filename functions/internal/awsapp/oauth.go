@@ -24,7 +24,7 @@ func Origins(raw string) []string {
 
 // OAuthFlow is the OAuth connect flow, its states kept in the table.
 func (a *App) OAuthFlow() *oauth.Flow {
-	return &oauth.Flow{
+	f := &oauth.Flow{
 		Integrations:  a.Service,
 		States:        a.Store,
 		Secrets:       a.Service.Secrets,
@@ -34,6 +34,15 @@ func (a *App) OAuthFlow() *oauth.Flow {
 		PublicURL:     a.Env.PublicURL,
 		ReturnOrigins: a.Env.ReturnOrigins,
 	}
+	// A Shopify store just connected is subscribed to post its webhooks
+	// (JOINERY_WEBHOOK_URL_SHOPIFY) before its first run, which checks
+	// them again. Its calls draw on the integration's cost budget in the
+	// table, as the sync worker's do: a reconnect during a run cannot
+	// overdraw the store's points.
+	if a.Env.WebhookURLShopify != "" {
+		f.Connected = a.Engine().SubscribeOnConnect
+	}
+	return f
 }
 
 // OAuth is the API of the OAuth connect flow.
