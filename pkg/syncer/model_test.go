@@ -1282,9 +1282,15 @@ func (w *world) observe(scope integration.WriteScope, recs []integration.StoredR
 	}
 	for _, r := range recs {
 		k := recKey{r.Model, r.ExternalID}
-		if got, ok := now[k]; !ok || !got.changed.Equal(r.ChangedAt) || got.hash != r.Hash {
+		// A write stamped before the stored version's changed_at is stored
+		// just after it (integration.Supersede: changed_at never goes
+		// back), so it is observed at the stamp it got, not the one it
+		// carried.
+		got, ok := now[k]
+		if !ok || got.hash != r.Hash || got.changed.Before(r.ChangedAt) {
 			continue
 		}
+		r.ChangedAt = got.changed
 		w.omu.Lock()
 		m := w.writes[k]
 		if m == nil {
