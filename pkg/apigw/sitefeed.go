@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/joinery/joinery/pkg/integration"
@@ -20,15 +19,9 @@ import (
 func (a *SyncAPI) SiteRecords() Handler {
 	return a.route("GET /v1/sites/{site_id}/records", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
-		limit, err := limitParam(q)
+		limit, after, err := feedParams(q)
 		if err != nil {
 			return none, err
-		}
-		var after time.Time
-		if raw := q["modified_after"]; raw != "" {
-			if after, err = time.Parse(time.RFC3339Nano, raw); err != nil {
-				return none, integration.Invalid(map[string]string{"modified_after": "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"})
-			}
 		}
 		fill := newSiteFill()
 		var page syncer.SiteRecordPage

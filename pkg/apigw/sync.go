@@ -98,15 +98,9 @@ func (a *SyncAPI) SyncStatus() Handler {
 func (a *SyncAPI) Records() Handler {
 	return a.route("GET /v1/integrations/{id}/records", integration.RoleViewer, func(ctx context.Context, actor integration.Actor, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		q := req.QueryStringParameters
-		limit, err := limitParam(q)
+		limit, after, err := feedParams(q)
 		if err != nil {
 			return none, err
-		}
-		var after time.Time
-		if raw := q["modified_after"]; raw != "" {
-			if after, err = time.Parse(time.RFC3339Nano, raw); err != nil {
-				return none, integration.Invalid(map[string]string{"modified_after": "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"})
-			}
 		}
 		fill := newPageFill()
 		var page syncer.RecordPage
@@ -440,4 +434,18 @@ func (a *SyncAPI) GetPush() Handler {
 		}
 		return a.showPush(ctx, p)
 	})
+}
+
+// feedParams reads a change feed's limit and modified_after, for an
+// integration's feed and a site's alike.
+func feedParams(q map[string]string) (limit int, after time.Time, err error) {
+	if limit, err = limitParam(q); err != nil {
+		return 0, after, err
+	}
+	if raw := q["modified_after"]; raw != "" {
+		if after, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+			return 0, after, integration.Invalid(map[string]string{"modified_after": "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"})
+		}
+	}
+	return limit, after, nil
 }
